@@ -1,0 +1,136 @@
+"""The sweep's configuration schema: plain dataclasses, the single source of keys, types and defaults.
+
+Hydra registers these as structured configs (sweep/cli.py); the YAML files under conf/ only set
+values. Nothing below the CLI sees a DictConfig: it gets these dataclasses. Validation of values
+(beyond types) is in sweep/validate.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class ModelSize:
+    """One model size of the grid: an explicit shape, or a target non-embedding parameter count.
+
+    Give n_layer and d_model (n_head optional: d_model / model.head_dim), or n_params alone
+    (a shape is then derived, see sweep.shapes.shape_for_params).
+    """
+
+    name: Optional[str] = None
+    n_layer: Optional[int] = None
+    d_model: Optional[int] = None
+    n_head: Optional[int] = None
+    n_params: Optional[float] = None
+
+
+@dataclass
+class GridConfig:
+    """Model sizes x token budgets x seeds.
+
+    Budgets are absolute (`n_tokens`) and/or relative to each model's parameter count
+    (`tokens_per_param`, D = ratio * N with N the total parameter count, as Chinchilla's 20:1).
+    """
+
+    models: list[ModelSize] = field(default_factory=list)
+    n_tokens: list[float] = field(default_factory=list)
+    tokens_per_param: list[float] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+
+@dataclass
+class ModelConfig:
+    """The model family: everything about the architecture except its size."""
+
+    positions: str = "rope"  # rope | learned
+    mlp_ratio: int = 4
+    seq_len: int = 128
+    tie_embeddings: bool = True
+    head_dim: int = 32  # n_head = d_model / head_dim when a size gives no n_head
+    aspect_ratio: float = 32.0  # preferred d_model / n_layer when a shape is derived from n_params
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32  # sequences per optimizer step
+    lr: Optional[float] = None  # peak learning rate; null = derived from the model size (sweep.grid)
+    lr_scale: float = 1.0  # multiplies the derived learning rate
+    schedule: str = "cosine"  # cosine | linear | wsd
+    warmup_fraction: float = 0.05
+    max_warmup_steps: int = 1000
+    final_lr_fraction: float = 0.1
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
+    val_points: int = 8  # validation-loss evaluations along the run (the last at the final step)
+    val_batches: int = 8  # batches of held-out text per validation-loss evaluation
+    log_every_steps: int = 10
+    diverge_loss: float = 12.0  # train loss above this (or NaN) marks the run diverged
+    # Execution only: excluded from run_id (sweep.run_id.EXCLUDED).
+    compile: str = "auto"  # auto (GPU only) | true | false
+    checkpoint_every_seconds: float = 120.0
+
+
+@dataclass
+class TaskConfig:
+    """One evaluation task: a generator `kind` with its `args`, filed under `name`."""
+
+    name: str
+    kind: str
+    args: dict[str, Any] = field(default_factory=dict)
+    train_weight: float = 1.0  # share of this task in the synthetic training mixture
+
+
+@dataclass
+class TasksConfig:
+    suite: list[TaskConfig] = field(default_factory=list)
+    n_eval: int = 256  # held-out problems per task (fewer when the task's space is smaller)
+    eval_batch_size: int = 256  # execution only
+
+
+@dataclass
+class DataConfig:
+    source: str = "synthetic"  # synthetic: the task mixture
+    tokenizer: str = "byte"
+    heldout_fraction: float = 0.1  # share of each task's problem space reserved for evaluation
+    seed: int = 1234  # fixes the held-out validation batches and evaluation problems
+
+
+@dataclass
+class ClusterConfig:
+    kind: str = "local"  # local: start Ray in this process | ray: join `address`
+    address: Optional[str] = None  # auto | ray://host:port | host:port (kind=ray)
+    num_cpus: Optional[int] = None  # local only: CPUs for the embedded Ray (null = all)
+    num_gpus: Optional[int] = None  # local only
+    cpus_per_run: float = 1.0
+    gpus_per_run: float = 0.0  # fractions pack several small runs on one GPU
+    device: str = "auto"  # auto (cuda when the run holds a GPU) | cpu | cuda
+    max_retries: int = 2  # retries after a lost worker or node (never after a config error or divergence)
+    runtime_env: dict[str, Any] = field(default_factory=dict)  # passed to ray.init
+
+
+@dataclass
+class LoggerConfig:
+    kind: str = "wandb"  # wandb | none
+    mode: str = "auto"  # auto (online only with an API key and a reachable server) | offline | online
+    project: str = "scaling-sweep"
+    entity: Optional[str] = None
+
+
+@dataclass
+class SweepConfig:
+    name: str = "default"  # the sweep's directory under results_dir
+    results_dir: str = "results"  # local path or pyarrow.fs URI (s3://, gs://)
+    dry_run: bool = False  # print the run table and launch nothing
+    analysis: bool = True  # run the analysis stage after the sweep
+    grid: GridConfig = field(default_factory=GridConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    tasks: TasksConfig = field(default_factory=TasksConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)

@@ -1,0 +1,125 @@
+"""Grid expansion: a validated SweepConfig -> the list of RunSpecs, every derived number decided here.
+
+One place for each derivation, each with its source:
+  * model shape from a target parameter count (shape_for_params),
+  * steps and tokens from a budget (plan_training),
+  * peak learning rate from the model size (default_lr),
+  * warm-up length and validation cadence (plan_training).
+"""
+
+from __future__ import annotations
+
+import math
+
+from sweep.config import ModelConfig, ModelSize, SweepConfig, TrainConfig
+from sweep.run_id import run_id
+from sweep.spec import RunSpec, TrainPlan
+from sweep.tasks.tokenizer import VOCAB_SIZE
+from sweep.train.flops import n_nonembed_params, n_params, train_flops
+from sweep.train.shape import ModelShape
+
+
+def _shape(model: ModelConfig, n_layer: int, d_model: int, n_head: int) -> ModelShape:
+    return ModelShape(n_layer=n_layer, d_model=d_model, n_head=n_head, vocab_size=VOCAB_SIZE,
+                      seq_len=model.seq_len, mlp_ratio=model.mlp_ratio, positions=model.positions,
+                      tie_embeddings=model.tie_embeddings)
+
+
+def shape_for_params(target: float, model: ModelConfig, max_layers: int = 96) -> ModelShape:
+    """The shape whose non-embedding count is nearest `target`, trading count for aspect ratio.
+
+    d_model runs over multiples of head_dim, n_layer over 1..max_layers. Among shapes within 5% of
+    the target, the one whose d_model / n_layer is closest (in log) to model.aspect_ratio wins
+    (Kaplan et al. 2020, fig. 5: loss is flat over a wide band of aspect ratios, so count matters
+    far more than shape); if none is that close, the nearest count wins.
+    """
+    best, best_key = None, None
+    for n_layer in range(1, max_layers + 1):
+        # 12 L d^2 dominates the count: start near the d that hits the target and scan around it.
+        d_guess = math.sqrt(max(target, 1.0) / (2 * (2 + model.mlp_ratio) * n_layer))
+        k_guess = max(1, round(d_guess / model.head_dim))
+        for k in range(max(1, k_guess - 2), k_guess + 3):
+            d_model = k * model.head_dim
+            shape = _shape(model, n_layer, d_model, k)
+            count_error = abs(math.log(n_nonembed_params(shape) / target))
+            aspect_error = abs(math.log((d_model / n_layer) / model.aspect_ratio))
+            key = (count_error > math.log(1.05), aspect_error if count_error <= math.log(1.05) else count_error)
+            if best_key is None or key < best_key:
+                best, best_key = shape, key
+    return best
+
+
+def shape_for_size(size: ModelSize, model: ModelConfig) -> ModelShape:
+    if size.n_layer is not None and size.d_model is not None:
+        n_head = size.n_head if size.n_head is not None else size.d_model // model.head_dim
+        return _shape(model, size.n_layer, size.d_model, n_head)
+    return shape_for_params(float(size.n_params), model)
+
+
+def default_lr(shape: ModelShape) -> float:
+    """Peak AdamW learning rate for a model of this size.
+
+    Kaplan et al. (2020), eq. D.1: LR(N) ~= 0.003239 - 0.0001395 log N (N non-embedding), fitted on
+    models from 1e3 to 1e9 parameters; multiplied by train.lr_scale.
+    """
+    return 0.003239 - 0.0001395 * math.log(n_nonembed_params(shape))
+
+
+def plan_training(train: TrainConfig, shape: ModelShape, n_tokens_budget: int) -> TrainPlan:
+    """Steps, tokens, learning rate, warm-up and validation cadence of one run.
+
+    Steps are whole batches: n_steps = ceil(D / (batch * seq_len)), so a run trains on D tokens
+    rounded up to the next step and its schedule ends exactly there. Warm-up is warmup_fraction of
+    the steps, capped at max_warmup_steps (nanoGPT's and Chinchilla's practice of a short linear
+    warm-up).
+    """
+    tokens_per_step = train.batch_size * shape.seq_len
+    n_steps = max(1, math.ceil(n_tokens_budget / tokens_per_step))
+    lr = train.lr if train.lr is not None else train.lr_scale * default_lr(shape)
+    warmup = min(train.max_warmup_steps, max(1, round(train.warmup_fraction * n_steps)))
+    return TrainPlan(
+        batch_size=train.batch_size,
+        n_steps=n_steps,
+        n_tokens=n_steps * tokens_per_step,
+        lr=lr,
+        schedule=train.schedule,
+        warmup_steps=min(warmup, n_steps),
+        final_lr_fraction=train.final_lr_fraction,
+        weight_decay=train.weight_decay,
+        beta1=train.beta1,
+        beta2=train.beta2,
+        grad_clip=train.grad_clip,
+        precision=train.precision,
+        val_every_steps=max(1, math.ceil(n_steps / max(1, train.val_points))),
+        val_batches=train.val_batches,
+        diverge_loss=train.diverge_loss,
+        log_every_steps=train.log_every_steps,
+        compile=train.compile,
+        checkpoint_every_seconds=train.checkpoint_every_seconds,
+    )
+
+
+def size_label(size: ModelSize, shape: ModelShape) -> str:
+    return size.name or shape.describe()
+
+
+def budgets_for(cfg: SweepConfig, shape: ModelShape) -> list[int]:
+    """Absolute budgets plus ratio budgets (ratio x total parameters), deduplicated, ascending."""
+    budgets = {int(round(d)) for d in cfg.grid.n_tokens}
+    budgets |= {int(round(r * n_params(shape))) for r in cfg.grid.tokens_per_param}
+    return sorted(budgets)
+
+
+def expand(cfg: SweepConfig) -> list[RunSpec]:
+    """Every (size, budget, seed) point as a RunSpec, largest compute first, duplicates removed."""
+    specs: dict[str, RunSpec] = {}
+    for size in cfg.grid.models:
+        shape = shape_for_size(size, cfg.model)
+        for budget in budgets_for(cfg, shape):
+            plan = plan_training(cfg.train, shape, budget)
+            for seed in cfg.grid.seeds:
+                spec = RunSpec(model=shape, train=plan, data=cfg.data, tasks=tuple(cfg.tasks.suite),
+                               n_eval=cfg.tasks.n_eval, seed=seed, n_tokens_budget=budget,
+                               label=size_label(size, shape), eval_batch_size=cfg.tasks.eval_batch_size)
+                specs.setdefault(run_id(spec), spec)
+    return sorted(specs.values(), key=lambda s: (-train_flops(s.model, s.train.n_tokens), s.seed))

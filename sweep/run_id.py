@@ -1,0 +1,57 @@
+"""Run identity: the one function that names a run by what determines its numbers.
+
+run_id = readable slug + hash of the canonical JSON of the resolved RunSpec. Every field is hashed
+unless it is listed in EXCLUDED (execution details that cannot change a result); paths, cluster,
+logger and worker count are not in a RunSpec at all. SCHEMA_VERSION is part of the hash: bump it when
+the meaning of a field or the training code changes results, and every run gets a new id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sweep.spec import RunSpec
+from sweep.train.flops import n_params
+
+SCHEMA_VERSION = 1
+
+# Dotted paths into RunSpec.to_dict() that do not change a run's numbers.
+EXCLUDED: tuple[str, ...] = (
+    "label",
+    "eval_batch_size",
+    "train.log_every_steps",
+    "train.compile",
+    "train.checkpoint_every_seconds",
+)
+
+
+def identity_fields(spec: RunSpec) -> dict[str, Any]:
+    """The hashed content: the spec as a dict, minus EXCLUDED, plus the schema version."""
+    fields = spec.to_dict()
+    for path in EXCLUDED:
+        *parents, leaf = path.split(".")
+        node = fields
+        for key in parents:
+            node = node[key]
+        del node[leaf]
+    fields["schema_version"] = SCHEMA_VERSION
+    return fields
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def human_count(x: float) -> str:
+    """123456 -> '123k', 1_840_000 -> '1.84M' (three significant digits)."""
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def run_id(spec: RunSpec) -> str:
+    digest = hashlib.sha256(canonical_json(identity_fields(spec)).encode()).hexdigest()[:10]
+    return f"N{human_count(n_params(spec.model))}-D{human_count(spec.n_tokens_budget)}-s{spec.seed}-{digest}"

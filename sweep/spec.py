@@ -1,0 +1,64 @@
+"""`RunSpec`: everything one training run needs, fully resolved; what the trainer and store consume.
+
+Built only by sweep.grid.expand. Plain frozen dataclasses (picklable, JSON-able with asdict), so a
+spec crosses to a Ray worker and lands in the run's config.json unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sweep.config import DataConfig, TaskConfig
+from sweep.train.shape import ModelShape
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """Resolved optimisation settings of one run (derivations in sweep.grid.plan_training)."""
+
+    batch_size: int
+    n_steps: int
+    n_tokens: int  # tokens actually trained on: n_steps * batch_size * seq_len
+    lr: float
+    schedule: str
+    warmup_steps: int
+    final_lr_fraction: float
+    weight_decay: float
+    beta1: float
+    beta2: float
+    grad_clip: float
+    precision: str
+    val_every_steps: int
+    val_batches: int
+    diverge_loss: float
+    # Execution only (excluded from run_id):
+    log_every_steps: int
+    compile: str
+    checkpoint_every_seconds: float
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    model: ModelShape
+    train: TrainPlan
+    data: DataConfig
+    tasks: tuple[TaskConfig, ...]
+    n_eval: int
+    seed: int
+    n_tokens_budget: int  # the grid's requested budget D; train.n_tokens rounds it up to whole steps
+    label: str  # the size's display name (excluded from run_id)
+    eval_batch_size: int  # execution only
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> RunSpec:
+        return RunSpec(
+            model=ModelShape(**d["model"]),
+            train=TrainPlan(**d["train"]),
+            data=DataConfig(**d["data"]),
+            tasks=tuple(TaskConfig(**t) for t in d["tasks"]),
+            **{k: d[k] for k in ("n_eval", "seed", "n_tokens_budget", "label", "eval_batch_size")},
+        )

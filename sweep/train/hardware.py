@@ -1,0 +1,44 @@
+"""What the device is and how fast it could be: the denominator of MFU."""
+
+from __future__ import annotations
+
+import torch
+
+# Dense bf16 tensor-core peaks from the vendors' datasheets, in FLOP/s (no sparsity).
+PEAK_BF16_FLOPS: tuple[tuple[str, float], ...] = (
+    ("H200", 989.4e12),
+    ("H100 PCIe", 756.0e12),
+    ("H100", 989.4e12),  # SXM
+    ("A100", 312.0e12),
+    ("L40S", 362.1e12),
+    ("L4", 121.0e12),
+    ("A10G", 70.0e12),
+    ("RTX 4090", 165.2e12),
+    ("V100", 125.0e12),  # fp16
+)
+
+
+def resolve_device(requested: str) -> str:
+    """'auto' -> 'cuda' when a GPU is visible to this process, else 'cpu'."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device=cuda was asked for but no GPU is visible to this worker")
+    return requested
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return "cpu"
+
+
+def peak_flops(device: str) -> float | None:
+    """Peak bf16 FLOP/s of the device, or None where unknown (CPUs: MFU is not reported)."""
+    if not device.startswith("cuda"):
+        return None
+    name = device_name(device)
+    for key, flops in PEAK_BF16_FLOPS:
+        if key in name:
+            return flops
+    return None

@@ -1,0 +1,184 @@
+"""The training loop of one run on one device: `train(spec, ...) -> TrainResult`.
+
+Callable from a test, a notebook or a Ray worker alike: torch only, no Ray, no Hydra. Metrics go to
+a sink (anything with `log(row)`), checkpoints to a CheckpointIO; the caller decides where both go.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from sweep.spec import RunSpec
+from sweep.tasks.mixture import Mixture, mixture_for
+from sweep.train.checkpoint import CheckpointIO, NoCheckpoints, pack, unpack
+from sweep.train.flops import train_flops_per_token
+from sweep.train.hardware import peak_flops
+from sweep.train.model import GPT
+from sweep.train.schedule import lr_at
+
+
+class Diverged(RuntimeError):
+    """Training loss became NaN/inf or exceeded the divergence limit. Never retried."""
+
+
+class Sink(Protocol):
+    def log(self, row: dict[str, Any]) -> None: ...
+
+
+class NullSink:
+    def log(self, row: dict[str, Any]) -> None:
+        pass
+
+
+@dataclass
+class TrainResult:
+    model: GPT
+    curves: list[dict[str, Any]]
+    final_train_loss: float
+    final_val_loss: float
+    train_seconds: float  # wall time of the training steps in this attempt
+    tokens_per_second: float  # over this attempt's steps
+    mfu: float | None  # model FLOPs utilisation against the device's bf16 peak; None on CPU
+    resumed_from_step: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _precision(spec: RunSpec, device: str) -> torch.dtype:
+    p = spec.train.precision
+    if p == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return {"fp32": torch.float32, "bf16": torch.bfloat16}[p]
+
+
+def _use_compile(spec: RunSpec, device: str) -> bool:
+    c = str(spec.train.compile).lower()
+    return device.startswith("cuda") if c == "auto" else c == "true"
+
+
+def _param_groups(model: GPT, weight_decay: float) -> list[dict[str, Any]]:
+    """Decay matrices (incl. embeddings), not gains: nanoGPT's configure_optimizers rule."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _to_device(rows, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    t = torch.from_numpy(rows.astype("int64", copy=False))
+    if device.startswith("cuda"):
+        t = t.pin_memory().to(device, non_blocking=True)
+    return t[:, :-1], t[:, 1:]
+
+
+@torch.no_grad()
+def validation_loss(model: GPT, batches: list[tuple[torch.Tensor, torch.Tensor]], autocast) -> float:
+    model.eval()
+    total = 0.0
+    for x, y in batches:
+        with autocast():
+            total += model.loss(x, y).item()
+    model.train()
+    return total / len(batches)
+
+
+def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
+          checkpoints: CheckpointIO | None = None, mixture: Mixture | None = None) -> TrainResult:
+    sink = sink or NullSink()
+    checkpoints = checkpoints or NoCheckpoints()
+    mixture = mixture or mixture_for(spec.tasks, spec.data.heldout_fraction)
+    plan, shape = spec.train, spec.model
+    dtype = _precision(spec, device)
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    torch.manual_seed(spec.seed)
+    model = GPT(shape).to(device)
+    optimizer = torch.optim.AdamW(_param_groups(model, plan.weight_decay), lr=plan.lr,
+                                  betas=(plan.beta1, plan.beta2), fused=True)
+    curves: list[dict[str, Any]] = []
+    start_step = 0
+    payload = checkpoints.load()
+    if payload is not None:
+        state = unpack(payload)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        curves, start_step = state["curves"], state["step"]
+
+    def autocast():
+        if dtype == torch.float32:
+            return nullcontext()
+        return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=dtype)
+
+    loss_fn = torch.compile(model.loss) if _use_compile(spec, device) else model.loss
+    val_batches = [_to_device(mixture.batch(spec.data.seed, i, plan.batch_size, shape.seq_len, "heldout"), device)
+                   for i in range(plan.val_batches)]
+    tokens_per_step = plan.batch_size * shape.seq_len
+    flops_per_token = train_flops_per_token(shape)
+    peak = peak_flops(device)
+
+    def save_checkpoint(step: int) -> None:
+        checkpoints.save(pack({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "curves": curves, "step": step}))
+
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    loss_count = 0
+    train_loss = val_loss = float("nan")
+    t_start = t_log = t_ckpt = time.perf_counter()
+    steps_since_log = 0
+    next_batch = mixture.batch(spec.seed, start_step, plan.batch_size, shape.seq_len)
+    for step in range(start_step, plan.n_steps):
+        lr = lr_at(step, n_steps=plan.n_steps, warmup_steps=plan.warmup_steps, peak_lr=plan.lr,
+                   final_fraction=plan.final_lr_fraction, schedule=plan.schedule)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = _to_device(next_batch, device)
+        with autocast():
+            loss = loss_fn(x, y)
+        loss.backward()
+        if plan.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), plan.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss_sum += loss.detach()
+        loss_count += 1
+        steps_since_log += 1
+        last = step == plan.n_steps - 1
+        if not last:  # build the next batch while the device works (it runs asynchronously on GPU)
+            next_batch = mixture.batch(spec.seed, step + 1, plan.batch_size, shape.seq_len)
+
+        is_val = (step + 1) % plan.val_every_steps == 0 or last
+        if (step + 1) % plan.log_every_steps == 0 or is_val:
+            train_loss = (loss_sum / loss_count).item()
+            loss_sum.zero_()
+            loss_count = 0
+            if not math.isfinite(train_loss) or train_loss > plan.diverge_loss:
+                raise Diverged(f"train loss {train_loss:.4g} at step {step + 1} (limit {plan.diverge_loss})")
+            now = time.perf_counter()
+            tok_per_s = steps_since_log * tokens_per_step / max(now - t_log, 1e-9)
+            row = {"step": step + 1, "tokens": (step + 1) * tokens_per_step,
+                   "flops": (step + 1) * tokens_per_step * flops_per_token, "train_loss": train_loss,
+                   "val_loss": None, "lr": lr, "tok_per_s": tok_per_s}
+            if is_val:
+                val_loss = validation_loss(model, val_batches, autocast)
+                row["val_loss"] = val_loss
+            curves.append(row)
+            sink.log(row)
+            t_log, steps_since_log = time.perf_counter(), 0
+            if not last and now - t_ckpt >= plan.checkpoint_every_seconds:
+                save_checkpoint(step + 1)
+                t_ckpt = time.perf_counter()
+
+    seconds = time.perf_counter() - t_start
+    trained_tokens = (plan.n_steps - start_step) * tokens_per_step
+    tokens_per_second = trained_tokens / max(seconds, 1e-9)
+    mfu = tokens_per_second * flops_per_token / peak if peak else None
+    return TrainResult(model=model, curves=curves, final_train_loss=train_loss, final_val_loss=val_loss,
+                       train_seconds=seconds, tokens_per_second=tokens_per_second, mfu=mfu,
+                       resumed_from_step=start_step)

@@ -1,0 +1,119 @@
+"""A decoder-only transformer on one device: pre-norm, RoPE or learned positions, fused SDPA.
+
+Readable top to bottom in the manner of nanoGPT's model.py. The shape is given by `ModelShape`;
+parameter and FLOP accounting for the same shape lives in `sweep/train/flops.py` and is tested
+against this module's real parameter count.
+"""
+
+from __future__ import annotations
+
+import math
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sweep.train.shape import ModelShape
+
+
+def rope_tables(seq_len: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables of rotary embeddings (Su et al. 2021), shape (seq_len, head_dim // 2)."""
+    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate (B, H, T, Dh) by position; the two halves of the head dimension form the pairs."""
+    x1, x2 = x.chunk(2, dim=-1)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, shape: ModelShape):
+        super().__init__()
+        self.n_head = shape.n_head
+        self.qkv = nn.Linear(shape.d_model, 3 * shape.d_model, bias=False)
+        self.proj = nn.Linear(shape.d_model, shape.d_model, bias=False)
+        self.rope = shape.positions == "rope"
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None) -> torch.Tensor:
+        batch, seq, d_model = x.shape
+        q, k, v = self.qkv(x).split(d_model, dim=2)
+        q, k, v = (t.view(batch, seq, self.n_head, -1).transpose(1, 2) for t in (q, k, v))
+        if self.rope:
+            q, k = apply_rope(q, cos[:seq], sin[:seq]), apply_rope(k, cos[:seq], sin[:seq])
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.proj(y.transpose(1, 2).reshape(batch, seq, d_model))
+
+
+class MLP(nn.Module):
+    def __init__(self, shape: ModelShape):
+        super().__init__()
+        hidden = shape.mlp_ratio * shape.d_model
+        self.up = nn.Linear(shape.d_model, hidden, bias=False)
+        self.down = nn.Linear(hidden, shape.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.gelu(self.up(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    def __init__(self, shape: ModelShape):
+        super().__init__()
+        self.norm1 = nn.RMSNorm(shape.d_model)
+        self.attn = Attention(shape)
+        self.norm2 = nn.RMSNorm(shape.d_model)
+        self.mlp = MLP(shape)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), cos, sin)
+        return x + self.mlp(self.norm2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, shape: ModelShape):
+        super().__init__()
+        if shape.d_model % shape.n_head:
+            raise ValueError(f"d_model={shape.d_model} is not divisible by n_head={shape.n_head}")
+        if shape.positions not in ("rope", "learned"):
+            raise ValueError(f"positions={shape.positions!r}: expected 'rope' or 'learned'")
+        self.shape = shape
+        self.tok_emb = nn.Embedding(shape.vocab_size, shape.d_model)
+        self.pos_emb = nn.Embedding(shape.seq_len, shape.d_model) if shape.positions == "learned" else None
+        self.blocks = nn.ModuleList(Block(shape) for _ in range(shape.n_layer))
+        self.norm = nn.RMSNorm(shape.d_model)
+        self.lm_head = nn.Linear(shape.d_model, shape.vocab_size, bias=False)
+        if shape.tie_embeddings:
+            self.lm_head.weight = self.tok_emb.weight
+        if shape.positions == "rope":
+            cos, sin = rope_tables(shape.seq_len, shape.head_dim)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        else:
+            self.rope_cos = self.rope_sin = None
+        self.apply(self._init_weights)
+        # GPT-2's scaled init of the residual projections (Radford et al. 2019, sec. 2.3).
+        for name, param in self.named_parameters():
+            if name.endswith(("proj.weight", "down.weight")):
+                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * shape.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, T) -> logits (B, T, vocab)."""
+        if idx.shape[1] > self.shape.seq_len:
+            raise ValueError(f"sequence of {idx.shape[1]} tokens exceeds seq_len={self.shape.seq_len}")
+        x = self.tok_emb(idx)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(idx.shape[1], device=idx.device))
+        for block in self.blocks:
+            x = block(x, self.rope_cos, self.rope_sin)
+        return self.lm_head(self.norm(x))
+
+    def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = self(idx)
+        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
