@@ -26,6 +26,10 @@ from sweep.train.schedule import lr_at
 class Diverged(RuntimeError):
     """Training loss became NaN/inf or exceeded the divergence limit. Never retried."""
 
+    def __init__(self, message: str, curves: list[dict[str, Any]]):
+        super().__init__(message)
+        self.curves = curves
+
 
 class Sink(Protocol):
     def log(self, row: dict[str, Any]) -> None: ...
@@ -159,7 +163,7 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
             loss_sum.zero_()
             loss_count = 0
             if not math.isfinite(train_loss) or train_loss > plan.diverge_loss:
-                raise Diverged(f"train loss {train_loss:.4g} at step {step + 1} (limit {plan.diverge_loss})")
+                raise Diverged(f"train loss {train_loss:.4g} at step {step + 1} (limit {plan.diverge_loss})", curves)
             now = time.perf_counter()
             tok_per_s = steps_since_log * tokens_per_step / max(now - t_log, 1e-9)
             row = {"step": step + 1, "tokens": (step + 1) * tokens_per_step,

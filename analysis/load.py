@@ -1,0 +1,51 @@
+"""Loading a sweep's tables with polars. Reads only Parquet (and the sweep's run list), never `sweep`."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from analysis.io import join, read_bytes
+
+
+class NoResults(ValueError):
+    """The directory holds no finished runs to analyse."""
+
+
+def manifest_run_ids(sweep_dir: str) -> list[str] | None:
+    """The run ids of the sweep's current grid (sweep.json), or None when there is no manifest."""
+    payload = read_bytes(join(sweep_dir, "sweep.json"))
+    return None if payload is None else list(json.loads(payload)["run_ids"])
+
+
+def _scan(sweep_dir: str, table: str, run_ids: list[str] | None) -> pl.DataFrame:
+    pattern = join(sweep_dir, "runs", "*", f"{table}.parquet")
+    try:
+        frame = pl.scan_parquet(pattern, hive_partitioning=True).collect()
+    except (FileNotFoundError, pl.exceptions.ComputeError) as exc:
+        raise NoResults(f"no {table}.parquet files under {join(sweep_dir, 'runs')}: {exc}") from exc
+    if run_ids is not None:
+        frame = frame.filter(pl.col("run_id").is_in(run_ids))
+    return frame
+
+
+def load_runs(sweep_dir: str, all_runs: bool = False) -> pl.DataFrame:
+    """One row per run (every status). Only the manifest's runs unless all_runs."""
+    return _scan(sweep_dir, "run", None if all_runs else manifest_run_ids(sweep_dir))
+
+
+def load_evals(sweep_dir: str, all_runs: bool = False) -> pl.DataFrame:
+    ids = None if all_runs else manifest_run_ids(sweep_dir)
+    try:
+        return _scan(sweep_dir, "evals", ids)
+    except NoResults:
+        return pl.DataFrame()
+
+
+def load_curves(sweep_dir: str, all_runs: bool = False) -> pl.DataFrame:
+    ids = None if all_runs else manifest_run_ids(sweep_dir)
+    try:
+        return _scan(sweep_dir, "curves", ids)
+    except NoResults:
+        return pl.DataFrame()

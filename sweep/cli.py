@@ -1,0 +1,140 @@
+"""`python -m sweep [overrides]`: compose the config, validate it, expand the grid, run, analyse.
+
+Thin on purpose (STYLE 3): everything it calls is usable from Python. All arguments are Hydra
+overrides (`grid=tiny train.lr=1e-3 results_dir=/data/res`); `--cfg` prints the composed config,
+`dry_run=true` prints the run table, `--help` lists the config groups and their options.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from sweep.config import SweepConfig
+
+CONF_DIR = Path(os.environ.get("SWEEP_CONF_DIR", Path(__file__).resolve().parents[1] / "conf"))
+GROUPS = ("grid", "model", "train", "data", "tasks", "cluster", "logger")
+
+EXIT_OK, EXIT_RUNS_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def register_schema() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="sweep_schema", node=SweepConfig)
+
+
+def compose(overrides: list[str], conf_dir: Path = CONF_DIR) -> SweepConfig:
+    """Compose conf/config.yaml with `overrides` into a typed SweepConfig (raises on Hydra/OmegaConf errors)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict
+
+    register_schema()
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name="sweep"):
+        cfg = hydra_compose("config", overrides=list(overrides), return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)  # lets ${hydra:runtime.choices.grid} resolve
+        with open_dict(cfg):
+            del cfg["hydra"]
+        OmegaConf.resolve(cfg)
+    return OmegaConf.to_object(cfg)
+
+
+def group_options(conf_dir: Path = CONF_DIR) -> dict[str, list[str]]:
+    return {g: sorted(p.stem for p in (conf_dir / g).glob("*.yaml")) for g in GROUPS}
+
+
+def usage(conf_dir: Path = CONF_DIR) -> str:
+    lines = ["usage: python -m sweep [--cfg] [key=value ...] [group=option ...]", "",
+             "Config groups (pick with group=option):"]
+    lines += [f"  {group:8s} {', '.join(options)}" for group, options in group_options(conf_dir).items()]
+    lines += ["", "Examples:", "  python -m sweep grid=tiny", "  python -m sweep dry_run=true",
+              "  python -m sweep 'grid.n_tokens=[1e6,4e6]' results_dir=s3://bucket/sweeps",
+              "  python -m sweep cluster=ray cluster.address=auto cluster.gpus_per_run=0.25", "",
+              "Exit status: 0 all runs finished, 1 some run failed, 2 bad config, 130 interrupted."]
+    return "\n".join(lines)
+
+
+def config_error_message(exc: Exception) -> str:
+    """A one-paragraph message for a Hydra/OmegaConf composition error, without the traceback."""
+    text = str(exc).strip()
+    cause = exc.__cause__
+    if cause is not None and str(cause).strip() and str(cause).strip() not in text:
+        text = f"{text}\n{str(cause).strip()}"
+    return text
+
+
+def load_config(overrides: list[str], console: Console) -> SweepConfig | None:
+    """Compose and validate; print a clear message and return None on any config problem."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from sweep.validate import ConfigError, validate
+
+    try:
+        cfg = compose(overrides)
+        validate(cfg)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        return None
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        console.print(f"[red]error:[/] invalid sweep config: {config_error_message(exc)}", highlight=False)
+        console.print("run `python -m sweep --help` for the config groups and their options", highlight=False)
+        return None
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    console = Console(stderr=False)
+    if any(a in ("-h", "--help") for a in args):
+        print(usage())
+        return EXIT_OK
+    print_cfg = "--cfg" in args
+    args = [a for a in args if a != "--cfg"]
+    cfg = load_config(args, console)
+    if cfg is None:
+        return EXIT_CONFIG
+    if print_cfg:
+        from omegaconf import OmegaConf
+
+        print(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+        return EXIT_OK
+
+    from sweep.cluster import ClusterError
+    from sweep.grid import expand
+    from sweep.scheduler import run_sweep, summary_table
+    from sweep.store import Store
+    from sweep.version import code_version
+
+    specs = expand(cfg)
+    store = Store(cfg.results_dir, cfg.name)
+    try:
+        outcome = run_sweep(cfg, specs, store, console, code_version=code_version())
+    except ClusterError as exc:
+        console.print(f"[red]error:[/] the cluster cannot run this sweep: {exc}", highlight=False)
+        return EXIT_CONFIG
+    if cfg.dry_run:
+        return EXIT_OK
+    if outcome.rows:
+        console.print(summary_table(specs, outcome, store))
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    status = EXIT_RUNS_FAILED if outcome.failed else EXIT_OK
+    if outcome.failed:
+        console.print(f"[red]{len(outcome.failed)} run(s) failed[/]; their errors are in "
+                      f"runs/run_id=<id>/status.json. Rerunning retries only these.")
+    if cfg.analysis:
+        from analysis.cli import analyze_sweep
+
+        try:
+            analyze_sweep(store.uri, console=console)
+        except Exception as exc:  # the sweep's results are safe; say what went wrong with the analysis
+            console.print(f"[red]analysis failed[/]: {type(exc).__name__}: {exc}\n"
+                          f"rerun it with: python -m analysis {store.uri}", highlight=False)
+            status = status or EXIT_RUNS_FAILED
+    return status

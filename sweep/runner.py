@@ -1,0 +1,121 @@
+"""Execute one run end to end: train, evaluate, write its tables, commit its status.
+
+`execute` is what a Ray worker calls, but it needs no Ray: tests and notebooks call it directly.
+Outcomes:
+  * done / diverged: committed; never rerun;
+  * a transient error (TRANSIENT_ERRORS): the attempt is recorded and the error re-raised, so the
+    scheduler's narrow retry policy can try again from the last checkpoint;
+  * any other error: committed as failed with its traceback (no retry: it would fail the same way).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+import traceback
+from typing import Any
+
+from sweep.metrics import aggregate, chance_levels
+from sweep.run_id import run_id as compute_run_id
+from sweep.schemas import CURVES, EVALS, RUNS, SAMPLES, to_table
+from sweep.spec import RunSpec
+from sweep.store import DIVERGED, DONE, FAILED, CheckpointFile, RunDir
+from sweep.tasks.mixture import eval_problems, mixture_for
+from sweep.tasks.tokenizer import VOCAB_SIZE
+from sweep.train.flops import flops_6nd, n_nonembed_params, n_params, train_flops
+
+# Errors worth another attempt: the network or object store hiccupped. Never config or math errors.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, BrokenPipeError)
+
+
+def run_row(spec: RunSpec, rid: str, status: str, attempts: int, **values: Any) -> dict[str, Any]:
+    """The run's row of the `runs` table (also written for failed runs, with what is known)."""
+    shape = spec.model
+    return {
+        "run_id": rid, "label": spec.label, "status": status, "seed": spec.seed,
+        "n_layer": shape.n_layer, "d_model": shape.d_model, "n_head": shape.n_head, "seq_len": shape.seq_len,
+        "n_params": n_params(shape), "n_nonembed_params": n_nonembed_params(shape),
+        "n_tokens_budget": spec.n_tokens_budget, "n_tokens": spec.train.n_tokens,
+        "flops": float(train_flops(shape, spec.train.n_tokens)), "flops_6nd": float(flops_6nd(shape, spec.train.n_tokens)),
+        "batch_size": spec.train.batch_size, "n_steps": spec.train.n_steps, "lr": spec.train.lr,
+        "attempts": attempts, **values,
+    }
+
+
+def commit_failure(run_dir: RunDir, spec: RunSpec, rid: str, state: str, error: str,
+                   curves: list[dict[str, Any]] | None = None, **values: Any) -> dict[str, Any]:
+    """Record a run that ended without results (failed or diverged): run.parquet, then status.json."""
+    attempts = len((run_dir.status() or {}).get("attempts", [])) or 1
+    if curves:
+        run_dir.write_table("curves.parquet", to_table([{"run_id": rid, **r} for r in curves], CURVES))
+    row = run_row(spec, rid, state, attempts, error=error, **values)
+    run_dir.write_table("run.parquet", to_table([row], RUNS))
+    run_dir.end_attempt(rid, state, error=error)
+    return row
+
+
+def evaluate_all(spec: RunSpec, model, device: str, rid: str) -> tuple[list[dict], list[dict]]:
+    """Sample rows and eval rows for every task of the suite."""
+    mixture = mixture_for(spec.tasks, spec.data.heldout_fraction)
+    shape = spec.model
+    common = {"run_id": rid, "seed": spec.seed, "n_params": n_params(shape),
+              "n_nonembed_params": n_nonembed_params(shape), "n_tokens": spec.train.n_tokens,
+              "flops": float(train_flops(shape, spec.train.n_tokens))}
+    from sweep.train.evaluate import evaluate_problems
+
+    samples, evals = [], []
+    for task in mixture.tasks:
+        problems = eval_problems(task, spec.n_eval, spec.data.seed, spec.data.heldout_fraction)
+        rows = evaluate_problems(model, task.name, problems, device, task.generator.max_target_chars,
+                                 batch_size=spec.eval_batch_size)
+        samples.extend({"run_id": rid, **r} for r in rows)
+        chance = chance_levels(task.generator.chance(), VOCAB_SIZE)
+        evals.extend({**common, "task": task.name, **agg} for agg in aggregate(rows, chance))
+    return samples, evals
+
+
+def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
+            code_version: str | None = None) -> dict[str, Any]:
+    """Train and evaluate one run, writing everything into `run_dir`. Returns the run's row."""
+    import torch
+
+    from sweep.train.hardware import device_name, resolve_device
+    from sweep.train.loop import Diverged, train
+
+    rid = compute_run_id(spec)
+    t_start = time.perf_counter()
+    run_dir.write_json("config.json", {"run_id": rid, "code_version": code_version, "spec": spec.to_dict()})
+    device = resolve_device(device)
+    status = run_dir.begin_attempt(rid, {"host": socket.gethostname(), "pid": os.getpid(), "device": device,
+                                         "python": platform.python_version(), "torch": torch.__version__})
+    attempts = len(status["attempts"])
+    checkpoints = CheckpointFile(run_dir)
+    try:
+        result = train(spec, device=device, sink=sink, checkpoints=checkpoints)
+        t_eval = time.perf_counter()
+        samples, evals = evaluate_all(spec, result.model, device, rid)
+        eval_seconds = time.perf_counter() - t_eval
+    except Diverged as exc:
+        return commit_failure(run_dir, spec, rid, DIVERGED, str(exc), curves=getattr(exc, "curves", None),
+                              wall_seconds=time.perf_counter() - t_start, device=device)
+    except TRANSIENT_ERRORS as exc:
+        run_dir.end_attempt(rid, "retrying", error=f"{type(exc).__name__}: {exc}")
+        raise
+    except Exception:
+        return commit_failure(run_dir, spec, rid, FAILED, traceback.format_exc(limit=20),
+                              wall_seconds=time.perf_counter() - t_start, device=device)
+
+    run_dir.write_table("curves.parquet", to_table([{"run_id": rid, **r} for r in result.curves], CURVES))
+    run_dir.write_table("evals.parquet", to_table(evals, EVALS))
+    run_dir.write_table("samples.parquet", to_table(samples, SAMPLES))
+    row = run_row(spec, rid, DONE, attempts,
+                  final_train_loss=result.final_train_loss, final_val_loss=result.final_val_loss,
+                  train_seconds=result.train_seconds, eval_seconds=eval_seconds,
+                  wall_seconds=time.perf_counter() - t_start, tokens_per_second=result.tokens_per_second,
+                  mfu=result.mfu, device=device, gpu_type=device_name(device) if device != "cpu" else None)
+    run_dir.write_table("run.parquet", to_table([row], RUNS))
+    run_dir.end_attempt(rid, DONE, resumed_from_step=result.resumed_from_step)
+    checkpoints.clear()
+    return row

@@ -1,0 +1,95 @@
+"""Parquet schemas of every table, declared once. The schema version travels in the file metadata.
+
+Tables are long format, one row per observation (DESIGN.md): curves, evals, samples, runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+TABLE_SCHEMA_VERSION = "1"
+
+_META = {b"schema_version": TABLE_SCHEMA_VERSION.encode()}
+
+CURVES = pa.schema([
+    ("run_id", pa.string()),
+    ("step", pa.int64()),
+    ("tokens", pa.int64()),
+    ("flops", pa.float64()),
+    ("train_loss", pa.float64()),
+    ("val_loss", pa.float64()),
+    ("lr", pa.float64()),
+    ("tok_per_s", pa.float64()),
+], metadata=_META)
+
+EVALS = pa.schema([
+    ("run_id", pa.string()),
+    ("seed", pa.int64()),
+    ("n_params", pa.int64()),
+    ("n_nonembed_params", pa.int64()),
+    ("n_tokens", pa.int64()),
+    ("flops", pa.float64()),
+    ("task", pa.string()),
+    ("metric", pa.string()),
+    ("metric_kind", pa.string()),
+    ("value", pa.float64()),
+    ("n_samples", pa.int64()),
+    ("chance", pa.float64()),
+    ("answer_tokens", pa.float64()),
+], metadata=_META)
+
+SAMPLES = pa.schema([
+    ("run_id", pa.string()),
+    ("task", pa.string()),
+    ("sample_id", pa.int64()),
+    ("prompt", pa.string()),
+    ("target", pa.string()),
+    ("prediction", pa.string()),
+    ("correct", pa.bool_()),
+    ("token_correct", pa.float64()),
+    ("target_logprob", pa.float64()),
+    ("n_target_tokens", pa.int64()),
+], metadata=_META)
+
+RUNS = pa.schema([
+    ("run_id", pa.string()),
+    ("label", pa.string()),
+    ("status", pa.string()),
+    ("seed", pa.int64()),
+    ("n_layer", pa.int64()),
+    ("d_model", pa.int64()),
+    ("n_head", pa.int64()),
+    ("seq_len", pa.int64()),
+    ("n_params", pa.int64()),
+    ("n_nonembed_params", pa.int64()),
+    ("n_tokens_budget", pa.int64()),
+    ("n_tokens", pa.int64()),
+    ("flops", pa.float64()),
+    ("flops_6nd", pa.float64()),
+    ("batch_size", pa.int64()),
+    ("n_steps", pa.int64()),
+    ("lr", pa.float64()),
+    ("final_train_loss", pa.float64()),
+    ("final_val_loss", pa.float64()),
+    ("train_seconds", pa.float64()),
+    ("eval_seconds", pa.float64()),
+    ("wall_seconds", pa.float64()),
+    ("tokens_per_second", pa.float64()),
+    ("mfu", pa.float64()),
+    ("device", pa.string()),
+    ("gpu_type", pa.string()),
+    ("attempts", pa.int64()),
+    ("error", pa.string()),
+], metadata=_META)
+
+
+def to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows -> table with exactly `schema` (missing keys become nulls, extra keys are an error)."""
+    names = set(schema.names)
+    for row in rows:
+        extra = set(row) - names
+        if extra:
+            raise KeyError(f"columns {sorted(extra)} are not in the schema ({schema.names})")
+    return pa.Table.from_pylist([{k: row.get(k) for k in schema.names} for row in rows], schema=schema)
