@@ -90,7 +90,8 @@ def load_config(overrides: list[str], console: Console) -> SweepConfig | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    console = Console(stderr=False)
+    # Logs and CI have no terminal width: keep tables readable (run ids unbroken) there too.
+    console = Console(width=None if sys.stdout.isatty() else 160)
     if any(a in ("-h", "--help") for a in args):
         print(usage())
         return EXIT_OK

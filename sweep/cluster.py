@@ -23,7 +23,7 @@ def connect(cfg: ClusterConfig) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
-    common = dict(runtime_env=dict(cfg.runtime_env) or None, log_to_driver=False,
+    common = dict(runtime_env=dict(cfg.runtime_env) or None, log_to_driver=cfg.log_to_driver,
                   logging_level=logging.WARNING, configure_logging=True)
     if cfg.kind == "local":
         ray.init(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, include_dashboard=False, **common)

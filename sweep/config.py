@@ -8,7 +8,7 @@ values. Nothing below the CLI sees a DictConfig: it gets these dataclasses. Vali
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 
 @dataclass
@@ -19,11 +19,11 @@ class ModelSize:
     (a shape is then derived, see sweep.shapes.shape_for_params).
     """
 
-    name: Optional[str] = None
-    n_layer: Optional[int] = None
-    d_model: Optional[int] = None
-    n_head: Optional[int] = None
-    n_params: Optional[float] = None
+    name: str | None = None
+    n_layer: int | None = None
+    d_model: int | None = None
+    n_head: int | None = None
+    n_params: float | None = None
 
 
 @dataclass
@@ -55,7 +55,7 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     batch_size: int = 32  # sequences per optimizer step
-    lr: Optional[float] = None  # peak learning rate; null = derived from the model size (sweep.grid)
+    lr: float | None = None  # peak learning rate; null = derived from the model size (sweep.grid)
     lr_scale: float = 1.0  # multiplies the derived learning rate
     schedule: str = "cosine"  # cosine | linear | wsd
     warmup_fraction: float = 0.05
@@ -103,14 +103,15 @@ class DataConfig:
 @dataclass
 class ClusterConfig:
     kind: str = "local"  # local: start Ray in this process | ray: join `address`
-    address: Optional[str] = None  # auto | ray://host:port | host:port (kind=ray)
-    num_cpus: Optional[int] = None  # local only: CPUs for the embedded Ray (null = all)
-    num_gpus: Optional[int] = None  # local only
+    address: str | None = None  # auto | ray://host:port | host:port (kind=ray)
+    num_cpus: int | None = None  # local only: CPUs for the embedded Ray (null = all)
+    num_gpus: int | None = None  # local only
     cpus_per_run: float = 1.0
     gpus_per_run: float = 0.0  # fractions pack several small runs on one GPU
     device: str = "auto"  # auto (cuda when the run holds a GPU) | cpu | cuda
     max_retries: int = 2  # retries after a lost worker or node (never after a config error or divergence)
     runtime_env: dict[str, Any] = field(default_factory=dict)  # passed to ray.init
+    log_to_driver: bool = True  # show workers' warnings and errors in the driver's terminal
 
 
 @dataclass
@@ -118,7 +119,7 @@ class LoggerConfig:
     kind: str = "wandb"  # wandb | none
     mode: str = "auto"  # auto (online only with an API key and a reachable server) | offline | online
     project: str = "scaling-sweep"
-    entity: Optional[str] = None
+    entity: str | None = None
 
 
 @dataclass

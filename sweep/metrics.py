@@ -8,8 +8,9 @@ to tell a real jump from one the metric creates (Schaeffer et al. 2023).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)

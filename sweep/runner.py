@@ -38,7 +38,8 @@ def run_row(spec: RunSpec, rid: str, status: str, attempts: int, **values: Any) 
         "n_layer": shape.n_layer, "d_model": shape.d_model, "n_head": shape.n_head, "seq_len": shape.seq_len,
         "n_params": n_params(shape), "n_nonembed_params": n_nonembed_params(shape),
         "n_tokens_budget": spec.n_tokens_budget, "n_tokens": spec.train.n_tokens,
-        "flops": float(train_flops(shape, spec.train.n_tokens)), "flops_6nd": float(flops_6nd(shape, spec.train.n_tokens)),
+        "flops": float(train_flops(shape, spec.train.n_tokens)),
+        "flops_6nd": float(flops_6nd(shape, spec.train.n_tokens)),
         "batch_size": spec.train.batch_size, "n_steps": spec.train.n_steps, "lr": spec.train.lr,
         "attempts": attempts, **values,
     }

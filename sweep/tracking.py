@@ -68,6 +68,7 @@ class WandbSink:
             import wandb
 
             os.makedirs(directory, exist_ok=True)
+            os.environ["WANDB_MODE"] = mode  # the sweep decided; a stray (even empty) WANDB_MODE must not override
             self.run = wandb.init(project=project, entity=entity, group=group, name=run_id,
                                   id=run_id.replace(".", "_"), resume="allow", config=config, dir=directory,
                                   mode=mode, reinit="finish_previous",

@@ -162,13 +162,16 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
             train_loss = (loss_sum / loss_count).item()
             loss_sum.zero_()
             loss_count = 0
-            if not math.isfinite(train_loss) or train_loss > plan.diverge_loss:
-                raise Diverged(f"train loss {train_loss:.4g} at step {step + 1} (limit {plan.diverge_loss})", curves)
+            diverged = not math.isfinite(train_loss) or train_loss > plan.diverge_loss
             now = time.perf_counter()
             tok_per_s = steps_since_log * tokens_per_step / max(now - t_log, 1e-9)
             row = {"step": step + 1, "tokens": (step + 1) * tokens_per_step,
                    "flops": (step + 1) * tokens_per_step * flops_per_token, "train_loss": train_loss,
                    "val_loss": None, "lr": lr, "tok_per_s": tok_per_s}
+            if diverged:
+                curves.append(row)
+                sink.log(row)
+                raise Diverged(f"train loss {train_loss:.4g} at step {step + 1} (limit {plan.diverge_loss})", curves)
             if is_val:
                 val_loss = validation_loss(model, val_batches, autocast)
                 row["val_loss"] = val_loss

@@ -8,6 +8,7 @@ against this module's real parameter count.
 from __future__ import annotations
 
 import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn

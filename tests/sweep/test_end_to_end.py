@@ -1,0 +1,63 @@
+"""The user's path: `python -m sweep` on a real local Ray, W&B offline, analysis at the end; Ctrl-C safe."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def cli(*args, cwd, env=None, **kw):
+    return subprocess.Popen([sys.executable, "-m", "sweep", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}, **kw)
+
+
+def test_sweep_cli_trains_logs_offline_and_reports(tmp_path):
+    env = {"WANDB_API_KEY": "", "WANDB_MODE": ""}  # no key: offline, decided once
+    proc = cli("grid=tiny", f"results_dir={tmp_path}", "tasks.n_eval=16", cwd=tmp_path, env=env)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert "W&B: offline" in out
+    sweep_dir = tmp_path / "tiny"
+    assert len(list((sweep_dir / "runs").glob("run_id=*/status.json"))) == 2
+    offline_runs = list((sweep_dir / "wandb" / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 2
+    for name in ("report.html", "report.md", "fits.parquet", "plots/loss_vs_compute.png"):
+        assert (sweep_dir / "analysis" / name).exists(), name
+
+    proc = cli("grid=tiny", f"results_dir={tmp_path}", "tasks.n_eval=16", cwd=tmp_path, env=env)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "nothing to train" in out and "Ray up" not in out
+
+
+def _states(sweep_dir: Path) -> list[str]:
+    return [json.loads(p.read_text())["state"] for p in sweep_dir.glob("runs/run_id=*/status.json")]
+
+
+def test_ctrl_c_keeps_finished_runs_and_rerun_completes_the_rest(tmp_path):
+    args = ("grid=tiny", "grid.models=[{n_layer: 1, d_model: 32},{n_layer: 2, d_model: 32},{n_layer: 3, d_model: 32}]",
+            "grid.n_tokens=[2e4,4e5]", "cluster.num_cpus=1", "logger=none", "analysis=false",
+            f"results_dir={tmp_path}", "tasks.n_eval=16")
+    proc = cli(*args, cwd=tmp_path, start_new_session=True)
+    sweep_dir = tmp_path / "tiny"
+    deadline = time.time() + 240
+    while time.time() < deadline and _states(sweep_dir).count("done") < 1:
+        time.sleep(0.2)
+    assert "done" in _states(sweep_dir)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground process group
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    finished = {p.parent.name for p in sweep_dir.glob("runs/run_id=*/status.json")
+                if json.loads(p.read_text())["state"] == "done"}
+    assert 1 <= len(finished) < 6
+
+    proc = cli(*args, cwd=tmp_path)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert f"{len(finished)} already finished, {6 - len(finished)} to train" in out
+    assert _states(sweep_dir).count("done") == 6
+    for name in finished:  # finished runs were not touched again
+        status = json.loads((sweep_dir / "runs" / name / "status.json").read_text())
+        assert len(status["attempts"]) == 1

@@ -1,0 +1,58 @@
+import dataclasses
+
+import polars as pl
+import pytest
+import torch
+
+from sweep.grid import expand
+from sweep.metrics import METRICS
+from sweep.run_id import run_id
+from sweep.runner import execute
+from sweep.schemas import CURVES, EVALS, RUNS, SAMPLES
+from sweep.store import Store
+
+
+@pytest.fixture
+def spec(compose_cfg):
+    torch.set_num_threads(1)
+    cfg = compose_cfg("grid=tiny", "tasks.n_eval=32")
+    return min(expand(cfg), key=lambda s: s.model.n_layer)
+
+
+def test_execute_writes_every_table_and_commits_done(tmp_path, spec):
+    run = Store(str(tmp_path), "s").run_dir(run_id(spec))
+    row = execute(spec, run, device="cpu", code_version="test")
+    assert row["status"] == "done" and row["final_val_loss"] > 0
+    for name, schema in (("curves", CURVES), ("evals", EVALS), ("samples", SAMPLES), ("run", RUNS)):
+        table = run.read_table(f"{name}.parquet")
+        assert table.schema.equals(schema, check_metadata=True), name
+    evals = pl.read_parquet(run.file("evals.parquet"))
+    assert evals.height == len(spec.tasks) * len(METRICS)
+    assert set(evals["metric_kind"]) == {"discontinuous", "continuous"}
+    samples = pl.read_parquet(run.file("samples.parquet"))
+    assert samples.group_by("task").len()["len"].max() <= 32
+    assert (samples["run_id"] == run_id(spec)).all()
+    status = run.status()
+    assert status["state"] == "done" and len(status["attempts"]) == 1
+    assert run.read_json("config.json")["code_version"] == "test"
+    assert not run.exists("checkpoint/latest.pt")
+
+
+def test_a_failing_run_is_committed_failed_with_its_traceback(tmp_path, spec):
+    # The language task's prompts do not fit a 16-token context: evaluation raises.
+    bad = dataclasses.replace(spec, model=dataclasses.replace(spec.model, seq_len=16))
+    run = Store(str(tmp_path), "s").run_dir(run_id(bad))
+    row = execute(bad, run, device="cpu")
+    assert row["status"] == "failed"
+    assert "exceeds the model's seq_len=16" in run.status()["error"]
+    assert "Traceback" in run.status()["error"]
+    assert run.read_table("run.parquet").to_pylist()[0]["status"] == "failed"
+    assert not run.exists("evals.parquet")
+
+
+def test_a_diverging_run_is_committed_diverged_with_its_curve(tmp_path, spec):
+    bad = dataclasses.replace(spec, train=dataclasses.replace(spec.train, diverge_loss=0.5))
+    run = Store(str(tmp_path), "s").run_dir(run_id(bad))
+    row = execute(bad, run, device="cpu")
+    assert row["status"] == "diverged" and run.is_finished()
+    assert run.read_table("curves.parquet").num_rows >= 1

@@ -1,0 +1,86 @@
+"""End to end on a real local Ray: train, skip what is done, rerun only what changed, survive failures."""
+
+import dataclasses
+import os
+import signal
+import time
+
+import polars as pl
+from rich.console import Console
+
+from sweep.grid import expand
+from sweep.run_id import run_id
+from sweep.scheduler import run_sweep
+from sweep.store import Store
+
+QUIET = Console(file=open(os.devnull, "w"))
+
+
+def sweep(compose_cfg, tmp_path, *overrides):
+    cfg = compose_cfg("grid=tiny", f"results_dir={tmp_path}", "logger=none", "tasks.n_eval=32", *overrides)
+    specs = expand(cfg)
+    store = Store(cfg.results_dir, cfg.name)
+    return specs, store, run_sweep(cfg, specs, store, QUIET)
+
+
+def test_sweep_trains_skips_done_and_reruns_only_changed(ray_local, compose_cfg, tmp_path):
+    specs, store, outcome = sweep(compose_cfg, tmp_path)
+    assert sorted(outcome.trained) == sorted(run_id(s) for s in specs) and not outcome.failed
+    runs = pl.read_parquet(f"{tmp_path}/tiny/runs/*/run.parquet")
+    assert runs.height == 2 and (runs["status"] == "done").all()
+    assert pl.read_parquet(f"{tmp_path}/tiny/runs/*/evals.parquet").height > 0
+    assert (tmp_path / "tiny" / "sweep.json").exists()
+
+    _, _, again = sweep(compose_cfg, tmp_path)
+    assert again.rows == {} and sorted(again.skipped) == sorted(run_id(s) for s in specs)
+    assert all(len(store.run_dir(run_id(s)).status()["attempts"]) == 1 for s in specs)
+
+    more, _, changed = sweep(compose_cfg, tmp_path, "grid.n_tokens=[2e4,3e4]")
+    new = {run_id(s) for s in more} - {run_id(s) for s in specs}
+    assert len(new) == 2 and set(changed.trained) == new
+
+
+def test_failed_run_is_recorded_and_the_sweep_goes_on(ray_local, compose_cfg, tmp_path):
+    cfg = compose_cfg("grid=tiny", f"results_dir={tmp_path}", "logger=none", "tasks.n_eval=16")
+    good = expand(cfg)[0]
+    bad = dataclasses.replace(good, model=dataclasses.replace(good.model, seq_len=16))  # eval cannot fit
+    store = Store(cfg.results_dir, cfg.name)
+    outcome = run_sweep(cfg, [bad, good], store, QUIET)
+    assert outcome.failed == [run_id(bad)]
+    assert outcome.trained == [run_id(good)]
+    assert store.run_dir(run_id(bad)).state() == "failed"
+    # A rerun retries the failed run (it is not finished) and leaves the good one alone.
+    again = run_sweep(cfg, [bad, good], store, QUIET)
+    assert list(again.rows) == [run_id(bad)] and again.skipped == [run_id(good)]
+
+
+def test_killed_worker_is_retried_and_resumes_from_checkpoint(ray_local, compose_cfg, tmp_path):
+    """A worker lost mid-run (SIGKILL, as a lost node) costs only the work since its last checkpoint."""
+    import threading
+
+    cfg = compose_cfg("grid=tiny", f"results_dir={tmp_path}", "logger=none", "tasks.n_eval=16",
+                      "grid.n_tokens=[1.5e6]", "train.checkpoint_every_seconds=0.5", "cluster.max_retries=1")
+    spec = min(expand(cfg), key=lambda s: s.model.n_layer)
+    store = Store(cfg.results_dir, cfg.name)
+    run = store.run_dir(run_id(spec))
+    killed = {}
+
+    def killer():
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            status = run.status()
+            if status and run.exists("checkpoint/latest.pt"):
+                killed["pid"] = status["attempts"][-1]["pid"]
+                os.kill(killed["pid"], signal.SIGKILL)
+                return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    outcome = run_sweep(cfg, [spec], store, QUIET)
+    thread.join()
+    assert "pid" in killed
+    status = run.status()
+    assert outcome.trained == [run_id(spec)], status
+    assert len(status["attempts"]) == 2
+    assert status["attempts"][-1]["resumed_from_step"] > 0

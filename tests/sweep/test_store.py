@@ -1,0 +1,63 @@
+import os
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from sweep.schemas import CURVES, EVALS, RUNS, SAMPLES, TABLE_SCHEMA_VERSION, to_table
+from sweep.store import DONE, RUNNING, Store
+
+
+def test_atomic_writes_leave_no_temporary_files(tmp_path):
+    run = Store(str(tmp_path), "s").run_dir("abc")
+    run.write_json("config.json", {"a": 1})
+    run.write_bytes("checkpoint/latest.pt", b"x" * 1000)
+    run.write_table("curves.parquet", to_table([{"run_id": "abc", "step": 1}], CURVES))
+    files = sorted(os.listdir(tmp_path / "s" / "runs" / "run_id=abc"))
+    assert files == ["checkpoint", "config.json", "curves.parquet"]
+    assert run.read_json("config.json") == {"a": 1}
+    assert run.read_json("missing.json") is None
+
+
+def test_status_lifecycle_records_attempts(tmp_path):
+    run = Store(str(tmp_path), "s").run_dir("abc")
+    assert run.state() is None and not run.is_finished()
+    run.begin_attempt("abc", {"host": "h"})
+    assert run.state() == RUNNING
+    run.end_attempt("abc", "retrying", error="ConnectionError: x")
+    run.begin_attempt("abc", {"host": "h"})
+    run.end_attempt("abc", DONE)
+    status = run.status()
+    assert status["state"] == DONE and run.is_finished()
+    assert [a["attempt"] for a in status["attempts"]] == [1, 2]
+    assert status["attempts"][0]["error"].startswith("ConnectionError")
+
+
+def test_tables_have_declared_schemas_and_version(tmp_path):
+    for schema in (CURVES, EVALS, SAMPLES, RUNS):
+        table = to_table([{"run_id": "r1"}], schema)
+        assert table.schema.equals(schema, check_metadata=True)
+        assert table.schema.metadata[b"schema_version"] == TABLE_SCHEMA_VERSION.encode()
+
+
+def test_to_table_rejects_unknown_columns():
+    with pytest.raises(KeyError, match="not in the schema"):
+        to_table([{"run_id": "r", "surprise": 1}], CURVES)
+
+
+def test_runs_are_scannable_as_one_table_with_hive_partitioning(tmp_path):
+    store = Store(str(tmp_path), "s")
+    for rid in ("r1", "r2"):
+        store.run_dir(rid).write_table("evals.parquet", to_table(
+            [{"run_id": rid, "task": "t", "metric": "exact_match", "value": 0.5}], EVALS))
+    frame = pl.scan_parquet(f"{tmp_path}/s/runs/*/evals.parquet", hive_partitioning=True).collect()
+    assert sorted(frame["run_id"].to_list()) == ["r1", "r2"]
+    assert frame.schema["value"] == pl.Float64
+
+
+def test_store_accepts_uris(tmp_path):
+    store = Store(f"file://{tmp_path}", "s")
+    store.run_dir("r").write_json("status.json", {"state": "done"})
+    assert (tmp_path / "s" / "runs" / "run_id=r" / "status.json").exists()
+    assert store.states(["r", "q"]) == {"r": "done", "q": None}
+    assert isinstance(pa.fs.LocalFileSystem(), pa.fs.FileSystem)
