@@ -15,7 +15,7 @@ from typing import Any
 from sweep.spec import RunSpec
 from sweep.train.flops import n_params
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: LayerNorm (no bias) and exact GELU replace RMSNorm and tanh-GELU
 
 # Dotted paths into RunSpec.to_dict() that do not change a run's numbers.
 EXCLUDED: tuple[str, ...] = (

@@ -19,7 +19,7 @@ from sweep.train.shape import ModelShape
 
 
 def layer_params(shape: ModelShape) -> int:
-    """One block: fused qkv (3d^2) + output proj (d^2) + MLP (2 * ratio * d^2) + two RMSNorm gains."""
+    """One block: fused qkv (3d^2) + output proj (d^2) + MLP (2 * ratio * d^2) + two norm gains."""
     d = shape.d_model
     return 4 * d * d + 2 * shape.mlp_ratio * d * d + 2 * d
 
