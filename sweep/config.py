@@ -93,11 +93,23 @@ class TasksConfig:
 
 
 @dataclass
+class CorpusConfig:
+    """A user corpus mixed into training: text file/folder, nanoGPT .bin tokens, or Parquet."""
+
+    path: str = ""  # "" = none; a file or a folder
+    format: str = "auto"  # auto (by extension: .bin, .parquet, else text) | text | bin | parquet
+    dtype: str = "uint16"  # token type of .bin files: uint16 | uint32
+    text_column: str = "text"  # Parquet only
+    weight: float = 0.0  # share of training rows drawn from the corpus; the rest come from the tasks
+    cache_dir: str = ""  # where tokenized copies go ("" = ~/.cache/scaling-sweep/corpus)
+
+
+@dataclass
 class DataConfig:
-    source: str = "synthetic"  # synthetic: the task mixture
-    tokenizer: str = "byte"
-    heldout_fraction: float = 0.1  # share of each task's problem space reserved for evaluation
+    tokenizer: str = "byte"  # byte (offline default) | path to a tokenizer.json (Hugging Face tokenizers)
+    heldout_fraction: float = 0.1  # share of each task's problems (and of the corpus) held out
     seed: int = 1234  # fixes the held-out validation batches and evaluation problems
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
 
 
 @dataclass

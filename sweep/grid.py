@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import math
 
-from sweep.config import ModelConfig, ModelSize, SweepConfig, TrainConfig
+from sweep.config import DataConfig, ModelConfig, ModelSize, SweepConfig, TrainConfig
 from sweep.run_id import run_id
 from sweep.spec import RunSpec, TrainPlan
-from sweep.tasks.tokenizer import VOCAB_SIZE
+from sweep.tasks.corpus import corpus_files, fingerprint
+from sweep.tasks.tokenizer import VOCAB_SIZE, Tokenizer, load_tokenizer
 from sweep.train.flops import n_nonembed_params, n_params, train_flops
 from sweep.train.shape import ModelShape
 
 
-def _shape(model: ModelConfig, n_layer: int, d_model: int, n_head: int) -> ModelShape:
-    return ModelShape(n_layer=n_layer, d_model=d_model, n_head=n_head, vocab_size=VOCAB_SIZE,
+def _shape(model: ModelConfig, n_layer: int, d_model: int, n_head: int, vocab_size: int = VOCAB_SIZE) -> ModelShape:
+    return ModelShape(n_layer=n_layer, d_model=d_model, n_head=n_head, vocab_size=vocab_size,
                       seq_len=model.seq_len, mlp_ratio=model.mlp_ratio, positions=model.positions,
                       tie_embeddings=model.tie_embeddings)
 
 
-def shape_for_params(target: float, model: ModelConfig, max_layers: int = 96) -> ModelShape:
+def shape_for_params(target: float, model: ModelConfig, max_layers: int = 96,
+                     vocab_size: int = VOCAB_SIZE) -> ModelShape:
     """The shape whose non-embedding count is nearest `target`, trading count for aspect ratio.
 
     d_model runs over multiples of head_dim, n_layer over 1..max_layers. Among shapes within 5% of
@@ -40,7 +42,7 @@ def shape_for_params(target: float, model: ModelConfig, max_layers: int = 96) ->
         k_guess = max(1, round(d_guess / model.head_dim))
         for k in range(max(1, k_guess - 2), k_guess + 3):
             d_model = k * model.head_dim
-            shape = _shape(model, n_layer, d_model, k)
+            shape = _shape(model, n_layer, d_model, k, vocab_size)
             count_error = abs(math.log(n_nonembed_params(shape) / target))
             aspect_error = abs(math.log((d_model / n_layer) / model.aspect_ratio))
             key = (count_error > math.log(1.05), aspect_error if count_error <= math.log(1.05) else count_error)
@@ -49,11 +51,17 @@ def shape_for_params(target: float, model: ModelConfig, max_layers: int = 96) ->
     return best
 
 
-def shape_for_size(size: ModelSize, model: ModelConfig) -> ModelShape:
+def shape_for_size(size: ModelSize, model: ModelConfig, vocab_size: int = VOCAB_SIZE) -> ModelShape:
     if size.n_layer is not None and size.d_model is not None:
         n_head = size.n_head if size.n_head is not None else size.d_model // model.head_dim
-        return _shape(model, size.n_layer, size.d_model, n_head)
-    return shape_for_params(float(size.n_params), model)
+        return _shape(model, size.n_layer, size.d_model, n_head, vocab_size)
+    return shape_for_params(float(size.n_params), model, vocab_size=vocab_size)
+
+
+def data_fingerprint(data: DataConfig, tokenizer: Tokenizer) -> str:
+    """What the tokenizer and corpus contain (hashed into run_id in place of their paths)."""
+    corpus = fingerprint(corpus_files(data.corpus.path)) if data.corpus.path and data.corpus.weight > 0 else "none"
+    return f"tokenizer={tokenizer.fingerprint()};corpus={corpus}"
 
 
 def default_lr(shape: ModelShape) -> float:
@@ -113,13 +121,16 @@ def budgets_for(cfg: SweepConfig, shape: ModelShape) -> list[int]:
 def expand(cfg: SweepConfig) -> list[RunSpec]:
     """Every (size, budget, seed) point as a RunSpec, largest compute first, duplicates removed."""
     specs: dict[str, RunSpec] = {}
+    tokenizer = load_tokenizer(cfg.data.tokenizer)
+    fingerprint_ = data_fingerprint(cfg.data, tokenizer)
     for size in cfg.grid.models:
-        shape = shape_for_size(size, cfg.model)
+        shape = shape_for_size(size, cfg.model, tokenizer.vocab_size)
         for budget in budgets_for(cfg, shape):
             plan = plan_training(cfg.train, shape, budget)
             for seed in cfg.grid.seeds:
                 spec = RunSpec(model=shape, train=plan, data=cfg.data, tasks=tuple(cfg.tasks.suite),
                                n_eval=cfg.tasks.n_eval, seed=seed, n_tokens_budget=budget,
-                               label=size_label(size, shape), eval_batch_size=cfg.tasks.eval_batch_size)
+                               label=size_label(size, shape), eval_batch_size=cfg.tasks.eval_batch_size,
+                               data_fingerprint=fingerprint_)
                 specs.setdefault(run_id(spec), spec)
     return sorted(specs.values(), key=lambda s: (-train_flops(s.model, s.train.n_tokens), s.seed))

@@ -1,8 +1,10 @@
-"""Task metrics: how per-sample rows aggregate into one value per (task, metric), and each metric's kind.
+"""Task metrics: per-sample values, how they aggregate per task, each metric's kind and direction.
 
-`discontinuous` metrics score a sample all-or-nothing (exact match); `continuous` ones give partial
-credit (per-token accuracy, log-likelihood). The analysis compares the two kinds on the same samples
-to tell a real jump from one the metric creates (Schaeffer et al. 2023).
+`discontinuous` metrics score a sample all-or-nothing (exact match, multiple-choice accuracy);
+`continuous` ones give partial credit (per-token accuracy, edit similarity, log-likelihood, Brier,
+numeric error). The analysis compares the two kinds on the same samples to tell a real jump from
+one the metric creates (Schaeffer et al. 2023). Every aggregated row carries the metric's kind, its
+direction and the task's chance level, so the analysis needs nothing from this package.
 """
 
 from __future__ import annotations
@@ -12,33 +14,76 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rapidfuzz.distance import Levenshtein
+
+
+def edit_similarity(prediction: str, target: str) -> float:
+    """1 - Levenshtein distance / length of the longer string (1.0 for two empty strings)."""
+    return float(Levenshtein.normalized_similarity(prediction, target))
+
+
+def relative_error(prediction: str, target: str) -> float | None:
+    """|p - t| / max(1, |t|), capped at 1 (also for an unparseable prediction); None if t is not a number."""
+    try:
+        truth = int(target)
+    except ValueError:
+        return None
+    try:
+        guess = int(prediction.strip())
+    except ValueError:
+        return 1.0
+    return min(1.0, abs(guess - truth) / max(1, abs(truth)))
+
+
+def complete_sample(row: dict[str, Any], problem_answer_in: Callable[[str], str]) -> dict[str, Any]:
+    """Add the string metrics to an evaluation row (from sweep.train.evaluate)."""
+    answer = problem_answer_in(row["prediction"])
+    return {**row,
+            "target_logprob_per_token": row["target_logprob"] / row["n_target_tokens"],
+            "edit_similarity": edit_similarity(answer, row["answer"]),
+            "relative_error": relative_error(answer, row["answer"])}
+
 
 @dataclass(frozen=True)
 class Metric:
     name: str
     kind: str  # "discontinuous" | "continuous"
-    per_sample: Callable[[dict[str, Any]], float]
+    column: str  # the samples.parquet column it averages
     higher_is_better: bool = True
+    transform: Callable[[float], float] = float
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("exact_match", "discontinuous", lambda r: float(r["correct"])),
-    Metric("token_accuracy", "continuous", lambda r: r["token_correct"]),
-    # Mean log-probability per answer token (nats); chance is a uniform guess over the vocabulary.
-    Metric("target_logprob", "continuous", lambda r: r["target_logprob"] / r["n_target_tokens"]),
+    Metric("exact_match", "discontinuous", "correct"),
+    Metric("mc_accuracy", "discontinuous", "mc_correct"),
+    Metric("token_accuracy", "continuous", "token_correct"),
+    Metric("edit_similarity", "continuous", "edit_similarity"),
+    Metric("target_logprob", "continuous", "target_logprob_per_token"),  # nats per answer token
+    Metric("task_loss", "continuous", "target_logprob_per_token", higher_is_better=False, transform=lambda v: -v),
+    Metric("token_brier", "continuous", "token_brier", higher_is_better=False),
+    Metric("mc_brier", "continuous", "mc_brier", higher_is_better=False),
+    Metric("relative_error", "continuous", "relative_error", higher_is_better=False),
 )
 
 
 def chance_levels(generator_chance: dict[str, float], vocab_size: int) -> dict[str, float]:
-    return {**generator_chance, "target_logprob": -math.log(vocab_size)}
+    """Chance per metric: the task's own figures plus a uniform guess over the vocabulary."""
+    uniform = {"target_logprob": -math.log(vocab_size), "task_loss": math.log(vocab_size),
+               "token_brier": 1.0 - 1.0 / vocab_size}
+    return {**uniform, **generator_chance}
 
 
 def aggregate(rows: list[dict[str, Any]], chance: dict[str, float]) -> list[dict[str, Any]]:
-    """One row per metric for the samples of one task: value, kind, n_samples, chance, answer length."""
-    n = len(rows)
-    if n == 0:
+    """One row per metric the samples support: mean value, kind, direction, chance, answer length."""
+    if not rows:
         return []
-    answer_tokens = sum(r["n_target_tokens"] for r in rows) / n
-    return [{"metric": m.name, "metric_kind": m.kind, "value": sum(m.per_sample(r) for r in rows) / n,
-             "n_samples": n, "chance": chance.get(m.name), "answer_tokens": answer_tokens}
-            for m in METRICS]
+    answer_tokens = sum(r["n_target_tokens"] for r in rows) / len(rows)
+    out = []
+    for m in METRICS:
+        values = [m.transform(float(r[m.column])) for r in rows if r.get(m.column) is not None]
+        if len(values) < len(rows):  # the metric does not apply to this task (e.g. numeric error on words)
+            continue
+        out.append({"metric": m.name, "metric_kind": m.kind, "higher_is_better": m.higher_is_better,
+                    "value": sum(values) / len(values), "n_samples": len(values), "chance": chance.get(m.name),
+                    "answer_tokens": answer_tokens})
+    return out

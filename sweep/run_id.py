@@ -15,7 +15,7 @@ from typing import Any
 from sweep.spec import RunSpec
 from sweep.train.flops import n_params
 
-SCHEMA_VERSION = 2  # 2: LayerNorm (no bias) and exact GELU replace RMSNorm and tanh-GELU
+SCHEMA_VERSION = 3  # 2: LayerNorm (no bias), exact GELU; 3: task suite, tokenizer/corpus, evaluation metrics
 
 # Dotted paths into RunSpec.to_dict() that do not change a run's numbers.
 EXCLUDED: tuple[str, ...] = (
@@ -24,6 +24,10 @@ EXCLUDED: tuple[str, ...] = (
     "train.log_every_steps",
     "train.compile",
     "train.checkpoint_every_seconds",
+    # Where the tokenizer and corpus live is not what they are: data_fingerprint hashes their contents.
+    "data.tokenizer",
+    "data.corpus.path",
+    "data.corpus.cache_dir",
 )
 
 

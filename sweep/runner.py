@@ -17,13 +17,12 @@ import time
 import traceback
 from typing import Any
 
-from sweep.metrics import aggregate, chance_levels
+from sweep.metrics import aggregate, chance_levels, complete_sample
 from sweep.run_id import run_id as compute_run_id
 from sweep.schemas import CURVES, EVALS, RUNS, SAMPLES, to_table
 from sweep.spec import RunSpec
 from sweep.store import DIVERGED, DONE, FAILED, CheckpointFile, RunDir
 from sweep.tasks.mixture import eval_problems, mixture_for
-from sweep.tasks.tokenizer import VOCAB_SIZE
 from sweep.train.flops import flops_6nd, n_nonembed_params, n_params, train_flops
 
 # Errors worth another attempt: the network or object store hiccupped. Never config or math errors.
@@ -57,22 +56,27 @@ def commit_failure(run_dir: RunDir, spec: RunSpec, rid: str, state: str, error: 
     return row
 
 
-def evaluate_all(spec: RunSpec, model, device: str, rid: str) -> tuple[list[dict], list[dict]]:
-    """Sample rows and eval rows for every task of the suite."""
-    mixture = mixture_for(spec.tasks, spec.data.heldout_fraction)
+def evaluate_all(spec: RunSpec, model, device: str, rid: str,
+                 final_val_loss: float | None = None) -> tuple[list[dict], list[dict]]:
+    """Sample rows and eval rows for every task of the suite, plus the held-out loss of the mixture."""
+    from sweep.train.evaluate import evaluate_problems
+
+    mixture = mixture_for(spec.tasks, spec.data)
     shape = spec.model
     common = {"run_id": rid, "seed": spec.seed, "n_params": n_params(shape),
               "n_nonembed_params": n_nonembed_params(shape), "n_tokens": spec.train.n_tokens,
               "flops": float(train_flops(shape, spec.train.n_tokens))}
-    from sweep.train.evaluate import evaluate_problems
-
     samples, evals = [], []
+    if final_val_loss is not None:
+        evals.append({**common, "task": "heldout", "metric": "val_loss", "metric_kind": "continuous",
+                      "higher_is_better": False, "value": final_val_loss})
     for task in mixture.tasks:
         problems = eval_problems(task, spec.n_eval, spec.data.seed, spec.data.heldout_fraction)
-        rows = evaluate_problems(model, task.name, problems, device, task.generator.max_target_chars,
-                                 batch_size=spec.eval_batch_size)
+        rows = evaluate_problems(model, task.name, problems, mixture.tokenizer, device,
+                                 task.generator.max_target_chars, batch_size=spec.eval_batch_size)
+        rows = [complete_sample(row, p.answer_in) for row, p in zip(rows, problems)]
         samples.extend({"run_id": rid, **r} for r in rows)
-        chance = chance_levels(task.generator.chance(), VOCAB_SIZE)
+        chance = chance_levels(task.generator.chance(), mixture.tokenizer.vocab_size)
         evals.extend({**common, "task": task.name, **agg} for agg in aggregate(rows, chance))
     return samples, evals
 
@@ -96,7 +100,7 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
     try:
         result = train(spec, device=device, sink=sink, checkpoints=checkpoints)
         t_eval = time.perf_counter()
-        samples, evals = evaluate_all(spec, result.model, device, rid)
+        samples, evals = evaluate_all(spec, result.model, device, rid, result.final_val_loss)
         eval_seconds = time.perf_counter() - t_eval
     except Diverged as exc:
         return commit_failure(run_dir, spec, rid, DIVERGED, str(exc), curves=getattr(exc, "curves", None),

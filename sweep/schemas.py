@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-TABLE_SCHEMA_VERSION = "1"
+TABLE_SCHEMA_VERSION = "2"
 
 _META = {b"schema_version": TABLE_SCHEMA_VERSION.encode()}
 
@@ -34,6 +34,7 @@ EVALS = pa.schema([
     ("task", pa.string()),
     ("metric", pa.string()),
     ("metric_kind", pa.string()),
+    ("higher_is_better", pa.bool_()),
     ("value", pa.float64()),
     ("n_samples", pa.int64()),
     ("chance", pa.float64()),
@@ -46,11 +47,18 @@ SAMPLES = pa.schema([
     ("sample_id", pa.int64()),
     ("prompt", pa.string()),
     ("target", pa.string()),
+    ("answer", pa.string()),
     ("prediction", pa.string()),
+    ("n_target_tokens", pa.int64()),
     ("correct", pa.bool_()),
     ("token_correct", pa.float64()),
     ("target_logprob", pa.float64()),
-    ("n_target_tokens", pa.int64()),
+    ("target_logprob_per_token", pa.float64()),
+    ("token_brier", pa.float64()),
+    ("edit_similarity", pa.float64()),
+    ("relative_error", pa.float64()),
+    ("mc_correct", pa.bool_()),
+    ("mc_brier", pa.float64()),
 ], metadata=_META)
 
 RUNS = pa.schema([

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sweep.config import DataConfig, TaskConfig
+from sweep.config import CorpusConfig, DataConfig, TaskConfig
 from sweep.train.shape import ModelShape
 
 
@@ -49,6 +49,7 @@ class RunSpec:
     n_tokens_budget: int  # the grid's requested budget D; train.n_tokens rounds it up to whole steps
     label: str  # the size's display name (excluded from run_id)
     eval_batch_size: int  # execution only
+    data_fingerprint: str = "byte"  # tokenizer and corpus contents (sweep.grid.data_fingerprint)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,7 +59,7 @@ class RunSpec:
         return RunSpec(
             model=ModelShape(**d["model"]),
             train=TrainPlan(**d["train"]),
-            data=DataConfig(**d["data"]),
+            data=DataConfig(**{**d["data"], "corpus": CorpusConfig(**d["data"]["corpus"])}),
             tasks=tuple(TaskConfig(**t) for t in d["tasks"]),
-            **{k: d[k] for k in ("n_eval", "seed", "n_tokens_budget", "label", "eval_batch_size")},
+            **{k: d[k] for k in ("n_eval", "seed", "n_tokens_budget", "label", "eval_batch_size", "data_fingerprint")},
         )

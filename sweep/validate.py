@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from sweep.config import SweepConfig
+from sweep.tasks.corpus import BIN_DTYPES, CORPUS_FORMATS, corpus_files
 from sweep.tasks.registry import build_generator
+from sweep.tasks.tokenizer import load_tokenizer
 from sweep.train.schedule import SCHEDULES
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -124,6 +128,12 @@ def _check_train(cfg: SweepConfig, out: list[str]) -> None:
         out.append(f"train.compile: {t.compile!r} is not one of auto, true, false")
 
 
+def _longest_problem(generator) -> int:
+    """Bytes of the longest prompt seen in a fixed sample, plus the longest answer and its terminator."""
+    problems = generator.sample(np.random.default_rng(0), 64)
+    return max(len(p.prompt.encode()) for p in problems) + generator.max_target_chars + 1
+
+
 def _check_tasks(cfg: SweepConfig, out: list[str]) -> None:
     suite = cfg.tasks.suite
     if not suite:
@@ -136,13 +146,16 @@ def _check_tasks(cfg: SweepConfig, out: list[str]) -> None:
         if not _SAFE_NAME.match(task.name or ""):
             out.append(f"{key}.name: {task.name!r} must be letters, digits, '.', '_' or '-'")
         try:
-            build_generator(task.kind, dict(task.args))
+            generator = build_generator(task.kind, dict(task.args))
         except ValueError as exc:
             out.append(f"{key} ({task.name}): {exc}")
+            continue
+        longest = _longest_problem(generator)
+        if longest > cfg.model.seq_len:
+            out.append(f"{key} ({task.name}): a prompt with its answer takes up to {longest} bytes, more than "
+                       f"model.seq_len={cfg.model.seq_len}; raise model.seq_len or make the task smaller")
         if task.train_weight < 0:
             out.append(f"{key}.train_weight: must be >= 0, got {task.train_weight}")
-    if suite and not any(t.train_weight > 0 for t in suite):
-        out.append("tasks.suite: every train_weight is 0; at least one task must feed the training mixture")
     if cfg.tasks.n_eval < 1:
         out.append(f"tasks.n_eval: must be >= 1, got {cfg.tasks.n_eval}")
     if cfg.tasks.eval_batch_size < 1:
@@ -150,13 +163,33 @@ def _check_tasks(cfg: SweepConfig, out: list[str]) -> None:
 
 
 def _check_data(cfg: SweepConfig, out: list[str]) -> None:
-    d = cfg.data
-    if d.source != "synthetic":
-        out.append(f"data.source: {d.source!r} is not supported; use synthetic")
-    if d.tokenizer != "byte":
-        out.append(f"data.tokenizer: {d.tokenizer!r} is not supported; use byte")
+    d, corpus = cfg.data, cfg.data.corpus
+    try:
+        load_tokenizer(d.tokenizer)
+    except ValueError as exc:
+        out.append(str(exc))
     if not 0 < d.heldout_fraction < 1:
         out.append(f"data.heldout_fraction: must be in (0, 1), got {d.heldout_fraction}")
+    if not 0 <= corpus.weight <= 1:
+        out.append(f"data.corpus.weight: must be in [0, 1], got {corpus.weight}")
+    if corpus.format not in CORPUS_FORMATS:
+        out.append(f"data.corpus.format: {corpus.format!r} is not one of {', '.join(CORPUS_FORMATS)}")
+    if corpus.dtype not in BIN_DTYPES:
+        out.append(f"data.corpus.dtype: {corpus.dtype!r} is not one of {', '.join(BIN_DTYPES)}")
+    if corpus.weight > 0:
+        if not corpus.path:
+            out.append("data.corpus.path: corpus.weight > 0 but no path; give a text file/folder, .bin or .parquet")
+        else:
+            try:
+                corpus_files(corpus.path)
+            except ValueError as exc:
+                out.append(str(exc))
+    elif corpus.path:
+        out.append(f"data.corpus.weight: a corpus path is set ({corpus.path!r}) but weight is 0; "
+                   "set data.corpus.weight (share of training rows) or drop the path")
+    if cfg.tasks.suite and corpus.weight < 1 and not any(t.train_weight > 0 for t in cfg.tasks.suite):
+        out.append("tasks.suite: every train_weight is 0; at least one task must feed the training mixture "
+                   "(or set data.corpus.weight: 1)")
 
 
 def _check_cluster_and_logger(cfg: SweepConfig, out: list[str]) -> None:

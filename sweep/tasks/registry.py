@@ -12,12 +12,25 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sweep.tasks.arithmetic import Addition
+from sweep.tasks.arithmetic import Addition, Modular, Multiplication, Subtraction
+from sweep.tasks.chain_of_thought import CotAddition
+from sweep.tasks.choice import LargestChoice
+from sweep.tasks.compositional import Compositional
+from sweep.tasks.in_context import ShiftCipher
 from sweep.tasks.language import Language
+from sweep.tasks.multistep import MultiStep
 from sweep.tasks.problem import Problem
 
 GENERATORS: dict[str, type] = {
     "addition": Addition,
+    "subtraction": Subtraction,
+    "multiplication": Multiplication,
+    "modular": Modular,
+    "multistep": MultiStep,
+    "compositional": Compositional,
+    "shift_cipher": ShiftCipher,
+    "cot_addition": CotAddition,
+    "largest_choice": LargestChoice,
     "language": Language,
 }
 

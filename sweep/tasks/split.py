@@ -17,5 +17,6 @@ def heldout_score(prompt: str) -> float:
     return int.from_bytes(digest, "little") / _SCALE
 
 
-def is_heldout(prompt: str, fraction: float) -> bool:
-    return heldout_score(prompt) < fraction
+def is_heldout(key: str, fraction: float) -> bool:
+    """Whether the problem with this split key (Problem.key) is held out."""
+    return heldout_score(key) < fraction

@@ -94,7 +94,7 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
           checkpoints: CheckpointIO | None = None, mixture: Mixture | None = None) -> TrainResult:
     sink = sink or NullSink()
     checkpoints = checkpoints or NoCheckpoints()
-    mixture = mixture or mixture_for(spec.tasks, spec.data.heldout_fraction)
+    mixture = mixture or mixture_for(spec.tasks, spec.data)
     plan, shape = spec.train, spec.model
     dtype = _precision(spec, device)
     if device.startswith("cuda"):

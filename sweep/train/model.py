@@ -8,6 +8,7 @@ against this module's real parameter count.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,21 @@ def norm(d_model: int) -> nn.Module:
     return nn.LayerNorm(d_model, bias=False)
 
 
+@dataclass
+class KVCache:
+    """Keys and values of every layer for batched incremental decoding, each (B, H, max_len, Dh)."""
+
+    k: list[torch.Tensor]
+    v: list[torch.Tensor]
+    length: int = 0  # positions filled so far
+
+    @staticmethod
+    def empty(shape: ModelShape, batch: int, max_len: int, device, dtype=torch.float32) -> KVCache:
+        size = (batch, shape.n_head, max_len, shape.head_dim)
+        return KVCache([torch.empty(size, device=device, dtype=dtype) for _ in range(shape.n_layer)],
+                       [torch.empty(size, device=device, dtype=dtype) for _ in range(shape.n_layer)])
+
+
 class Attention(nn.Module):
     def __init__(self, shape: ModelShape):
         super().__init__()
@@ -45,13 +61,23 @@ class Attention(nn.Module):
         self.proj = nn.Linear(shape.d_model, shape.d_model, bias=False)
         self.rope = shape.positions == "rope"
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None,
+                cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         batch, seq, d_model = x.shape
+        start = cache.length if cache is not None else 0
         q, k, v = self.qkv(x).split(d_model, dim=2)
         q, k, v = (t.view(batch, seq, self.n_head, -1).transpose(1, 2) for t in (q, k, v))
         if self.rope:
-            q, k = apply_rope(q, cos[:seq], sin[:seq]), apply_rope(k, cos[:seq], sin[:seq])
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            cos, sin = cos[start : start + seq], sin[start : start + seq]
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            if start and seq > 1:
+                raise ValueError("the KV cache takes a prompt first, then one token at a time")
+            cache.k[layer][:, :, start : start + seq] = k
+            cache.v[layer][:, :, start : start + seq] = v
+            k, v = cache.k[layer][:, :, : start + seq], cache.v[layer][:, :, : start + seq]
+        # A single new token attends to everything cached: no mask needed.
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=seq > 1)
         return self.proj(y.transpose(1, 2).reshape(batch, seq, d_model))
 
 
@@ -74,8 +100,9 @@ class Block(nn.Module):
         self.norm2 = norm(shape.d_model)
         self.mlp = MLP(shape)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), cos, sin)
+    def forward(self, x: torch.Tensor, cos: torch.Tensor | None, sin: torch.Tensor | None,
+                cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), cos, sin, cache, layer)
         return x + self.mlp(self.norm2(x))
 
 
@@ -111,15 +138,18 @@ class GPT(nn.Module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """Token ids (B, T) -> logits (B, T, vocab)."""
-        if idx.shape[1] > self.shape.seq_len:
-            raise ValueError(f"sequence of {idx.shape[1]} tokens exceeds seq_len={self.shape.seq_len}")
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Token ids (B, T) -> logits (B, T, vocab). With a cache, idx continues the cached positions."""
+        start = cache.length if cache is not None else 0
+        if start + idx.shape[1] > self.shape.seq_len:
+            raise ValueError(f"sequence of {start + idx.shape[1]} tokens exceeds seq_len={self.shape.seq_len}")
         x = self.tok_emb(idx)
         if self.pos_emb is not None:
-            x = x + self.pos_emb(torch.arange(idx.shape[1], device=idx.device))
-        for block in self.blocks:
-            x = block(x, self.rope_cos, self.rope_sin)
+            x = x + self.pos_emb(torch.arange(start, start + idx.shape[1], device=idx.device))
+        for layer, block in enumerate(self.blocks):
+            x = block(x, self.rope_cos, self.rope_sin, cache, layer)
+        if cache is not None:
+            cache.length = start + idx.shape[1]
         return self.lm_head(self.norm(x))
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

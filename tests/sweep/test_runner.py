@@ -27,8 +27,15 @@ def test_execute_writes_every_table_and_commits_done(tmp_path, spec):
         table = run.read_table(f"{name}.parquet")
         assert table.schema.equals(schema, check_metadata=True), name
     evals = pl.read_parquet(run.file("evals.parquet"))
-    assert evals.height == len(spec.tasks) * len(METRICS)
+    per_task = {t: set(g["metric"]) for (t,), g in evals.group_by("task")}
+    arithmetic = {m.name for m in METRICS} - {"mc_accuracy", "mc_brier"}
+    assert per_task == {"heldout": {"val_loss"}, "language": arithmetic - {"relative_error"},
+                        **{f"add_{d}d": arithmetic for d in (1, 2, 3)}}
+    assert evals.filter(pl.col("task") == "heldout")["value"].item() == pytest.approx(row["final_val_loss"])
     assert set(evals["metric_kind"]) == {"discontinuous", "continuous"}
+    lower = set(evals.filter(~pl.col("higher_is_better"))["metric"])
+    assert lower == {"val_loss", "task_loss", "token_brier", "relative_error"}
+    assert evals.filter(pl.col("metric") == "exact_match")["chance"].null_count() == 0
     samples = pl.read_parquet(run.file("samples.parquet"))
     assert samples.group_by("task").len()["len"].max() <= 32
     assert (samples["run_id"] == run_id(spec)).all()

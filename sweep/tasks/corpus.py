@@ -1,0 +1,156 @@
+"""User corpora as memory-mapped token streams: never read whole into memory, random access by row.
+
+Accepted: a plain text file or a folder of them, nanoGPT-style token files (`.bin`, uint16 or
+uint32), and Parquet files with a text column. With the byte tokenizer a text file *is* its token
+stream and is mapped directly; otherwise (Parquet, or text with a tokenizer file) the corpus is
+tokenized once, streaming in chunks, into a cache `.bin` that is then mapped. The last
+`heldout_fraction` of every file is held out for validation and never trained on.
+
+Rows are drawn at offsets chosen by the caller's generator, so a batch is a pure function of
+(seed, batch index, split): deterministic, and resumable at any step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sweep.tasks.tokenizer import BYTE, Tokenizer
+
+CORPUS_FORMATS = ("auto", "text", "bin", "parquet")
+BIN_DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
+_TEXT_CHUNK_BYTES = 4 << 20
+_FINGERPRINT_BYTES = 1 << 20
+
+
+def corpus_files(path: str) -> list[Path]:
+    """The files of a corpus: the file itself, or every non-hidden file under a folder, sorted."""
+    root = Path(path).expanduser()
+    if root.is_file():
+        return [root]
+    if root.is_dir():
+        files = sorted(p for p in root.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.parts))
+        if files:
+            return files
+        raise ValueError(f"data.corpus.path: folder {path!r} holds no files")
+    raise ValueError(f"data.corpus.path: {path!r} does not exist")
+
+
+def file_format(path: Path, declared: str) -> str:
+    if declared != "auto":
+        return declared
+    suffix = path.suffix.lower()
+    return {".bin": "bin", ".parquet": "parquet"}.get(suffix, "text")
+
+
+def fingerprint(files: list[Path]) -> str:
+    """Identity of the corpus contents (name, size, first and last MiB of each file), not its path."""
+    digest = hashlib.blake2b(digest_size=12)
+    for f in files:
+        size = f.stat().st_size
+        digest.update(f"{f.name}:{size}".encode())
+        with open(f, "rb") as handle:
+            digest.update(handle.read(_FINGERPRINT_BYTES))
+            if size > _FINGERPRINT_BYTES:
+                handle.seek(max(0, size - _FINGERPRINT_BYTES))
+                digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def _write_atomically(target: Path, chunks) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as out:
+        for chunk in chunks:
+            out.write(np.ascontiguousarray(chunk).tobytes())
+    os.replace(tmp, target)
+
+
+def _text_chunks(path: Path, tokenizer: Tokenizer, dtype):
+    """Token chunks of a text file, read a few MiB at a time and cut at line ends."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        while True:
+            text = handle.read(_TEXT_CHUNK_BYTES)
+            if not text:
+                return
+            rest = handle.readline()  # finish the line so no token is split across chunks
+            yield tokenizer.encode(text + rest).astype(dtype)
+
+
+def _parquet_chunks(path: Path, column: str, tokenizer: Tokenizer, dtype):
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    if column not in parquet.schema_arrow.names:
+        raise ValueError(f"data.corpus.text_column: {column!r} is not a column of {path} "
+                         f"(columns: {parquet.schema_arrow.names})")
+    for batch in parquet.iter_batches(columns=[column], batch_size=1024):
+        texts = [t + "\n" for t in batch.column(0).to_pylist() if t]
+        if texts:
+            yield tokenizer.encode_documents(texts).astype(dtype)
+
+
+def _token_dtype(tokenizer: Tokenizer):
+    return np.uint8 if tokenizer.vocab_size <= 256 else np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32
+
+
+def map_file(path: Path, fmt: str, tokenizer: Tokenizer, bin_dtype: str, text_column: str,
+             cache_dir: Path) -> np.ndarray:
+    """A read-only memory map of one file's tokens (tokenizing into the cache first when needed)."""
+    if fmt == "bin":
+        return np.memmap(path, dtype=BIN_DTYPES[bin_dtype], mode="r")
+    if fmt == "text" and tokenizer.name == BYTE:
+        return np.memmap(path, dtype=np.uint8, mode="r")
+    if fmt not in ("text", "parquet"):
+        raise ValueError(f"data.corpus.format: {fmt!r} is not one of {', '.join(CORPUS_FORMATS)}")
+    dtype = _token_dtype(tokenizer)
+    key = hashlib.blake2b(f"{fingerprint([path])}|{tokenizer.fingerprint()}|{text_column}".encode(),
+                          digest_size=10).hexdigest()
+    cached = cache_dir / f"{path.stem}-{key}.{np.dtype(dtype).name}.bin"
+    if not cached.exists():
+        chunks = (_text_chunks(path, tokenizer, dtype) if fmt == "text"
+                  else _parquet_chunks(path, text_column, tokenizer, dtype))
+        _write_atomically(cached, chunks)
+    return np.memmap(cached, dtype=dtype, mode="r")
+
+
+@dataclass
+class TokenCorpus:
+    """Token streams of one or more files; train rows come from the first part of each file."""
+
+    streams: list[np.ndarray]
+    heldout_fraction: float
+    vocab_size: int
+
+    def rows(self, rng: np.random.Generator, n_rows: int, length: int, split: str) -> np.ndarray:
+        """n_rows windows of `length` tokens, int64, from the train or held-out part of the files."""
+        spans = []
+        for stream in self.streams:
+            cut = int(len(stream) * (1.0 - self.heldout_fraction))
+            low, high = (0, cut) if split == "train" else (cut, len(stream))
+            spans.append((stream, low, high - length))
+        usable = np.array([max(0, high - low) for _, low, high in spans], dtype=float)
+        if usable.sum() <= 0:
+            raise ValueError(f"the corpus' {split} part is shorter than one row of {length} tokens")
+        which = rng.choice(len(spans), size=n_rows, p=usable / usable.sum())
+        out = np.empty((n_rows, length), dtype=np.int64)
+        for i, w in enumerate(which.tolist()):
+            stream, low, high = spans[w]
+            start = int(rng.integers(low, high + 1))
+            out[i] = stream[start : start + length]
+        if n_rows and out.max() >= self.vocab_size:
+            raise ValueError(f"corpus token id {int(out.max())} is outside the tokenizer's vocabulary "
+                             f"({self.vocab_size}); check data.corpus.dtype and data.tokenizer")
+        return out
+
+
+def open_corpus(path: str, fmt: str, tokenizer: Tokenizer, *, bin_dtype: str = "uint16",
+                text_column: str = "text", heldout_fraction: float = 0.1, cache_dir: str = "") -> TokenCorpus:
+    files = corpus_files(path)
+    cache = Path(cache_dir).expanduser() if cache_dir else Path.home() / ".cache" / "scaling-sweep" / "corpus"
+    streams = [map_file(f, file_format(f, fmt), tokenizer, bin_dtype, text_column, cache) for f in files]
+    return TokenCorpus(streams=streams, heldout_fraction=heldout_fraction, vocab_size=tokenizer.vocab_size)
