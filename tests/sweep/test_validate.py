@@ -10,10 +10,31 @@ def problems(cfg):
     return info.value.problems
 
 
-def test_default_and_every_shipped_grid_validate(compose_cfg):
-    for overrides in ([], ["grid=tiny"], ["grid=chinchilla"], ["tasks=arithmetic"], ["cluster=ray"],
-                      ["logger=none"], ["+experiment=lr_half"]):
-        validate(compose_cfg(*overrides))
+def test_default_and_every_shipped_option_validate(compose_cfg):
+    from sweep.cli import group_options
+
+    validate(compose_cfg())
+    for group, options in group_options().items():
+        for option in options:
+            if (group, option) == ("data", "corpus"):  # needs the user's path: checked below
+                continue
+            validate(compose_cfg(f"{group}={option}"))
+    assert "data.corpus.path" in problems(compose_cfg("data=corpus"))[0]
+    validate(compose_cfg("+experiment=lr_half"))
+
+
+@pytest.mark.parametrize("grid, suite, min_span",
+                         [("emergence", "emergence", 1000), ("emergence_cpu", "emergence_small", 100)])
+def test_emergence_grids_pick_their_tasks_and_span_orders_of_magnitude(compose_cfg, grid, suite, min_span):
+    from sweep.grid import expand
+    from sweep.train.flops import n_params
+
+    cfg = compose_cfg(f"grid={grid}")
+    expected = compose_cfg(f"tasks={suite}").tasks
+    assert cfg.tasks == expected and any(t.kind == "compositional" for t in cfg.tasks.suite)
+    sizes = sorted({n_params(spec.model) for spec in expand(cfg)})
+    assert sizes[-1] / sizes[0] >= min_span
+    assert compose_cfg(f"grid={grid}", "tasks=default").tasks.suite[0].name == "language"  # still overridable
 
 
 def test_all_problems_reported_at_once(compose_cfg):
