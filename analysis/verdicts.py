@@ -65,6 +65,7 @@ class Criteria:
     max_width: float | None = None  # ... and at most this many x units (None: no absolute limit)
     min_rise_over_noise: float = 3.0  # substantial: rise over the observed range in noise sigmas
     ci: float = 0.95
+    ic: str = "auto"  # "auto" (AICc when n >= K + 4 for every model, else AIC) | "AICc" | "AIC" | "BIC"
 
     def __post_init__(self):
         if self.min_sizes < 3:
@@ -314,12 +315,15 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
     scores = {name: _scores(name, f.sse, f.r2, f.n_free, n, sigma_floor) for name, f in fits.items()}
     if sig is not None:
         scores["sigmoid"] = _scores("sigmoid", sig.sse, sig.r2, sig.n_free, n, sigma_floor)
-    use_aicc = all(math.isfinite(s.aicc) for s in scores.values())
-    ic_name = "AICc" if use_aicc else "AIC"
+    if crit.ic == "auto":  # AICc once its correction stops dominating (n - K - 1 >= 3 for the largest model)
+        k_max = max(sc.n_free for sc in scores.values()) + 1
+        ic_name = "AICc" if n - k_max - 1 >= 3 else "AIC"
+    else:
+        ic_name = crit.ic
 
     def ic(name):
         s = scores.get(name)
-        return math.inf if s is None else (s.aicc if use_aicc else s.aic)
+        return math.inf if s is None else {"AICc": s.aicc, "AIC": s.aic, "BIC": s.bic}[ic_name]
 
     best = min(scores, key=ic)
     best_smooth = min(("linear", "power"), key=ic)
@@ -330,6 +334,7 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
     noise = max(sigma_floor, math.sqrt(best_fit.sse / dof))
     x_lo, x_hi, span = float(xs.min()), float(xs.max()), float(np.ptp(xs))
     rise = float(sig.predict(x_hi) - sig.predict(x_lo)) if sig else math.nan
+    n_before = int(np.sum(sig.predict(xs) <= sig.floor + 0.25 * (sig.ceil - sig.floor))) if sig else 0
     slope = fits["linear"].params["b"]
     trend = "improves" if slope > 0 else "worsens"
 
@@ -356,9 +361,10 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
             verdict, reason = "beyond-range", (f"sigmoid preferred ({ic_text} delta {delta_ic:.1f}) but its "
                                                f"threshold x_c={sig.x_c:.3g} lies past the largest model "
                                                f"(x={x_hi:.3g}): extrapolated, not claimed")
-        elif sig.x_c < x_lo:
-            verdict, reason = "smooth", (f"transition before the smallest model (x_c={sig.x_c:.3g} < {x_lo:.3g}): "
-                                         f"only its saturation is observed")
+        elif n_before < 2:
+            verdict, reason = "smooth", (f"fewer than 2 sizes before the transition ({n_before} with the fitted "
+                                         f"curve in the lowest quarter of its rise; x_c={sig.x_c:.3g}): the regime "
+                                         f"before it is not observed, only the saturation")
         elif steep(sig.k):
             verdict, reason = "emergent", (f"sigmoid beats {best_smooth} by {ic_text} {delta_ic:.1f}; "
                                            f"{width_text}; rise {rise:.3g} = {rise / noise:.1f} sigma")
