@@ -262,6 +262,11 @@ def _lm_batch(x: np.ndarray, Y: np.ndarray, starts: np.ndarray, floor: float | N
             jac.insert(0, (1 - s) * df[:, None])
         return r, np.stack(jac, axis=2), np.sum(r**2, axis=1)
 
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging trial step gives inf SSE and is rejected
+        return _lm_loop(evaluate, u, boxes, floor, iterations)
+
+
+def _lm_loop(evaluate, u, boxes, floor, iterations):
     r, J, sse = evaluate(u)
     lam = np.full(len(u), 1e-2)
     eye = np.eye(u.shape[1])[None]
@@ -270,10 +275,13 @@ def _lm_batch(x: np.ndarray, Y: np.ndarray, starts: np.ndarray, floor: float | N
         g = np.einsum("bni,bn->bi", J, r)
         diag = np.einsum("bii->bi", A)
         damp = lam[:, None] * (diag + 1e-9 * np.maximum(diag.max(axis=1, keepdims=True), 1e-300))
-        step = np.linalg.solve(A + eye * damp[:, :, None], -g[:, :, None])[:, :, 0]
+        system = A + eye * damp[:, :, None]
+        solvable = np.all(np.isfinite(system), axis=(1, 2)) & np.all(np.isfinite(g), axis=1)
+        system = np.where(solvable[:, None, None], system, eye)
+        step = np.linalg.solve(system, -np.where(solvable[:, None], g, 0.0)[:, :, None])[:, :, 0]
         u_new = u + step
         r_new, J_new, sse_new = evaluate(u_new)
-        better = np.isfinite(sse_new) & (sse_new < sse)
+        better = np.isfinite(sse_new) & (sse_new < sse) & np.all(np.isfinite(J_new), axis=(1, 2))
         u = np.where(better[:, None], u_new, u)
         r = np.where(better[:, None], r_new, r)
         J = np.where(better[:, None, None], J_new, J)
@@ -283,7 +291,7 @@ def _lm_batch(x: np.ndarray, Y: np.ndarray, starts: np.ndarray, floor: float | N
         if np.all((better & (gain < 1e-10)) | (lam >= 1e12)):
             break
     vals = [box.value(u[:, j])[0] for j, box in enumerate(boxes)]
-    params = np.stack(([np.full(len(u), floor)] if fixed else []) + vals, axis=1)
+    params = np.stack(([np.full(len(u), floor)] if floor is not None else []) + vals, axis=1)
     return params, sse
 
 
