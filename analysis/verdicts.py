@@ -14,31 +14,46 @@ Information criteria. Gaussian likelihood with the noise variance estimated from
 but never below a noise floor: the measurement noise when known (spread over seeds; binomial
 sampling error p(1-p)/n_samples for all-or-nothing metrics) and at least 0.1% of the metric's range.
 Without that floor a 4-parameter curve through 4-5 points has SSE ~ 0 and an infinite likelihood.
-Parameters counted: the model's plus one for the variance. AICc (Hurvich and Tsai 1989) is used to
-compare whenever it is defined for every model (n > K + 1); with fewer sizes it is undefined for the
-sigmoid and AIC is used instead (the `ic` column says which). BIC is reported alongside.
+Parameters counted: the model's plus one for the variance. The verdict compares AICc (Hurvich and Tsai
+1989) once n >= K + 4 for the largest model, and AIC below that: with the 4-8 sizes typical of a
+sweep, AICc's correction 2K(K+1)/(n-K-1) is undefined for a 4-5 parameter sigmoid or swamps the fit
+(+40 for K = 4 at n = 6), and in simulation it called clean sharp curves flat; the noise floor and
+the structural checks below keep AIC honest at small n. The `ic` column says which one decided;
+AIC, AICc (NaN where undefined) and BIC are reported for every model. Criteria(ic=...) forces one.
 
 Verdict (the defaults of `Criteria`, in this order):
   insufficient-data  fewer than `min_sizes` (4) distinct sizes with a finite value
   flat               all values equal; or no model beats the constant by `flat_delta_ic` (2); or the
                      whole range of values is within `min_rise_over_noise` (3) measurement sigmas
   beyond-range       the sigmoid is clearly better (below) and rises by more than 3 sigma, but its
-                     threshold x_c lies past the largest model: flagged, not claimed
+                     threshold x_c lies past the largest model, or the whole rise rests on the largest
+                     size alone (the threshold is then only bounded below): flagged, not claimed
   emergent           the sigmoid beats the best smooth model by `min_delta_ic` (2) AND is steep (its
                      10-90% width is at most `max_width_frac` (0.5) of the observed x range, and at most
                      `max_width` when set: analysis/emergence_analysis.py sets 2 decades of N) AND its
-                     rise over the observed range exceeds 3 noise sigmas AND x_min <= x_c <= x_max
+                     rise over the observed range exceeds 3 noise sigmas AND x_c <= x_max AND at least 2
+                     sizes lie before the transition (fitted curve in the lowest quarter of its rise)
+                     and at least 2 after its start, so that both the absence at small scale and the
+                     rise are observed, not extrapolated
   smooth             anything else with signal: a smooth model is as good, or the sigmoid is shallow,
-                     or its threshold lies before the smallest model (only the saturation observed)
+                     or fewer than 2 sizes precede its transition (only the saturation observed), or the
+                     metric gets worse with scale
 
 Bootstrap (intervals for k and x_c; N_c = exp(x_c) by monotonicity): resampling sizes would often
 drop the very points that place the transition, so sizes are kept and the values resampled:
-  seeds       every size has >= 2 seeds: resample the seeds within each size, average
-  residual    >= 8 sizes (and residuals above the noise floor): fitted curve + resampled residuals,
+  seeds       every size has >= 2 seeds: resample the seeds within each size (deviations rescaled by
+              sqrt(m / (m - 1))), average
+  residual    >= 15 sizes with residuals above the noise floor: fitted curve + resampled residuals,
               rescaled by sqrt(n / (n - p))
-  parametric  otherwise (few sizes): fitted curve + Gaussian noise of the estimated sigma
+  parametric  otherwise (few sizes): fitted curve + Gaussian noise; when sigma is estimated from the
+              residuals (dof = n - p), each replicate draws its own sigma * sqrt(dof / chi2_dof), so
+              the uncertainty of sigma itself widens the interval as a t-quantile would.
+Simulated coverage of nominal 95% intervals (sigmoid k=2, 3% noise, 100 curves each): x_c 0.81-0.91
+and k 0.78-0.90 with 6-12 sizes, 0.9 with 3 seeds at 6 sizes, but only about 0.5 with 4 sizes: read
+intervals from 4-5 sizes as optimistic.
 Replicates are clipped to the metric's range and refitted with the same pinned floor and bounds.
-Percentile intervals; a k interval that touches the upper bound means "at least this steep".
+Percentile intervals; a k interval that touches the upper bound means "at least this steep". Not run
+for flat curves (no transition to put an interval on).
 """
 
 from __future__ import annotations
@@ -259,7 +274,10 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
     n_dropped = int(np.sum(~finite))
     sign = 1.0 if higher_is_better else -1.0
 
-    def early(verdict: str, reason: str, xs=np.array([]), ys=np.array([]), counts=np.array([], dtype=int)):
+    def early(verdict: str, reason: str, xs=None, ys=None, counts=None):
+        xs = np.array([]) if xs is None else xs
+        ys = np.array([]) if ys is None else ys
+        counts = np.array([], dtype=int) if counts is None else counts
         return CurveVerdict(verdict, reason, len(xs), int(np.sum(finite)), n_dropped, xs, ys, counts,
                             higher_is_better)
 
@@ -331,10 +349,13 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
     delta_ic = ic(best_smooth) - ic("sigmoid")
     best_fit = sig if best == "sigmoid" else fits[best]
     dof = max(n - best_fit.n_free, 1)
-    noise = max(sigma_floor, math.sqrt(best_fit.sse / dof))
+    resid_sigma = math.sqrt(best_fit.sse / dof)
+    noise = max(sigma_floor, resid_sigma)
+    noise_est = (resid_sigma, dof, sigma_floor)
     x_lo, x_hi, span = float(xs.min()), float(xs.max()), float(np.ptp(xs))
     rise = float(sig.predict(x_hi) - sig.predict(x_lo)) if sig else math.nan
-    n_before = int(np.sum(sig.predict(xs) <= sig.floor + 0.25 * (sig.ceil - sig.floor))) if sig else 0
+    quarter = sig.predict(xs) <= sig.floor + 0.25 * (sig.ceil - sig.floor) if sig else np.ones(len(xs), bool)
+    n_before, n_risen = int(np.sum(quarter)), int(np.sum(~quarter))
     slope = fits["linear"].params["b"]
     trend = "improves" if slope > 0 else "worsens"
 
@@ -365,11 +386,15 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
             verdict, reason = "smooth", (f"fewer than 2 sizes before the transition ({n_before} with the fitted "
                                          f"curve in the lowest quarter of its rise; x_c={sig.x_c:.3g}): the regime "
                                          f"before it is not observed, only the saturation")
+        elif n_risen < 2:
+            verdict, reason = "beyond-range", (f"the rise rests on the largest size alone ({ys[-1]:.3g} there, "
+                                               f"the sizes before it in the lowest quarter of the rise): the "
+                                               f"threshold is at or past the largest model, not located")
         elif steep(sig.k):
             verdict, reason = "emergent", (f"sigmoid beats {best_smooth} by {ic_text} {delta_ic:.1f}; "
                                            f"{width_text}; rise {rise:.3g} = {rise / noise:.1f} sigma")
             if np.sum(xs > sig.x_c) == 1:
-                notes.append("only the largest size is past the threshold: the ceiling is not observed")
+                notes.append("only the largest size is past the midpoint: the ceiling is not observed")
             if sig.k >= 0.99 * 100 * LN81 / span:
                 notes.append("transition narrower than the data resolve: k is a lower bound")
         else:
@@ -393,27 +418,35 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
                           sigma_meas, rise)
     if sig is None or n_boot <= 0 or verdict == "flat":  # no transition to put an interval on
         return result
-    return _with_bootstrap(result, seeds_o, yo, b_o, crit, n_boot, seed, steep)
+    return _with_bootstrap(result, seeds_o, yo, b_o, crit, n_boot, seed, steep, noise_est)
 
 
 def _with_bootstrap(res: CurveVerdict, seeds_o, yo, b_o, crit: Criteria, n_boot: int, seed: int,
-                    steep) -> CurveVerdict:
+                    steep, noise_est: tuple[float, int, float]) -> CurveVerdict:
     rng = np.random.default_rng(seed)
     sig = res.sigmoid
     xs = res.x
     n = len(xs)
     fitted = sig.predict(xs)
     resid = yo - fitted
+    resid_sigma, dof, sigma_floor = noise_est
     if all(len(s) >= 2 for s in seeds_o):
-        method = "seeds"
-        reps = np.stack([np.array([rng.choice(s, size=len(s)).mean() for s in seeds_o]) for _ in range(n_boot)])
-    elif n >= 8 and math.sqrt(sig.sse / max(n - sig.n_free, 1)) >= res.noise * 0.999:
+        method = "seeds"  # centred seed deviations, rescaled by sqrt(m / (m - 1)) so their spread is unbiased
+        devs = [(s - s.mean()) * math.sqrt(len(s) / (len(s) - 1)) for s in seeds_o]
+        means = np.array([s.mean() for s in seeds_o])
+        reps = means[None, :] + np.stack(
+            [np.array([rng.choice(d, size=len(d)).mean() for d in devs]) for _ in range(n_boot)])
+    elif n >= 15 and resid_sigma > sigma_floor:
         method = "residual"
         centred = (resid - resid.mean()) * math.sqrt(n / max(n - sig.n_free, 1))
         reps = fitted[None, :] + rng.choice(centred, size=(n_boot, n))
     else:
         method = "parametric"
-        reps = fitted[None, :] + rng.normal(0.0, res.noise, size=(n_boot, n))
+        # an estimated sigma is itself uncertain with few sizes: draw it per replicate from its sampling
+        # distribution (sigma * sqrt(dof / chi2_dof)), which widens the intervals as a t-quantile would;
+        # never below the noise floor (the measured noise when known)
+        sigma = np.maximum(resid_sigma * np.sqrt(dof / rng.chisquare(dof, size=n_boot)), sigma_floor)
+        reps = fitted[None, :] + rng.normal(0.0, 1.0, size=(n_boot, n)) * sigma[:, None]
     if b_o is not None:
         reps = np.clip(reps, b_o[0], b_o[1])
     params = refit_sigmoid(xs, reps, sig, y_range=b_o)
