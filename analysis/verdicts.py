@@ -27,14 +27,16 @@ Verdict (the defaults of `Criteria`, in this order):
                      whole range of values is within `min_rise_over_noise` (3) measurement sigmas
   beyond-range       the sigmoid is clearly better (below) and rises by more than 3 sigma, but its
                      threshold x_c lies past the largest model, or the whole rise rests on the largest
-                     size alone (the threshold is then only bounded below): flagged, not claimed
+                     size alone without passing the middle of the metric's range (the threshold is then
+                     only bounded below): flagged, not claimed
   emergent           the sigmoid beats the best smooth model by `min_delta_ic` (2) AND is steep (its
                      10-90% width is at most `max_width_frac` (0.5) of the observed x range, and at most
                      `max_width` when set: analysis/emergence_analysis.py sets 2 decades of N) AND its
                      rise over the observed range exceeds 3 noise sigmas AND x_c <= x_max AND at least 2
                      sizes lie before the transition (fitted curve in the lowest quarter of its rise)
-                     and at least 2 after its start, so that both the absence at small scale and the
-                     rise are observed, not extrapolated
+                     and at least 2 after its start (or the largest alone, past the middle of a bounded
+                     metric's range: x_c then lies between the two largest sizes whatever the ceiling),
+                     so that both the absence at small scale and the rise are observed
   smooth             anything else with signal: a smooth model is as good, or the sigmoid is shallow,
                      or fewer than 2 sizes precede its transition (only the saturation observed), or the
                      metric gets worse with scale
@@ -356,6 +358,9 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
     rise = float(sig.predict(x_hi) - sig.predict(x_lo)) if sig else math.nan
     quarter = sig.predict(xs) <= sig.floor + 0.25 * (sig.ceil - sig.floor) if sig else np.ones(len(xs), bool)
     n_before, n_risen = int(np.sum(quarter)), int(np.sum(~quarter))
+    # a lone risen point past the middle of a bounded range places x_c between the two largest sizes,
+    # whatever the unobserved ceiling (it cannot exceed the range): located, k only a lower bound
+    past_midpoint = bool(sig is not None and bounded and yo[-1] > sig.floor + 0.5 * (b_o[1] - sig.floor))
     slope = fits["linear"].params["b"]
     trend = "improves" if slope > 0 else "worsens"
 
@@ -386,14 +391,18 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
             verdict, reason = "smooth", (f"fewer than 2 sizes before the transition ({n_before} with the fitted "
                                          f"curve in the lowest quarter of its rise; x_c={sig.x_c:.3g}): the regime "
                                          f"before it is not observed, only the saturation")
-        elif n_risen < 2:
+        elif n_risen < 2 and not past_midpoint:
             verdict, reason = "beyond-range", (f"the rise rests on the largest size alone ({ys[-1]:.3g} there, "
-                                               f"the sizes before it in the lowest quarter of the rise): the "
-                                               f"threshold is at or past the largest model, not located")
+                                               f"the sizes before it in the lowest quarter of the rise) and does "
+                                               f"not pass the middle of the metric's range: the threshold is at "
+                                               f"or past the largest model, not located")
         elif steep(sig.k):
             verdict, reason = "emergent", (f"sigmoid beats {best_smooth} by {ic_text} {delta_ic:.1f}; "
                                            f"{width_text}; rise {rise:.3g} = {rise / noise:.1f} sigma")
-            if np.sum(xs > sig.x_c) == 1:
+            if n_risen < 2:
+                notes.append("the rise rests on the largest size alone, past the middle of the metric's range: "
+                             "the threshold lies between the two largest sizes")
+            elif np.sum(xs > sig.x_c) == 1:
                 notes.append("only the largest size is past the midpoint: the ceiling is not observed")
             if sig.k >= 0.99 * 100 * LN81 / span:
                 notes.append("transition narrower than the data resolve: k is a lower bound")

@@ -106,6 +106,16 @@ def test_a_rise_carried_by_the_largest_model_alone_is_not_claimed():
     assert verdicts(table({"t": y}, chance=0.0)) == {"t": "beyond-range"}
 
 
+def test_a_lone_jump_past_the_middle_of_the_range_is_located():
+    """GPT-3-like 3-digit addition (8 sizes, 125M-175B): only 175B is high, but 0.8 of a [0, 1] metric
+    puts the threshold between 13B and 175B whatever the unseen ceiling."""
+    sizes = np.array([125e6, 350e6, 760e6, 1.3e9, 2.7e9, 6.7e9, 13e9, 175e9])
+    y = [0.0, 0.003, 0.005, 0.008, 0.012, 0.031, 0.098, 0.804]
+    row = analyze_emergence(table({"t": y}, sizes=sizes, chance=0.0, n_samples=500), n_boot=50).row(0, named=True)
+    assert row["verdict"] == "emergent"
+    assert 13e9 < row["n_c"] < 175e9
+
+
 def test_sharp_rise_at_the_smallest_sizes_is_saturation_not_emergence():
     y = sigmoid(X, 0.0, 0.95, 3.0, LO + 0.5)  # only one size before the transition
     assert verdicts(table({"t": y}, chance=0.0)) == {"t": "smooth"}
