@@ -8,9 +8,11 @@ chance level when it is known. Pure functions: arrays in, dataclasses out.
 
 The fit follows the house recipe: a vectorised grid over (k, x_c) on which floor and ceil are solved
 in closed form (they enter linearly), then least squares with the analytic Jacobian from the best grid
-points. `refit_sigmoid` reruns that on many bootstrap replicates of y at once (one matrix product per
-grid, one warm-started refinement per replicate). The comparison with smooth models, the verdicts and
-the bootstrap design live in analysis/verdicts.py.
+points. `refit_sigmoid` reruns that on many bootstrap replicates of y at once: the grid is one matrix
+product for all replicates, and the refinement a batched Levenberg-Marquardt (bounds kept by a smooth
+reparametrisation) from two starts per replicate, the original estimate and the replicate's own best
+grid point. The comparison with smooth models, the verdicts and the bootstrap design live in
+analysis/verdicts.py.
 """
 
 from __future__ import annotations

@@ -439,7 +439,7 @@ def _with_bootstrap(res: CurveVerdict, seeds_o, yo, b_o, crit: Criteria, n_boot:
     fitted = sig.predict(xs)
     resid = yo - fitted
     resid_sigma, dof, sigma_floor = noise_est
-    if all(len(s) >= 2 for s in seeds_o):
+    if all(len(s) >= 2 for s in seeds_o) and any(np.ptp(s) > 0 for s in seeds_o):
         method = "seeds"  # centred seed deviations, rescaled by sqrt(m / (m - 1)) so their spread is unbiased
         devs = [(s - s.mean()) * math.sqrt(len(s) / (len(s) - 1)) for s in seeds_o]
         means = np.array([s.mean() for s in seeds_o])
