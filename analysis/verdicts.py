@@ -188,6 +188,7 @@ class CurveVerdict:
             "x_max": float(self.x.max()) if len(self.x) else math.nan,
             "k": sig.k if sig else math.nan, "k_lo": self.k_ci[0], "k_hi": self.k_ci[1],
             "x_c": sig.x_c if sig else math.nan, "x_c_lo": self.x_c_ci[0], "x_c_hi": self.x_c_ci[1],
+            "threshold_in_range": bool(sig and self.x.min() <= sig.x_c <= self.x.max()),
             "width_10_90": self.width, "width_frac": self.width / self.x_range if sig else math.nan,
             "floor": self.floor, "ceil": self.ceil, "floor_pinned": self.floor_pinned,
             "rise": self.rise, "noise": self.noise, "noise_measured": self.noise_measured,

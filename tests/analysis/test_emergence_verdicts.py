@@ -52,6 +52,7 @@ def test_emergent_row_reports_threshold_steepness_and_intervals():
     assert row["n_c_lo"] < 3e8 * 1.05 and row["n_c_hi"] > 3e8 / 1.05  # nominal 95%; coverage is approximate
     assert row["k_lo"] <= row["k"] <= row["k_hi"]
     assert row["floor_pinned"] and row["bootstrap"] == "parametric" and row["n_boot"] == 100
+    assert row["threshold_in_range"] and row["threshold_unit"] == "parameters"
     assert row["width_frac"] < 0.5 and row["delta_ic"] > 2
     for model in ("constant", "linear", "power", "sigmoid"):
         assert np.isfinite(row[f"aic_{model}"]) and np.isfinite(row[f"bic_{model}"])
