@@ -1,0 +1,143 @@
+"""`python -m analysis emergence FILE`: emergence verdicts for a long table (CSV or Parquet).
+
+The table needs task, metric, n_params, value; metric_kind, chance, higher_is_better, answer_tokens,
+n_samples, flops, n_tokens, seed and val_loss are used when present (analysis/emergence_analysis.py).
+--json prints one JSON document: a list with one object per task x metric, each carrying every
+column of analyze_emergence, its task's `artifact_verdict` and `artifact_reason` included (NaN is
+written as null). Without --json: a table per metric and one per task. Bad input: one line on
+stderr naming the problem, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from analysis.emergence_analysis import X_AXES, EmergenceInputError, run_emergence
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors exit 2 with one line, like bad input
+        raise EmergenceInputError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m analysis emergence", description=__doc__.splitlines()[0])
+    p.add_argument("file", help="long table, .csv or .parquet: task, metric, n_params, value [, ...]")
+    p.add_argument("--json", action="store_true", help="print one JSON list of rows instead of tables")
+    p.add_argument("--x", choices=X_AXES, default="log_n",
+                   help="scale axis: log parameters, log training FLOPs, or validation loss (reversed)")
+    p.add_argument("--bootstrap", type=int, default=200, metavar="N", help="bootstrap replicates per curve (0: none)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--answer-tokens", type=float, default=None, metavar="L",
+                   help="answer length for the p^L test when the table has no answer_tokens column")
+    p.add_argument("--plot", default=None, metavar="PNG", help="also write the emergence figure to this file")
+    return p
+
+
+def read_table(path: str) -> pl.DataFrame:
+    """CSV or Parquet by extension (content sniffed for other names). Raises EmergenceInputError."""
+    file = Path(path)
+    if not file.is_file():
+        raise EmergenceInputError(f"no such file: {path}")
+    suffix = file.suffix.lower()
+    readers = [pl.read_parquet, _read_csv] if suffix in (".parquet", ".pq") or suffix not in (".csv", ".tsv") \
+        else [_read_csv]
+    errors = []
+    for reader in readers:
+        try:
+            return reader(file)
+        except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, ValueError) as exc:
+            errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    raise EmergenceInputError(f"cannot read {path} as {'Parquet or CSV' if len(readers) > 1 else 'CSV'}: "
+                              f"{errors[-1]}")
+
+
+def _read_csv(file: Path) -> pl.DataFrame:
+    separator = "\t" if file.suffix.lower() == ".tsv" else ","
+    frame = pl.read_csv(file, separator=separator, infer_schema_length=None,
+                        null_values=["", "NA", "null", "None"])
+    if frame.width < 2:
+        raise ValueError("not a comma-separated table")
+    return frame
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _print_tables(result, console) -> None:
+    from rich.table import Table
+
+    unit = result.table["threshold_unit"][0] if result.table.height else ""
+    table = Table(title=f"Emergence per task and metric (x = {result.x_axis}; threshold in {unit})")
+    for name in ("task", "metric", "kind", "verdict", "threshold [95% CI]", "k [95% CI]", "R2 sig/best smooth",
+                 f"d{'IC'}", "reason"):
+        table.add_column(name, overflow="fold")
+    for r in result.table.iter_rows(named=True):
+        smooth = max((r["r2_linear"], r["r2_power"]), key=lambda v: -1e9 if v is None or v != v else v)
+        table.add_row(r["task"], r["metric"], r["metric_kind"], r["verdict"],
+                      f"{_fmt(r['threshold'])} [{_fmt(r['threshold_lo'])}, {_fmt(r['threshold_hi'])}]",
+                      f"{_fmt(r['k'])} [{_fmt(r['k_lo'])}, {_fmt(r['k_hi'])}]",
+                      f"{_fmt(r['r2_sigmoid'])}/{_fmt(smooth)}", f"{r['ic']} {_fmt(r['delta_ic'], 2)}",
+                      r["reason"])
+    console.print(table)
+    tasks = Table(title="Metric artifact per task (Schaeffer et al. 2023)")
+    for name in ("task", "artifact verdict", "EM ~ p^L: L (source), R2", "fitted L, R2", "reason"):
+        tasks.add_column(name, overflow="fold")
+    for r in result.artifacts.iter_rows(named=True):
+        tasks.add_row(r["task"], r["artifact_verdict"],
+                      f"{_fmt(r['pl_L'])} ({r['pl_L_source'] or 'none'}), {_fmt(r['pl_r2'])}",
+                      f"{_fmt(r['pl_L_fit'])}, {_fmt(r['pl_r2_fit'])}", r["artifact_reason"])
+    console.print(tasks)
+
+
+def emergence_main(argv: list[str]) -> int:
+    """Run the emergence CLI on argv (without the program name); returns the exit status."""
+    try:
+        args = _parser().parse_args(argv)
+        if args.bootstrap < 0:
+            raise EmergenceInputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+        points = read_table(args.file)
+        if points.height == 0:
+            raise EmergenceInputError(f"{args.file} has no rows")
+        result = run_emergence(points, x=args.x, n_boot=args.bootstrap, seed=args.seed,
+                               answer_tokens=args.answer_tokens)
+    except EmergenceInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    if args.json:
+        rows = [{k: _clean(v) for k, v in row.items()} for row in result.table.iter_rows(named=True)]
+        json.dump(rows, sys.stdout, indent=1, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        from rich.console import Console
+
+        _print_tables(result, Console())
+    if args.plot:
+        from analysis.plots import to_png
+        from analysis.plots_emergence import emergence_figure
+
+        Path(args.plot).write_bytes(to_png(emergence_figure(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(emergence_main(sys.argv[1:]))
