@@ -59,8 +59,9 @@ def backtest_loss_law(n_params, n_tokens, loss, *, n_holdout_sizes: int = 1, tru
         raise ValueError(f"n_holdout_sizes must be at least 1, got {n_holdout_sizes}")
     n, d, loss_, ok = valid_rows(n_params, n_tokens, loss)
     sizes = np.unique(n[ok])
-    if n_holdout_sizes >= len(sizes):
-        raise ValueError(f"cannot hold out {n_holdout_sizes} of {len(sizes)} model sizes: some must remain to fit")
+    if n_holdout_sizes > len(sizes) - 2:
+        raise ValueError(f"cannot hold out {n_holdout_sizes} of {len(sizes)} model sizes: at least 2 must remain "
+                         "for the fit to see how loss falls with N")
     held_sizes = sizes[-n_holdout_sizes:]
     held = ok & np.isin(n, held_sizes)
     train = ok & ~held

@@ -118,7 +118,8 @@ def objective_and_gradient(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarr
         loss, dloss = loss * weights, dloss * weights
     g = dloss / total  # dloss * softmax weight = g * x_i
     g0, g1 = g * x0, g * x1
-    grad = np.array([g0.sum(), g1.sum(), (g * x2).sum(), -(g0 * log_n).sum(), -(g1 * log_d).sum()])  # no BLAS: its threads stall on busy machines
+    # Sums of products, not `@`: a BLAS dot wakes its thread pool, which stalls on a busy machine.
+    grad = np.array([g0.sum(), g1.sum(), (g * x2).sum(), -(g0 * log_n).sum(), -(g1 * log_d).sum()])
     return float(loss.sum()), grad
 
 

@@ -20,8 +20,9 @@ refitted, and the percentile interval of a is taken; b's is 1 minus a's. This pr
 of each vertex into the exponent. When the parabolas leave fewer than 3 residual degrees of freedom
 (e.g. exactly 3 sizes per budget, where every parabola interpolates), there is no noise estimate to
 resample, and the interval is the regression's t interval from the scatter of the vertices about
-the line (needs at least 3 budgets). `ci_method` says which was used. Neither covers the bias of
-the parabola itself: keep the sampled N range about each minimum narrow (Hoffmann used ~1 decade).
+the line (needs at least 3 budgets); so it is with n_resamples = 0. `ci_method` says which was used.
+Neither covers the bias of the parabola itself: keep the sampled N range about each minimum narrow
+(Hoffmann used about one decade).
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ def fit_isoflop(n_params, n_tokens, loss, flops=None, *, rel_tol: float = 0.05, 
         a_se = float(np.sqrt(resid @ resid / dof / ((log_c - log_c.mean()) ** 2).sum()))
     a_ci, converged_fraction, method = None, None, "none: 2 budgets and no residual degrees of freedom"
     pool = _residual_pool(groups)
-    if len(pool) >= 3:
+    if len(pool) >= 3 and n_resamples > 0:
         draws, ok_draws = _residual_bootstrap(groups, pool, log_c, n_resamples, seed)
         converged_fraction = float(ok_draws.mean())
         if ok_draws.sum() >= 10:

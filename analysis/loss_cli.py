@@ -216,8 +216,10 @@ def isoflop_main(argv: list[str]) -> int:
     parser.add_argument("--flops", metavar="COL", help="compute column (default: 6 N D)")
     parser.add_argument("--rel-tol", type=float, default=0.05,
                         help="budgets within this relative difference form one group (default 0.05)")
-    parser.add_argument("--bootstrap", type=int, default=2000, metavar="R",
-                        help="residual-bootstrap resamples for the exponent interval (default 2000)")
+    parser.add_argument("--bootstrap", type=int, default=1000, metavar="R",
+                        help="resamples: residual bootstrap of the exponents, and of the loss-law fit they are "
+                             "compared with (default 1000)")
+    parser.add_argument("--workers", type=int, default=None, help="bootstrap processes (default: all CPUs)")
     parser.add_argument("--use-edge-minima", action="store_true",
                         help="also fit minima that lie outside their budget's sampled N range")
     parser.add_argument("--no-compare", action="store_true",
@@ -232,11 +234,12 @@ def _isoflop(args) -> int:
     n, d, loss = arrays[:3]
     flops = arrays[3] if args.flops else None
     iso = fit_isoflop(n, d, loss, flops, rel_tol=args.rel_tol, use_edge_minima=args.use_edge_minima,
-                      level=args.level, n_resamples=max(args.bootstrap, 1), seed=args.seed)
+                      level=args.level, n_resamples=max(args.bootstrap, 0), seed=args.seed)
     frontier = agreement = None
     if not args.no_compare:
         fit = fit_loss_law(n, d, loss, n_column=args.n)
-        boot = bootstrap_loss_law(n, d, loss, fit, n_resamples=1000, level=args.level, seed=args.seed)
+        boot = None if args.bootstrap < 1 else bootstrap_loss_law(
+            n, d, loss, fit, n_resamples=args.bootstrap, level=args.level, seed=args.seed, n_workers=args.workers)
         frontier = compute_frontier(fit, [m.flops for m in iso.minima], boot)
         agreement = compare_exponents(iso, frontier)
     if args.plot:
