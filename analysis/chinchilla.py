@@ -7,6 +7,10 @@ Scaling: A replication attempt"):
   * Huber loss (delta = 1e-3) on the residuals log L_hat - log L, summed over points;
   * L-BFGS-B with analytic gradients, started from the best points of Hoffmann's initialisation grid
     (alpha, beta in 0..2, e in -1..1, a, b in 0..25); the lowest objective wins.
+Options, all recorded in the returned fit: the Huber delta, the init grid, how many of its best starts
+are refined, optional outlier dropping (k robust SDs of a first fit's residuals; off by default) and
+the name of the N column (total or non-embedding parameters). Rows with NaN, inf or non-positive
+values are dropped and counted. Intervals: analysis.bootstrap; N*(C), D*(C): analysis.frontier.
 Pure functions: arrays in, frozen dataclasses out.
 """
 
