@@ -137,11 +137,13 @@ def _slope(log_c: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_isoflop(n_params, n_tokens, loss, flops=None, *, rel_tol: float = 0.05, min_sizes: int = 3,
-                use_edge_minima: bool = False, level: float = 0.90, n_resamples: int = 2000, seed: int = 0,
+                use_edge_minima: bool = False, level: float = 0.90, n_resamples: int = 1000, seed: int = 0,
                 flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -> IsoFlopFit:
     """IsoFLOP minima per compute budget and the exponents of N_opt(C), D_opt(C) with intervals."""
     if min_sizes < 3:
         raise ValueError(f"a parabola needs at least 3 distinct sizes, min_sizes={min_sizes}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
     n, d, l_ = (np.asarray(x, dtype=float).ravel() for x in (n_params, n_tokens, loss))
     c = flops_per_param_token * n * d if flops is None else np.asarray(flops, dtype=float).ravel()
     if not (len(n) == len(d) == len(l_) == len(c)):
@@ -199,9 +201,10 @@ def fit_isoflop(n_params, n_tokens, loss, flops=None, *, rel_tol: float = 0.05, 
     if dof > 0:
         resid = log_n_opt - (a * log_c + intercept)
         a_se = float(np.sqrt(resid @ resid / dof / ((log_c - log_c.mean()) ** 2).sum()))
-    a_ci, converged_fraction, method = None, None, "none: 2 budgets and no residual degrees of freedom"
+    a_ci, converged_fraction, method = None, None, "none: 2 budgets and too few residual degrees of freedom"
     pool = _residual_pool(groups)
-    if len(pool) >= 3 and n_resamples > 0:
+    residual_dof = sum(len(fitted) - 3 for fitted, *_ in groups)
+    if residual_dof >= 3 and n_resamples > 0:
         draws, ok_draws = _residual_bootstrap(groups, pool, log_c, n_resamples, seed)
         converged_fraction = float(ok_draws.mean())
         if ok_draws.sum() >= 10:
