@@ -7,6 +7,10 @@ Scaling: A replication attempt"):
   * Huber loss (delta = 1e-3) on the residuals log L_hat - log L, summed over points;
   * L-BFGS-B with analytic gradients, started from the best points of Hoffmann's initialisation grid
     (alpha, beta in 0..2, e in -1..1, a, b in 0..25); the lowest objective wins.
+Options, all recorded in the returned fit: the Huber delta, the init grid, how many of its best starts
+are refined, optional outlier dropping (k robust SDs of a first fit's residuals; off by default) and
+the name of the N column (total or non-embedding parameters). Rows with NaN, inf or non-positive
+values are dropped and counted. Intervals: analysis.bootstrap; N*(C), D*(C): analysis.frontier.
 Pure functions: arrays in, frozen dataclasses out.
 """
 
@@ -17,7 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import logsumexp, softmax
+from scipy.special import logsumexp
+from threadpoolctl import threadpool_limits
+
+from analysis.frontier import optimal_allocation
 
 PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
 
@@ -39,18 +46,25 @@ class InitGrid:
 
 @dataclass(frozen=True)
 class LossLawFit:
+    """An Approach-3 fit and every option that produced it (so a report can say how it was fitted)."""
+
     E: float
     A: float
     B: float
     alpha: float
     beta: float
-    objective: float
-    n_points: int
+    objective: float  # summed Huber loss of the log residuals at the optimum
+    n_points: int  # points the final fit used
     converged: bool
     huber_delta: float
-    n_starts: int
+    n_starts: int  # best starts of the init grid refined with L-BFGS-B
     message: str = ""
     extra: dict = field(default_factory=dict, compare=False)
+    n_column: str = "n_params"  # which parameter count N is (total, non-embedding, ...)
+    init_grid: InitGrid = field(default_factory=InitGrid)
+    outlier_sd: float | None = None  # drop threshold in robust SDs of the first fit's residuals; None: off
+    dropped_outliers: tuple[int, ...] = ()  # row indices (into the input arrays) dropped as outliers
+    n_invalid: int = 0  # rows dropped for NaN, inf or non-positive values
 
     def predict(self, n_params, n_tokens) -> np.ndarray:
         n, d = np.asarray(n_params, dtype=float), np.asarray(n_tokens, dtype=float)
@@ -59,37 +73,58 @@ class LossLawFit:
     def params(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in PARAM_NAMES}
 
+    def theta(self) -> np.ndarray:
+        """The fitted parametrisation (a, b, e, alpha, beta) = (log A, log B, log E, alpha, beta)."""
+        return np.array([np.log(self.A), np.log(self.B), np.log(self.E), self.alpha, self.beta])
+
+    def options(self) -> dict:
+        """The fit options, JSON-ready."""
+        grid = self.init_grid
+        return {"huber_delta": self.huber_delta, "n_best_starts": self.n_starts, "n_column": self.n_column,
+                "outlier_sd": self.outlier_sd,
+                "init_grid": {"alpha": list(grid.alpha), "beta": list(grid.beta), "e": list(grid.e),
+                              "a": list(grid.a), "b": list(grid.b)}}
+
 
 def _huber(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
     """Huber loss and its derivative, elementwise."""
     small = np.abs(r) <= delta
     loss = np.where(small, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta))
-    grad = np.where(small, r, delta * np.sign(r))
+    grad = np.clip(r, -delta, delta)
     return loss, grad
 
 
-def _terms(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray) -> np.ndarray:
+def log_prediction(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray) -> np.ndarray:
+    """log L_hat = logsumexp(a - alpha log N, b - beta log D, e), elementwise."""
     a, b, e, alpha, beta = theta
-    return np.stack([a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)])
+    t0, t1 = a - alpha * log_n, b - beta * log_d
+    m = np.maximum(np.maximum(t0, t1), e)
+    return m + np.log(np.exp(t0 - m) + np.exp(t1 - m) + np.exp(e - m))
 
 
 def objective_and_gradient(theta: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_loss: np.ndarray,
                            delta: float, weights: np.ndarray | None = None) -> tuple[float, np.ndarray]:
-    """Summed Huber loss of log residuals and its analytic gradient in (a, b, e, alpha, beta)."""
-    terms = _terms(theta, log_n, log_d)
-    residual = logsumexp(terms, axis=0) - log_loss
-    loss, dloss = _huber(residual, delta)
+    """Summed (optionally weighted) Huber loss of log residuals and its analytic gradient in (a, b, e, alpha, beta).
+
+    The three-term logsumexp and its softmax are written out: this runs ~10^5 times per bootstrap, and
+    scipy.special's general versions cost more per call than the arithmetic."""
+    a, b, e, alpha, beta = theta
+    t0, t1 = a - alpha * log_n, b - beta * log_d
+    m = np.maximum(np.maximum(t0, t1), e)
+    x0, x1, x2 = np.exp(t0 - m), np.exp(t1 - m), np.exp(e - m)
+    total = x0 + x1 + x2
+    residual = m + np.log(total) - log_loss
+    abs_r = np.abs(residual)
+    small = abs_r <= delta
+    loss = np.where(small, 0.5 * residual * residual, delta * (abs_r - 0.5 * delta))
+    dloss = np.clip(residual, -delta, delta)
     if weights is not None:
         loss, dloss = loss * weights, dloss * weights
-    w = softmax(terms, axis=0)  # d logsumexp / d term
-    grad = np.array([
-        np.sum(dloss * w[0]),
-        np.sum(dloss * w[1]),
-        np.sum(dloss * w[2]),
-        np.sum(dloss * w[0] * -log_n),
-        np.sum(dloss * w[1] * -log_d),
-    ])
-    return float(np.sum(loss)), grad
+    g = dloss / total  # dloss * softmax weight = g * x_i
+    g0, g1 = g * x0, g * x1
+    # Sums of products, not `@`: a BLAS dot wakes its thread pool, which stalls on a busy machine.
+    grad = np.array([g0.sum(), g1.sum(), (g * x2).sum(), -(g0 * log_n).sum(), -(g1 * log_d).sum()])
+    return float(loss.sum()), grad
 
 
 def _grid_objectives(starts: np.ndarray, log_n, log_d, log_loss, delta) -> np.ndarray:
@@ -102,33 +137,120 @@ def _grid_objectives(starts: np.ndarray, log_n, log_d, log_loss, delta) -> np.nd
 
 # Bounds keep the optimiser away from overflow; they are far outside any published fit.
 BOUNDS = [(-20.0, 60.0), (-20.0, 60.0), (-20.0, 10.0), (0.0, 5.0), (0.0, 5.0)]
+LBFGS_OPTIONS = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-12}
 
 
-def fit_loss_law(n_params, n_tokens, loss, *, huber_delta: float = 1e-3, init_grid: InitGrid | None = None,
-                 n_best_starts: int = 16, weights=None) -> LossLawFit:
-    """Fit E, A, B, alpha, beta to points (N, D, L). Needs at least 5 points with positive values."""
+def refine(theta0: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_loss: np.ndarray, delta: float,
+           weights: np.ndarray | None = None):
+    """One bounded L-BFGS-B descent from theta0 (scipy OptimizeResult).
+
+    With ftol 1e-15 the line search often fails at the optimum itself, where the objective changes by
+    less than rounding (measured: ~1% of bootstrap refits, gradients 1e-11..1e-7 there). Such a stop is
+    restarted once with fresh curvature memory; if it still stalls, it counts as converged when the
+    projected gradient is below STATIONARY_RTOL of its largest possible size (delta x total weight x
+    max |log N|, |log D|), and the message says so."""
+    args = (log_n, log_d, log_loss, delta, weights)
+    result = minimize(objective_and_gradient, theta0, args=args, jac=True, method="L-BFGS-B", bounds=BOUNDS,
+                      options=LBFGS_OPTIONS)
+    if result.success or not str(result.message).startswith("ABNORMAL"):
+        return result
+    again = minimize(objective_and_gradient, result.x, args=args, jac=True, method="L-BFGS-B", bounds=BOUNDS,
+                     options=LBFGS_OPTIONS)
+    if again.fun <= result.fun * (1 + 1e-9):  # not worse beyond rounding
+        again.nit += result.nit
+        result = again
+    if not result.success:
+        lower, upper = np.array(BOUNDS).T
+        pg = np.where(((result.x <= lower) & (result.jac > 0)) | ((result.x >= upper) & (result.jac < 0)), 0.0,
+                      result.jac)
+        total_weight = len(log_n) if weights is None else float(np.sum(weights))
+        scale = delta * total_weight * max(1.0, float(np.abs(log_n).max()), float(np.abs(log_d).max()))
+        if np.abs(pg).max() <= STATIONARY_RTOL * scale:
+            result.success = True
+            result.message = f"CONVERGENCE: line search stalled at a stationary point (|pg| {np.abs(pg).max():.1e})"
+    return result
+
+
+STATIONARY_RTOL = 1e-7
+
+
+def valid_rows(n_params, n_tokens, loss) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(n, d, loss, ok): the inputs as float arrays and the mask of rows that are finite and positive."""
     n, d, loss_ = (np.asarray(x, dtype=float).ravel() for x in (n_params, n_tokens, loss))
     if not (len(n) == len(d) == len(loss_)):
         raise ValueError(f"N, D and loss differ in length: {len(n)}, {len(d)}, {len(loss_)}")
     ok = np.isfinite(n) & np.isfinite(d) & np.isfinite(loss_) & (n > 0) & (d > 0) & (loss_ > 0)
-    if ok.sum() < 5:
-        raise ValueError(f"the loss law has 5 parameters; need at least 5 valid points, got {int(ok.sum())}")
-    log_n, log_d, log_loss = np.log(n[ok]), np.log(d[ok]), np.log(loss_[ok])
-    w = None if weights is None else np.asarray(weights, dtype=float).ravel()[ok]
-    starts = (init_grid or InitGrid()).points()
-    best_starts = starts[np.argsort(_grid_objectives(starts, log_n, log_d, log_loss, huber_delta))[:n_best_starts]]
+    return n, d, loss_, ok
+
+
+def used_rows(fit: LossLawFit, n_params, n_tokens, loss) -> np.ndarray:
+    """The mask of the input rows that `fit` was fitted on (valid and not dropped as outliers)."""
+    ok = valid_rows(n_params, n_tokens, loss)[3]
+    ok[list(fit.dropped_outliers)] = False
+    return ok
+
+
+def robust_sd(x: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation: the SD for normal data, unmoved by a few outliers."""
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+def _fit_logs(log_n, log_d, log_loss, delta, starts, n_best_starts, weights):
+    best_starts = starts[np.argsort(_grid_objectives(starts, log_n, log_d, log_loss, delta))[:n_best_starts]]
     best = None
-    for theta0 in best_starts:
-        result = minimize(objective_and_gradient, theta0, args=(log_n, log_d, log_loss, huber_delta, w),
-                          jac=True, method="L-BFGS-B", bounds=BOUNDS,
-                          options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-12})
-        if best is None or result.fun < best.fun:
-            best = result
+    with single_blas_thread():
+        for theta0 in best_starts:
+            result = refine(theta0, log_n, log_d, log_loss, delta, weights)
+            if best is None or result.fun < best.fun:
+                best = result
+    return best, len(best_starts)
+
+
+def single_blas_thread():
+    """A context with one BLAS thread. L-BFGS-B's BLAS calls on 5-vectors gain nothing from threads and,
+    on a CPU shared with other work, waiting for the pool made fits 10x slower (measured, 2 cores)."""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def fit_loss_law(n_params, n_tokens, loss, *, huber_delta: float = 1e-3, init_grid: InitGrid | None = None,
+                 n_best_starts: int = 16, weights=None, outlier_sd: float | None = None,
+                 n_column: str = "n_params") -> LossLawFit:
+    """Fit E, A, B, alpha, beta to points (N, D, L).
+
+    Rows with NaN, inf or non-positive values are dropped and counted (`n_invalid`); at least 5 valid
+    rows are needed. With `outlier_sd = k`, a first fit is made, rows whose log residual lies more than
+    k robust SDs (`robust_sd`) from the median residual are dropped (recorded in `dropped_outliers`),
+    and the law is refitted once; nothing is dropped if fewer than 5 rows would remain. `n_column`
+    only names which parameter count N is, for the record."""
+    n, d, loss_, ok = valid_rows(n_params, n_tokens, loss)
+    if ok.sum() < 5:
+        raise ValueError(f"the loss law has 5 parameters; need at least 5 valid points (finite, positive N, D "
+                         f"and loss), got {int(ok.sum())} of {len(n)}")
+    if outlier_sd is not None and not outlier_sd > 0:
+        raise ValueError(f"outlier_sd must be positive or None, got {outlier_sd}")
+    grid = init_grid or InitGrid()
+    starts = grid.points()
+    w_all = None if weights is None else np.asarray(weights, dtype=float).ravel()
+    log_n, log_d, log_loss = np.log(n[ok]), np.log(d[ok]), np.log(loss_[ok])
+    best, n_starts = _fit_logs(log_n, log_d, log_loss, huber_delta, starts, n_best_starts,
+                               None if w_all is None else w_all[ok])
+    dropped: tuple[int, ...] = ()
+    if outlier_sd is not None:
+        residual = log_prediction(best.x, log_n, log_d) - log_loss
+        far = np.abs(residual - np.median(residual)) > outlier_sd * robust_sd(residual)
+        if far.any() and (~far).sum() >= 5:
+            rows = np.flatnonzero(ok)
+            dropped = tuple(int(i) for i in rows[far])
+            ok[rows[far]] = False
+            log_n, log_d, log_loss = np.log(n[ok]), np.log(d[ok]), np.log(loss_[ok])
+            best, n_starts = _fit_logs(log_n, log_d, log_loss, huber_delta, starts, n_best_starts,
+                                       None if w_all is None else w_all[ok])
     a, b, e, alpha, beta = best.x
     return LossLawFit(E=float(np.exp(e)), A=float(np.exp(a)), B=float(np.exp(b)), alpha=float(alpha),
                       beta=float(beta), objective=float(best.fun), n_points=int(ok.sum()),
-                      converged=bool(best.success), huber_delta=huber_delta, n_starts=len(best_starts),
-                      message=str(best.message))
+                      converged=bool(best.success), huber_delta=huber_delta, n_starts=n_starts,
+                      message=str(best.message), n_column=n_column, init_grid=grid, outlier_sd=outlier_sd,
+                      dropped_outliers=dropped, n_invalid=int((~valid_rows(n, d, loss_)[3]).sum()))
 
 
 def fit_from_theta(theta: np.ndarray) -> dict[str, float]:
@@ -141,9 +263,6 @@ def compute_optimal(fit: LossLawFit, flops, flops_per_param_token: float = 6.0) 
     """N*(C), D*(C) minimising the fitted loss at compute C = k N D (Hoffmann et al. 2022, eq. 4).
 
     N_opt = G (C/k)^(beta/(alpha+beta)), D_opt = G^-1 (C/k)^(alpha/(alpha+beta)),
-    G = (alpha A / (beta B))^(1/(alpha+beta)).
+    G = (alpha A / (beta B))^(1/(alpha+beta)). See analysis.frontier for exponents, D*/N* and intervals.
     """
-    c = np.asarray(flops, dtype=float) / flops_per_param_token
-    s = fit.alpha + fit.beta
-    g = (fit.alpha * fit.A / (fit.beta * fit.B)) ** (1.0 / s)
-    return g * c ** (fit.beta / s), c ** (fit.alpha / s) / g
+    return optimal_allocation(fit.A, fit.B, fit.alpha, fit.beta, flops, flops_per_param_token)

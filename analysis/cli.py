@@ -1,4 +1,12 @@
-"""`python -m analysis <sweep dir>`: fit and report a sweep, offline, from its Parquet tables."""
+"""`python -m analysis`: analyse a sweep directory, or run one analysis on any table.
+
+    python -m analysis <sweep dir> [--all-runs]          fit and report a sweep, offline, from its Parquet tables
+    python -m analysis fit-loss FILE --n COL --d COL --loss COL [--json] [--bootstrap R] [--seed S]
+    python -m analysis isoflop FILE --n COL --d COL --loss COL [--flops COL] [--json]
+    python -m analysis emergence FILE [--json] ...
+
+A first argument that is exactly a subcommand name selects it; anything else is a sweep directory.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +16,17 @@ import sys
 from analysis.load import NoResults
 from analysis.pipeline import analyze_sweep
 
-__all__ = ["analyze_sweep", "main"]
+__all__ = ["SUBCOMMANDS", "analyze_sweep", "main"]
+
+SUBCOMMANDS = ("fit-loss", "isoflop", "emergence")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return run_subcommand(argv[0], argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dir", help="a sweep directory (results/<name>), local path or URI")
     parser.add_argument("--all-runs", action="store_true",
                         help="use every run in the directory, not only those of the sweep's current grid")
@@ -23,3 +37,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def run_subcommand(name: str, argv: list[str]) -> int:
+    """Dispatch to the subcommand's own main(argv) -> exit status, imported only when used."""
+    if name == "fit-loss":
+        from analysis.loss_cli import fit_loss_main
+
+        return fit_loss_main(argv)
+    if name == "isoflop":
+        from analysis.loss_cli import isoflop_main
+
+        return isoflop_main(argv)
+    if name == "emergence":
+        try:
+            from analysis.emergence_cli import emergence_main
+        except ModuleNotFoundError as exc:
+            if exc.name != "analysis.emergence_cli":
+                raise
+            print("error: the emergence subcommand is not available in this installation "
+                  "(module analysis.emergence_cli is missing)", file=sys.stderr)
+            return 2
+        return emergence_main(argv)
+    raise ValueError(f"unknown subcommand {name!r}; known: {', '.join(SUBCOMMANDS)}")

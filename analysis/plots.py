@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from analysis.chinchilla import LossLawFit, compute_optimal  # noqa: E402
 from analysis.emergence import SigmoidFit  # noqa: E402
+from analysis.plots_loss import loss_vs_compute  # noqa: E402, F401  (loss-side figures live there)
 
 
 def to_png(fig) -> bytes:
@@ -20,33 +20,6 @@ def to_png(fig) -> bytes:
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
-
-
-def loss_vs_compute(runs: pl.DataFrame, fit: LossLawFit | None, n_col: str = "n_params"):
-    """Final validation loss against training FLOPs, one colour per model size, with the fitted law."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    sizes = sorted(runs[n_col].unique().to_list())
-    colours = plt.cm.viridis(np.linspace(0, 0.9, len(sizes)))
-    for size, colour in zip(sizes, colours):
-        sub = runs.filter(pl.col(n_col) == size).sort("n_tokens")
-        c = 6.0 * sub[n_col].to_numpy() * sub["n_tokens"].to_numpy()
-        ax.scatter(c, sub["final_val_loss"], color=colour, label=f"N={size:,.0f}", zorder=3)
-        if fit is not None:
-            d = np.geomspace(sub["n_tokens"].min() / 2, sub["n_tokens"].max() * 2, 50)
-            ax.plot(6.0 * size * d, fit.predict(size, d), color=colour, alpha=0.7)
-    if fit is not None:
-        c_all = 6.0 * runs[n_col].to_numpy() * runs["n_tokens"].to_numpy()
-        grid = np.geomspace(c_all.min() / 2, c_all.max() * 2, 60)
-        n_opt, d_opt = compute_optimal(fit, grid)
-        ax.plot(grid, fit.predict(n_opt, d_opt), "k--", label="compute-optimal frontier")
-        ax.set_title(f"L = {fit.E:.3f} + {fit.A:.3g}/N^{fit.alpha:.3f} + {fit.B:.3g}/D^{fit.beta:.3f}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training compute C = 6ND (FLOPs)")
-    ax.set_ylabel("final validation loss (nats/token)")
-    ax.legend(fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
-    return fig
 
 
 def emergence_grid(points: pl.DataFrame, fits: dict[tuple[str, str], SigmoidFit]):

@@ -1,0 +1,69 @@
+"""analysis/chinchilla.py: the options a fit records, dropping invalid rows and outliers."""
+
+import numpy as np
+import pytest
+
+from analysis.chinchilla import InitGrid, fit_loss_law, robust_sd, used_rows
+
+TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # Hoffmann et al. 2022
+
+
+def synthetic(noise: float, seed: int = 0):
+    n = np.repeat(np.logspace(7, 10, 8), 6)
+    d = np.tile(np.logspace(8, 11, 6), 8)
+    loss = TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
+    return n, d, loss * np.exp(np.random.default_rng(seed).normal(0, noise, len(loss)))
+
+
+def test_fit_records_its_options():
+    fit = fit_loss_law(*synthetic(0.0), huber_delta=1e-3, n_best_starts=4, n_column="n_nonembed_params")
+    options = fit.options()
+    assert options["huber_delta"] == 1e-3 and options["n_best_starts"] == 4
+    assert options["n_column"] == "n_nonembed_params" and options["outlier_sd"] is None
+    assert options["init_grid"]["alpha"] == list(InitGrid().alpha)
+    assert fit.dropped_outliers == () and fit.n_invalid == 0 and fit.converged
+
+
+def test_invalid_rows_are_dropped_and_counted():
+    n, d, loss = synthetic(0.0)
+    n, d, loss = n.copy(), d.copy(), loss.copy()
+    n[0], d[1], loss[2], loss[3] = np.nan, np.inf, 0.0, -1.0
+    fit = fit_loss_law(n, d, loss)
+    assert fit.n_invalid == 4 and fit.n_points == len(n) - 4
+    assert fit.alpha == pytest.approx(TRUTH["alpha"], rel=1e-3)
+
+
+def test_fewer_than_five_valid_points_is_a_clear_error():
+    with pytest.raises(ValueError, match="at least 5 valid points"):
+        fit_loss_law([1e6, 1e7, 1e8, 1e9, np.nan, 1e10], [1e9] * 6, [3.0, 2.5, 2.2, 2.1, 2.0, -1])
+
+
+def test_ties_are_fine():
+    n, d, loss = synthetic(0.01, seed=3)
+    fit = fit_loss_law(np.concatenate([n, n[:10]]), np.concatenate([d, d[:10]]), np.concatenate([loss, loss[:10]]))
+    assert fit.converged and abs(fit.alpha - TRUTH["alpha"]) < 0.03
+
+
+def test_outliers_are_dropped_only_when_asked_and_recorded():
+    n, d, loss = synthetic(0.005, seed=2)
+    loss = loss.copy()
+    loss[[5, 30]] *= (1.5, 0.6)  # two broken runs
+    kept = fit_loss_law(n, d, loss)
+    assert kept.dropped_outliers == () and kept.n_points == len(n)
+    dropped = fit_loss_law(n, d, loss, outlier_sd=5.0)
+    assert dropped.dropped_outliers == (5, 30) and dropped.n_points == len(n) - 2 and dropped.outlier_sd == 5.0
+    assert abs(dropped.alpha - TRUTH["alpha"]) < 0.02 and abs(dropped.beta - TRUTH["beta"]) < 0.02
+    mask = used_rows(dropped, n, d, loss)
+    assert not mask[5] and not mask[30] and mask.sum() == len(n) - 2
+
+
+def test_clean_data_loses_nothing_to_a_conservative_outlier_threshold():
+    fit = fit_loss_law(*synthetic(0.01, seed=4), outlier_sd=5.0)
+    assert fit.dropped_outliers == ()
+
+
+def test_robust_sd_is_the_sd_for_normal_data_and_ignores_a_few_outliers():
+    x = np.random.default_rng(0).normal(0, 2.0, 20000)
+    assert robust_sd(x) == pytest.approx(2.0, rel=0.03)
+    x[:100] = 1e6
+    assert robust_sd(x) == pytest.approx(2.0, rel=0.05)
