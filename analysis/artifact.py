@@ -6,7 +6,10 @@ p^L hugs zero until p is close to one. So a task's verdict compares the kinds of
 the same samples (kinds: analysis/metric_kinds.py):
 
   metric-induced  a discontinuous metric (exact match, multiple-choice accuracy) is emergent while the
-                  continuous metrics improve smoothly (verdict smooth, rising) and none of them jumps
+                  continuous metrics improve smoothly (verdict smooth, rising) and none of them jumps;
+                  or, when continuous metrics disagree, per-token accuracy is among the smooth ones and
+                  EM = p_token^L holds at the stated answer length (R^2 >= COMPOSITION_EXPLAINS): the
+                  jump is then the compounding of a smooth per-token gain, whatever else jumps
   genuine         a discontinuous metric is emergent and continuous metrics jump too, at a compatible
                   scale: thresholds x_c no further apart than the wider of the two 10-90% widths
   inconclusive    anything else, with the reason: no discontinuous metric emergent, no continuous
@@ -34,6 +37,7 @@ from analysis.verdicts import CurveVerdict
 ARTIFACT_VERDICTS = ("metric-induced", "genuine", "inconclusive")
 EM_METRICS = ("exact_match", "exact_str_match", "em")
 TOKEN_METRICS = ("token_accuracy",)
+COMPOSITION_EXPLAINS = 0.95  # R^2 of EM = p^L at the stated L that settles disagreeing continuous metrics
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,10 @@ def artifact_verdict(curves: dict[str, CurveVerdict], kinds: dict[str, str],
     disc_text = _describe(usable, jumps)
     if cont_jumps:
         near = [c for c in cont_jumps if any(_compatible(usable[c], usable[d]) for d in jumps)]
+        if cont_smooth and _explained_by_composition(composition, cont_smooth):
+            return out("metric-induced", f"{disc_text} while {', '.join(cont_smooth)} improve smoothly and "
+                       f"{composition.em_metric} follows {composition.token_metric}^L (R2 {composition.r2:.3f} at the "
+                       f"stated L), although {', '.join(cont_jumps)} jump")
         if cont_smooth:
             return out("inconclusive", f"{disc_text}; continuous metrics disagree: {', '.join(cont_jumps)} jump but "
                        f"{', '.join(cont_smooth)} improve smoothly")
@@ -151,6 +159,13 @@ def artifact_verdict(curves: dict[str, CurveVerdict], kinds: dict[str, str],
         tail = f" ({_describe(usable, rest)})" if rest else ""
         return out("metric-induced", f"{disc_text} while {', '.join(cont_smooth)} improve smoothly{tail}")
     return out("inconclusive", f"{disc_text}; no continuous metric improves smoothly ({_describe(usable, cont)})")
+
+
+def _explained_by_composition(composition: CompositionTest | None, smooth: list[str]) -> bool:
+    """EM = p^L at the answer's own length L, with p a smoothly improving per-token metric: the jump is
+    then the compounding of a smooth per-token gain (Schaeffer et al. 2023), whatever other metrics do."""
+    return (composition is not None and composition.token_metric in smooth and math.isfinite(composition.r2)
+            and composition.r2 >= COMPOSITION_EXPLAINS)
 
 
 def _compatible(a: CurveVerdict, b: CurveVerdict) -> bool:

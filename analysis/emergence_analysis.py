@@ -6,7 +6,7 @@ val_loss. The sweep's evals.parquet has all of them (val_loss as rows of task 'h
 
 x axes (larger x is always a bigger or better-trained model):
   log_n      x = ln(n_params). Where a size was trained on several token budgets, only its largest
-             budget is kept (n_tokens column), as in pipeline.emergence_points. Threshold: N_c = e^x_c.
+             budget is kept (n_tokens column), seeds averaged. Threshold: N_c = e^x_c.
   log_flops  x = ln(flops) (flops column), every (N, D) run its own point. Threshold: C_c = e^x_c FLOPs.
   val_loss   x = -(validation loss), so that the axis runs the same way (lower loss = bigger model):
              a rising sigmoid in x is a metric that improves as the loss falls, k is per nat of loss,

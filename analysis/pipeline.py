@@ -1,130 +1,239 @@
-"""The analysis of one sweep directory: load tables, fit, write fits.parquet, plots and the report."""
+"""The analysis of one sweep directory: load its tables, run the loss and emergence analyses, write
+fits.parquet, emergence.parquet, plots (PNG and SVG) and the report (report.html, report.md).
+
+I/O happens here and in analysis.io only; the analyses themselves are pure functions
+(analysis.loss_analysis, analysis.emergence_analysis) and the report is built from their results.
+"""
 
 from __future__ import annotations
 
 import io
-import math
-from dataclasses import asdict
+import time
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from analysis.chinchilla import LossLawFit, fit_loss_law
-from analysis.emergence import SigmoidFit, fit_sigmoid
+from analysis.emergence_analysis import EmergenceInputError, EmergenceResult, run_emergence
+from analysis.fits_table import fits_table
 from analysis.io import join, write_bytes
 from analysis.load import load_evals, load_runs
-from analysis.plots import emergence_grid, loss_vs_compute, to_png
+from analysis.loss_analysis import LossAnalysis, LossOptions, run_loss_analysis
+from analysis.plots import to_png, to_svg
+from analysis.plots_emergence import emergence_figure
+from analysis.plots_loss import backtest_errors, isoflop_profiles, loss_vs_compute, residuals
 from analysis.report import Section, html_page, markdown
 
 
-def emergence_points(evals: pl.DataFrame) -> pl.DataFrame:
-    """Per task x metric x size: the value of the best-trained model (largest budget), seeds averaged."""
-    if evals.is_empty():
-        return evals
-    largest = evals.group_by("n_params").agg(pl.col("n_tokens").max().alias("max_tokens"))
-    return (evals.join(largest, on="n_params").filter(pl.col("n_tokens") == pl.col("max_tokens"))
-            .group_by("task", "metric", "metric_kind", "n_params")
-            .agg(pl.col("value").mean(), pl.col("chance").first(), pl.col("n_samples").sum(), pl.len().alias("n_seeds"))
-            .sort("task", "metric", "n_params"))
+def _ci(ci, fmt: str = "{:.3g}") -> str:
+    if ci is None or not all(np.isfinite(ci)):
+        return ""
+    return "[" + fmt.format(ci[0]) + ", " + fmt.format(ci[1]) + "]"
 
 
-def fit_emergence(points: pl.DataFrame) -> dict[tuple[str, str], SigmoidFit | str]:
-    """A sigmoid per (task, metric); a string says why there is none."""
-    fits: dict[tuple[str, str], SigmoidFit | str] = {}
-    for (task, metric), group in points.group_by("task", "metric", maintain_order=True):
-        x = np.log(group["n_params"].to_numpy().astype(float))
-        y = group["value"].to_numpy().astype(float)
-        if len(np.unique(x)) < 3:
-            fits[(task, metric)] = f"not enough model sizes ({len(np.unique(x))}; need 3)"
-            continue
-        accuracy_like = bool(np.all((y >= 0) & (y <= 1)))
-        chance = group["chance"][0]
-        floor = float(chance) if accuracy_like and chance is not None and math.isfinite(chance) else None
-        try:
-            fits[(task, metric)] = fit_sigmoid(x, y, floor=floor if floor is not None and floor <= y.min() + 0.05
-                                               else None, y_range=(0.0, 1.0) if accuracy_like else None)
-        except ValueError as exc:
-            fits[(task, metric)] = str(exc)
-    return fits
+def _num(value, fmt: str = "{:.3g}") -> str:
+    return "" if value is None or not np.isfinite(value) else fmt.format(value)
 
 
-def fit_rows(loss_fit: LossLawFit | None, emergence: dict) -> list[dict[str, Any]]:
-    """fits.parquet: one row per fitted quantity."""
+# ---- the sections of the report -------------------------------------------------------------------------------
+
+def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None) -> Section:
+    """The first thing a reader sees: per task the verdicts, then one line on the loss law."""
     rows = []
-    if loss_fit is not None:
-        for name, value in {**loss_fit.params(), "objective": loss_fit.objective}.items():
-            rows.append({"analysis": "loss_law", "task": None, "metric": None, "quantity": name,
-                         "estimate": value, "n_points": loss_fit.n_points, "converged": loss_fit.converged})
-    for (task, metric), fit in emergence.items():
-        if isinstance(fit, str):
-            continue
-        for name in ("n_c", "k", "floor", "ceil", "r2"):
-            rows.append({"analysis": "sigmoid", "task": task, "metric": metric, "quantity": name,
-                         "estimate": float(getattr(fit, name)), "n_points": fit.n_points, "converged": fit.converged})
-    return rows
+    if emergence is not None:
+        table = emergence.table
+        for art in emergence.artifacts.iter_rows(named=True):
+            task_rows = table.filter(pl.col("task") == art["task"])
+            by_metric = {r["metric"]: r for r in task_rows.iter_rows(named=True)}
+            disc = next((by_metric[m] for m in ("exact_match", "mc_accuracy") if m in by_metric), None)
+            cont = next((by_metric[m] for m in ("token_accuracy", "edit_similarity", "target_logprob")
+                         if m in by_metric), None)
+            if disc is None and cont is None:
+                continue
+            rows.append({
+                "task": art["task"],
+                "verdict": art["artifact_verdict"],
+                "discontinuous": f"{disc['metric']}: {disc['verdict']}" if disc else "",
+                "threshold N_c": _num(disc["n_c"]) + " " + _ci((disc["n_c_lo"], disc["n_c_hi"]))
+                if disc and disc["verdict"] == "emergent" else "",
+                "continuous": f"{cont['metric']}: {cont['verdict']}" if cont else "",
+                "EM ≈ p^L (R²)": _num(art["pl_r2"], "{:.2f}"),
+                "why": art["artifact_reason"],
+            })
+    lines = []
+    if loss.fit is not None:
+        f, b = loss.fit, loss.bootstrap
+        lines.append(f"Loss law: alpha = {f.alpha:.3f} {_ci(b.ci.get('alpha') if b else None)}, beta = {f.beta:.3f} "
+                     f"{_ci(b.ci.get('beta') if b else None)}, E = {f.E:.3f} {_ci(b.ci.get('E') if b else None)} "
+                     f"({f.n_points} runs, {int(100 * b.level) if b else ''}% intervals).")
+        if loss.frontier is not None:
+            fr = loss.frontier
+            lines.append(f"Compute-optimal: N* ∝ C^{fr.a:.3f} {_ci(fr.a_ci)}, D* ∝ C^{fr.b:.3f} {_ci(fr.b_ci)}.")
+        if loss.backtest is not None:
+            lines.append("Backtest: " + loss.backtest.statement)
+    else:
+        lines.append("Loss law not fitted: " + loss.skipped.get("loss_law", ""))
+    text = ("Task verdicts: `emergent` on the discontinuous metric with continuous metrics rising smoothly is "
+            "metric-induced (Schaeffer et al. 2023); continuous metrics jumping too is genuine.\n" + "\n".join(lines))
+    return Section("At a glance", text, rows or None)
 
 
-def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False) -> dict[str, Any]:
-    """Fit and report one sweep; returns the loss-law fit and emergence fits. Writes <sweep>/analysis/."""
+def loss_sections(loss: LossAnalysis, runs: pl.DataFrame, images: dict[str, bytes]) -> list[Section]:
+    fit, boot = loss.fit, loss.bootstrap
+    if fit is None:
+        if runs.height:
+            _add_figure(images, "loss_vs_compute", loss_vs_compute(runs, None))
+        return [Section("Loss law L(N, D) = E + A/N^alpha + B/D^beta", "Not fitted: " + loss.skipped["loss_law"],
+                        None, ["loss_vs_compute.png"] if runs.height else [])]
+    _add_figure(images, "loss_vs_compute", loss_vs_compute(runs, fit))
+    _add_figure(images, "residuals", residuals(runs, fit))
+    level = f"{int(round(100 * boot.level))}%"
+    table = [{"quantity": name, "estimate": value, f"{level} interval": _ci(boot.ci.get(name))}
+             for name, value in fit.params().items()]
+    text = (f"Approach 3 (Hoffmann et al. 2022, as replicated by Besiroglu et al. 2024): log-space fit with Huber "
+            f"loss (delta {fit.huber_delta:g}) by L-BFGS-B from the {fit.n_starts} best starts of the init grid; "
+            f"{fit.n_points} runs (N = {fit.n_column}, D = tokens trained, L = final validation loss); "
+            f"objective {fit.objective:.3g}; converged: {fit.converged}."
+            + (f" {len(fit.dropped_outliers)} outliers dropped (> {fit.outlier_sd} robust SDs)."
+               if fit.dropped_outliers else "")
+            + f"\nIntervals: percentile bootstrap over runs, {boot.n_resamples} resamples "
+              f"({100 * boot.converged_fraction:.0f}% converged), {boot.seconds:.1f} s on {boot.n_workers} "
+              f"process(es).")
+    sections = [Section("Loss law L(N, D) = E + A/N^alpha + B/D^beta", text, table,
+                        ["loss_vs_compute.png", "residuals.png"])]
+    fr = loss.frontier
+    frontier_rows = [{"C (FLOPs)": p.flops, "N*": p.n_opt, "N* interval": _ci(p.n_opt_ci), "D*": p.d_opt,
+                      "D* interval": _ci(p.d_opt_ci), "D*/N*": p.tokens_per_param,
+                      "D*/N* interval": _ci(p.tokens_per_param_ci), "loss at optimum": p.loss_opt}
+                     for p in fr.points]
+    sections.append(Section(
+        "Compute-optimal frontier",
+        f"N*(C) ∝ C^a with a = beta/(alpha+beta) = {fr.a:.3f} {_ci(fr.a_ci)}; D*(C) ∝ C^b with b = "
+        f"alpha/(alpha+beta) = {fr.b:.3f} {_ci(fr.b_ci)} (C = 6ND). Budgets: the sweep's smallest and largest "
+        "compute, and 10x and 100x beyond it (extrapolation).", frontier_rows))
+    if loss.isoflop is not None:
+        iso = loss.isoflop
+        _add_figure(images, "isoflop", isoflop_profiles(runs["n_params"].to_numpy(), runs["final_val_loss"].to_numpy(),
+                                                        6.0 * runs["n_params"].to_numpy() * runs["n_tokens"].to_numpy(),
+                                                        iso, fr))
+        minima = [{"C (FLOPs)": m.flops, "N_opt": m.n_opt, "D_opt": m.d_opt, "loss_min": m.loss_min,
+                   "sizes": m.n_sizes, "inside sampled N": m.inside, "used": m.used} for m in iso.minima]
+        sections.append(Section(
+            "Approach 2: isoFLOP profiles",
+            f"a = {iso.a:.3f} {_ci(iso.a_ci)}, b = {iso.b:.3f} {_ci(iso.b_ci)} ({iso.ci_method}). "
+            + (loss.agreement.statement() if loss.agreement else "")
+            + (f"\n{len(iso.skipped)} budgets skipped (fewer than 3 sizes or no minimum)." if iso.skipped else ""),
+            minima, ["isoflop.png"]))
+    else:
+        sections.append(Section("Approach 2: isoFLOP profiles",
+                                "Not fitted: this grid has no compute budget with runs of 3 or more sizes "
+                                "(an isoFLOP grid sets D = C/(6N) per size; see grid=chinchilla)."))
+    if loss.backtest is not None:
+        bt = loss.backtest
+        _add_figure(images, "backtest", backtest_errors(bt))
+        sections.append(Section("Backtest on the largest model size", bt.statement, [
+            {"N": p.n_params, "D": p.n_tokens, "loss": p.loss, "predicted": p.predicted,
+             "relative error": p.relative_error} for p in bt.points], ["backtest.png"]))
+    else:
+        sections.append(Section("Backtest on the largest model size", "Not run: " + loss.skipped.get("backtest", "")))
+    return sections
+
+
+EMERGENCE_COLUMNS = ("metric", "verdict", "n_c", "n_c_lo", "n_c_hi", "k", "width_frac", "best_model", "r2_sigmoid",
+                     "delta_ic", "reason")
+
+
+def emergence_sections(emergence: EmergenceResult | None, skipped: str, images: dict[str, bytes]) -> list[Section]:
+    if emergence is None:
+        return [Section("Emergence", skipped)]
+    sections = []
+    for art in emergence.artifacts.iter_rows(named=True):
+        task = art["task"]
+        rows = [{c: r[c] for c in EMERGENCE_COLUMNS}
+                for r in emergence.table.filter(pl.col("task") == task).iter_rows(named=True)]
+        name = f"emergence_{_slug(task)}"
+        _add_figure(images, name, emergence_figure(emergence, tasks=[task]))
+        pl_text = ""
+        if art["pl_r2"] is not None and np.isfinite(art["pl_r2"]):
+            pl_text = (f"\nEM ≈ p^L with p = {art['pl_token_metric']}, L = {art['pl_L']:.3g} "
+                       f"({art['pl_L_source']}): R² = {art['pl_r2']:.3f}; best-fitting L = {art['pl_L_fit']:.3g} "
+                       f"(R² = {art['pl_r2_fit']:.3f}).")
+        sections.append(Section(
+            f"Emergence: {task} — {art['artifact_verdict']}",
+            f"{art['artifact_reason']}{pl_text}\nThreshold N_c in parameters with its 95% bootstrap interval; "
+            "width_frac = the 10-90% rise as a fraction of the observed log-N range; delta_ic = the sigmoid's "
+            "information-criterion advantage over the best smooth model.", rows, [f"{name}.png"]))
+    return sections
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)
+
+
+def _add_figure(images: dict[str, bytes], name: str, fig) -> None:
+    images[f"{name}.svg"] = to_svg(fig)
+    images[f"{name}.png"] = to_png(fig)
+
+
+# ---- the entry point ---------------------------------------------------------------------------------------
+
+def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options: LossOptions | None = None,
+                  emergence_boot: int = 200) -> dict[str, Any]:
+    """Fit and report one sweep; writes <sweep>/analysis/ and returns the results."""
     say = console.print if console is not None else print
+    started = time.perf_counter()
     runs = load_runs(sweep_dir, all_runs=all_runs)
     done = runs.filter((pl.col("status") == "done") & pl.col("final_val_loss").is_not_null())
     evals = load_evals(sweep_dir, all_runs=all_runs)
+    if "run_id" in evals.columns and done.height:
+        evals = evals.filter(pl.col("run_id").is_in(done["run_id"].to_list()))
     out = join(sweep_dir, "analysis")
-    sections: list[Section] = []
     images: dict[str, bytes] = {}
 
-    loss_fit = None
-    if done.height >= 5:
-        loss_fit = fit_loss_law(done["n_params"], done["n_tokens"], done["final_val_loss"])
-        text = (f"Fitted on {loss_fit.n_points} runs (N = all parameters, D = tokens trained, L = final validation "
-                f"loss); Huber delta {loss_fit.huber_delta}, L-BFGS-B from the {loss_fit.n_starts} best of "
-                f"Hoffmann et al.'s init grid; converged: {loss_fit.converged}.")
-        table = [{"E": loss_fit.E, "A": loss_fit.A, "B": loss_fit.B, "alpha": loss_fit.alpha, "beta": loss_fit.beta,
-                  "a = beta/(alpha+beta)": loss_fit.beta / (loss_fit.alpha + loss_fit.beta),
-                  "objective": loss_fit.objective}]
+    loss = run_loss_analysis(done["n_params"], done["n_tokens"], done["final_val_loss"], options=options)
+    loss_seconds = time.perf_counter() - started
+    emergence, skipped = None, ""
+    if evals.is_empty():
+        skipped = "No evaluations in this sweep."
     else:
-        text, table = f"Not fitted: {done.height} finished runs, the law needs at least 5.", None
-    images["loss_vs_compute.png"] = to_png(loss_vs_compute(done, loss_fit)) if done.height else b""
-    sections.append(Section("Loss law L(N, D) = E + A/N^alpha + B/D^beta", text, table,
-                            ["loss_vs_compute.png"] if done.height else []))
-
-    points = emergence_points(evals)
-    emergence = fit_emergence(points) if not points.is_empty() else {}
-    verdict_rows = []
-    for (task, metric), fit in emergence.items():
-        if isinstance(fit, str):
-            verdict_rows.append({"task": task, "metric": metric, "N_c": None, "k": None, "R2": None, "note": fit})
-        else:
-            verdict_rows.append({"task": task, "metric": metric, "N_c": fit.n_c, "k": fit.k, "R2": fit.r2,
-                                 "note": "threshold beyond the largest model" if fit.x_c > float(
-                                     np.log(points["n_params"].max())) else ""})
-    if not points.is_empty():
-        good = {key: f for key, f in emergence.items() if not isinstance(f, str)}
-        images["emergence.png"] = to_png(emergence_grid(points, good))
-    sections.append(Section("Emergence: sigmoid in log N per task and metric",
-                            "Each size's best-trained run (largest token budget), seeds averaged. Floor pinned at "
-                            "chance where the task records one.", verdict_rows or None,
-                            ["emergence.png"] if "emergence.png" in images else []))
+        try:
+            emergence = run_emergence(evals, n_boot=emergence_boot, seed=loss.options.seed)
+        except EmergenceInputError as exc:
+            skipped = f"Not analysed: {exc}"
+    sections = [glance_section(loss, emergence), *loss_sections(loss, done, images),
+                *emergence_sections(emergence, skipped, images)]
     sections.append(Section("Runs", "", [
-        {k: r[k] for k in ("run_id", "status", "n_params", "n_tokens", "final_val_loss", "wall_seconds")}
+        {k: r.get(k) for k in ("run_id", "status", "n_params", "n_tokens", "final_val_loss", "wall_seconds")}
         for r in runs.sort("n_params", "n_tokens").iter_rows(named=True)]))
+    seconds = time.perf_counter() - started
+    sections.append(Section("How this report was made",
+                            f"Loss analysis (fit, {loss.options.n_resamples} bootstrap resamples, isoFLOP, backtest) "
+                            f"{loss_seconds:.1f} s; everything {seconds:.1f} s. Rerun offline: "
+                            f"python -m analysis {sweep_dir}"))
 
-    rows = fit_rows(loss_fit, emergence)
-    buffer = io.BytesIO()
-    schema = {"analysis": pl.String, "task": pl.String, "metric": pl.String, "quantity": pl.String,
-              "estimate": pl.Float64, "n_points": pl.Int64, "converged": pl.Boolean}
-    pl.DataFrame(rows, schema=schema).write_parquet(buffer)
-    write_bytes(join(out, "fits.parquet"), buffer.getvalue())
+    _write_parquet(join(out, "fits.parquet"), fits_table(loss, emergence))
+    if emergence is not None:
+        _write_parquet(join(out, "emergence.parquet"), emergence.table)
     for name, payload in images.items():
-        if payload:
-            write_bytes(join(out, "plots", name), payload)
+        write_bytes(join(out, "plots", name), payload)
     title = f"Scaling sweep report: {sweep_dir.rstrip('/').rsplit('/', 1)[-1]}"
+    png = {name: payload for name, payload in images.items() if name.endswith(".png")}
     write_bytes(join(out, "report.md"), markdown(title, sections).encode())
-    write_bytes(join(out, "report.html"), html_page(title, sections, images).encode())
-    if loss_fit is not None:
-        say(f"loss law: E={loss_fit.E:.4f} A={loss_fit.A:.4g} alpha={loss_fit.alpha:.3f} "
-            f"B={loss_fit.B:.4g} beta={loss_fit.beta:.3f} ({loss_fit.n_points} runs)")
-    say(f"analysis written to {out}/ (report.html, report.md, fits.parquet, plots/)")
-    return {"loss_law": asdict(loss_fit) if loss_fit else None, "emergence": emergence, "out": out}
+    write_bytes(join(out, "report.html"), html_page(title, sections, png).encode())
+    if loss.fit is not None:
+        f = loss.fit
+        say(f"loss law: E={f.E:.4f} A={f.A:.4g} alpha={f.alpha:.3f} B={f.B:.4g} beta={f.beta:.3f} "
+            f"({f.n_points} runs; fit + {loss.options.n_resamples} bootstrap resamples {loss_seconds:.1f} s)")
+    if emergence is not None:
+        counts = emergence.artifacts["artifact_verdict"].value_counts().sort("artifact_verdict")
+        say("task verdicts: " + ", ".join(f"{r['artifact_verdict']} {r['count']}"
+                                          for r in counts.iter_rows(named=True)))
+    say(f"analysis written to {out}/ (report.html, report.md, fits.parquet, emergence.parquet, plots/) "
+        f"in {seconds:.1f} s")
+    return {"loss": loss, "emergence": emergence, "out": out, "seconds": seconds}
+
+
+def _write_parquet(uri: str, frame: pl.DataFrame) -> None:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    write_bytes(uri, buffer.getvalue())

@@ -113,3 +113,22 @@ def backtest_errors(backtest: Backtest):
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     return fig
+
+
+def residuals(runs: pl.DataFrame, fit: LossLawFit, n_col: str = "n_params", d_col: str = "n_tokens",
+              loss_col: str = "final_val_loss"):
+    """log L - log L_hat of every run against N (left) and D (right): structure here is what the law misses."""
+    n, d, loss = (runs[c].to_numpy().astype(float) for c in (n_col, d_col, loss_col))
+    r = np.log(loss) - np.log(fit.predict(n, d))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, x, other, label, other_label in ((axes[0], n, d, "parameters N", "D"), (axes[1], d, n, "tokens D", "N")):
+        points = ax.scatter(x, r, c=np.log10(other), cmap="viridis", zorder=3)
+        fig.colorbar(points, ax=ax, label=f"log10 {other_label}")
+        ax.axhline(0.0, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("log L - log L_hat")
+    axes[0].set_title(f"residuals of the fit (Huber delta {fit.huber_delta:g})")
+    fig.tight_layout()
+    return fig

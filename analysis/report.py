@@ -40,6 +40,20 @@ def markdown(title: str, sections: list[Section]) -> str:
     return "\n".join(out)
 
 
+# verdict words get a colour in the HTML tables, so a reader sees them at a glance
+VERDICT_STYLE = {"emergent": "#c62828", "genuine": "#c62828", "metric-induced": "#1565c0", "smooth": "#1565c0",
+                 "flat": "#757575", "inconclusive": "#757575", "beyond-range": "#ef6c00",
+                 "insufficient-data": "#9e9e9e"}
+
+
+def _td(value) -> str:
+    text = _cell(value)
+    word = text.split(": ")[-1] if isinstance(value, str) else ""
+    colour = VERDICT_STYLE.get(word)
+    style = f" style='color:{colour};font-weight:600'" if colour else ""
+    return f"<td{style}>{html.escape(text)}</td>"
+
+
 def html_page(title: str, sections: list[Section], images: dict[str, bytes]) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
@@ -49,12 +63,12 @@ def html_page(title: str, sections: list[Section], images: dict[str, bytes]) -> 
     for s in sections:
         parts.append(f"<h2>{html.escape(s.title)}</h2>")
         if s.text:
-            parts.append(f"<pre>{html.escape(s.text)}</pre>")
+            parts.append("<p>" + html.escape(s.text).replace("\n", "<br>") + "</p>")
         if s.table:
             head = list(s.table[0])
             parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>")
             for row in s.table:
-                parts.append("<tr>" + "".join(f"<td>{html.escape(_cell(row.get(h)))}</td>" for h in head) + "</tr>")
+                parts.append("<tr>" + "".join(_td(row.get(h)) for h in head) + "</tr>")
             parts.append("</table>")
         for name in s.figures:
             data = base64.b64encode(images[name]).decode()

@@ -102,3 +102,29 @@ def test_unknown_metric_names_take_no_side():
     out = analyze_emergence(pl.DataFrame(rows), n_boot=0)
     assert out.filter(pl.col("metric") == "mystery_score")["metric_kind"][0] == "unknown"
     assert "unknown kind left out: mystery_score" in out["artifact_reason"][0]
+
+
+def _with_jumping_edit_similarity(rows: list[dict]) -> list[dict]:
+    """Replace edit similarity by a curve that jumps at the exact-match threshold."""
+    for row in rows:
+        if row["metric"] == "edit_similarity":
+            row["value"] = float(sigmoid(np.log(row["n_params"]), 0.3, 1.0, 8.0, np.log(3e9)))
+    return rows
+
+
+def test_disagreeing_continuous_metrics_are_settled_by_em_following_p_to_the_l():
+    p = 0.2 + 0.79 * T
+    rows = _with_jumping_edit_similarity(task_rows("add", p, 8, seed=3))
+    row = artifact_table(pl.DataFrame(rows), n_boot=0).row(0, named=True)
+    assert row["artifact_verdict"] == "metric-induced", row["artifact_reason"]
+    assert "edit_similarity jump" in row["artifact_reason"]
+
+
+def test_disagreeing_continuous_metrics_without_the_p_to_the_l_law_stay_inconclusive():
+    p = 0.2 + 0.79 * T
+    rows = _with_jumping_edit_similarity(task_rows("add", p, 8, seed=3))
+    em = sigmoid(X, 0.0, 1.0, 6.0, np.log(3e9))  # a jump that p^8 does not predict
+    for row, value in zip([r for r in rows if r["metric"] == "exact_match"], em):
+        row["value"] = float(value)
+    row = artifact_table(pl.DataFrame(rows), n_boot=0).row(0, named=True)
+    assert row["artifact_verdict"] == "inconclusive", row["artifact_reason"]
