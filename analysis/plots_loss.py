@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
@@ -126,6 +127,7 @@ def residuals(runs: pl.DataFrame, fit: LossLawFit, n_col: str = "n_params", d_co
         fig.colorbar(points, ax=ax, label=f"log10 {other_label}")
         ax.axhline(0.0, color="k", lw=0.8)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide on short ranges
         ax.set_xlabel(label)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("log L - log L_hat")
