@@ -80,7 +80,7 @@ def sigmoid_rows(emergence: EmergenceResult | None) -> list[dict[str, Any]]:
             lo, hi = _finite(r.get(f"{name}_lo")), _finite(r.get(f"{name}_hi"))
             ci = (lo, hi) if lo is not None and hi is not None else None
             level = Criteria().ci if ci else None
-            rows.append(_row("sigmoid", name, _finite(r.get(name)), ci, level, r["n_sizes"], True,
+            rows.append(_row("sigmoid", name, _finite(r.get(name)), ci, level, r["n_sizes"], r["sigmoid_converged"],
                              f"sigmoid in {r['x_axis']}; {r['bootstrap']} bootstrap; verdict {r['verdict']}",
                              task=r["task"], metric=r["metric"]))
     return rows

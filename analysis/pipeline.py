@@ -45,19 +45,19 @@ def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None) -> Sec
         for art in emergence.artifacts.iter_rows(named=True):
             task_rows = table.filter(pl.col("task") == art["task"])
             by_metric = {r["metric"]: r for r in task_rows.iter_rows(named=True)}
-            disc = next((by_metric[m] for m in ("exact_match", "mc_accuracy") if m in by_metric), None)
-            cont = next((by_metric[m] for m in ("token_accuracy", "edit_similarity", "target_logprob")
-                         if m in by_metric), None)
+            disc = _pick(by_metric, "discontinuous", ("exact_match", "mc_accuracy"))
+            cont = _pick(by_metric, "continuous", ("token_accuracy", "edit_similarity", "target_logprob"))
             if disc is None and cont is None:
                 continue
+            emergent = disc is not None and disc["verdict"] == "emergent"
             rows.append({
                 "task": art["task"],
                 "verdict": art["artifact_verdict"],
                 "discontinuous": f"{disc['metric']}: {disc['verdict']}" if disc else "",
-                "threshold N_c": _num(disc["n_c"]) + " " + _ci((disc["n_c_lo"], disc["n_c_hi"]))
-                if disc and disc["verdict"] == "emergent" else "",
+                "threshold N_c (95%)": _num(disc["n_c"]) + " " + _ci((disc["n_c_lo"], disc["n_c_hi"]))
+                if emergent else "",
                 "continuous": f"{cont['metric']}: {cont['verdict']}" if cont else "",
-                "EM ≈ p^L (R²)": _num(art["pl_r2"], "{:.2f}"),
+                "EM ≈ p^L (R²)": _num(art["pl_r2"], "{:.2f}") if emergent else "",
                 "why": art["artifact_reason"],
             })
     lines = []
@@ -76,6 +76,14 @@ def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None) -> Sec
     text = ("Task verdicts: `emergent` on the discontinuous metric with continuous metrics rising smoothly is "
             "metric-induced (Schaeffer et al. 2023); continuous metrics jumping too is genuine.\n" + "\n".join(lines))
     return Section("At a glance", text, rows or None)
+
+
+def _pick(by_metric: dict[str, dict], kind: str, preferred: tuple[str, ...]) -> dict | None:
+    """The row to show for a metric kind: a preferred metric when measured, else any of that kind."""
+    for name in preferred:
+        if name in by_metric:
+            return by_metric[name]
+    return next((r for r in by_metric.values() if r["metric_kind"] == kind), None)
 
 
 def loss_sections(loss: LossAnalysis, runs: pl.DataFrame, images: dict[str, bytes]) -> list[Section]:
@@ -228,8 +236,11 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
         counts = emergence.artifacts["artifact_verdict"].value_counts().sort("artifact_verdict")
         say("task verdicts: " + ", ".join(f"{r['artifact_verdict']} {r['count']}"
                                           for r in counts.iter_rows(named=True)))
-    say(f"analysis written to {out}/ (report.html, report.md, fits.parquet, emergence.parquet, plots/) "
-        f"in {seconds:.1f} s")
+    written = ["report.html", "report.md", "fits.parquet"] + ["emergence.parquet"] * (emergence is not None)
+    written += [f"plots/ ({len(images)} figures)"] * bool(images)
+    if done.is_empty():
+        say(f"no finished runs in {sweep_dir} ({runs.height} runs, none done): the report only lists them")
+    say(f"analysis written to {out}/ ({', '.join(written)}) in {seconds:.1f} s")
     return {"loss": loss, "emergence": emergence, "out": out, "seconds": seconds}
 
 
