@@ -22,7 +22,7 @@ import polars as pl
 
 from analysis.backtest import backtest_loss_law
 from analysis.bootstrap import bootstrap_loss_law
-from analysis.chinchilla import PARAM_NAMES, fit_loss_law
+from analysis.chinchilla import PARAM_NAMES, fit_loss_law, identifiability_problem, valid_rows
 from analysis.frontier import FLOPS_PER_PARAM_TOKEN, compute_frontier
 from analysis.isoflop import compare_exponents, fit_isoflop
 
@@ -236,12 +236,19 @@ def _isoflop(args) -> int:
     iso = fit_isoflop(n, d, loss, flops, rel_tol=args.rel_tol, use_edge_minima=args.use_edge_minima,
                       level=args.level, n_resamples=max(args.bootstrap, 0), seed=args.seed)
     frontier = agreement = None
+    compare_skipped = "--no-compare" if args.no_compare else None
     if not args.no_compare:
-        fit = fit_loss_law(n, d, loss, n_column=args.n)
-        boot = None if args.bootstrap < 1 else bootstrap_loss_law(
-            n, d, loss, fit, n_resamples=args.bootstrap, level=args.level, seed=args.seed, n_workers=args.workers)
-        frontier = compute_frontier(fit, [m.flops for m in iso.minima], boot)
-        agreement = compare_exponents(iso, frontier)
+        ok = valid_rows(n, d, loss)[3]
+        problem = identifiability_problem(n[ok], d[ok])
+        if problem is not None:  # Approach 2 stands on its own; only the comparison is skipped
+            compare_skipped = f"the loss law (Approach 3) is not fitted: {problem}"
+        else:
+            fit = fit_loss_law(n, d, loss, n_column=args.n)
+            boot = None if args.bootstrap < 1 else bootstrap_loss_law(
+                n, d, loss, fit, n_resamples=args.bootstrap, level=args.level, seed=args.seed,
+                n_workers=args.workers)
+            frontier = compute_frontier(fit, [m.flops for m in iso.minima], boot)
+            agreement = compare_exponents(iso, frontier)
     if args.plot:
         from analysis.plots import to_png
         from analysis.plots_loss import isoflop_profiles
@@ -255,16 +262,17 @@ def _isoflop(args) -> int:
                "agreement": None if agreement is None else {**agreement.as_dict(), "statement": agreement.statement(),
                                                             "a_loss_law_ci": frontier.a_ci,
                                                             "b_loss_law_ci": frontier.b_ci},
+               "agreement_skipped": compare_skipped,
                "options": {**iso.options(), "file": args.file, "n_column": args.n, "d_column": args.d,
                            "loss_column": args.loss, "flops_column": args.flops}}
     if args.json:
         _emit_json(payload)
     else:
-        _print_isoflop(iso, agreement)
+        _print_isoflop(iso, agreement, compare_skipped)
     return 0
 
 
-def _print_isoflop(iso, agreement) -> None:
+def _print_isoflop(iso, agreement, compare_skipped: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -283,3 +291,5 @@ def _print_isoflop(iso, agreement) -> None:
                   f"({iso.level:.0%}, {iso.ci_method})")
     if agreement is not None:
         console.print(agreement.statement())
+    elif compare_skipped and not compare_skipped.startswith("--"):
+        console.print(f"no comparison with the loss law: {compare_skipped}")

@@ -139,3 +139,15 @@ def test_emergence_without_its_module_is_a_clear_error(monkeypatch, capsys):
 def test_a_directory_whose_name_starts_like_a_subcommand_is_a_sweep_dir(capsys, tmp_path):
     code, _, err = run(capsys, str(tmp_path / "fit-loss"))
     assert code == 2 and "no run.parquet files" in err
+
+
+@pytest.mark.parametrize("rows, message", [
+    ({"params": [1e9] * 8, "tokens": np.logspace(9, 11, 8)}, "1 distinct N"),
+    ({"params": np.logspace(8, 9, 8), "tokens": 10 * np.logspace(8, 9, 8)}, "collinear"),
+])
+def test_fit_loss_on_data_that_cannot_identify_the_law_exits_2(capsys, tmp_path, rows, message):
+    path = tmp_path / "bad.csv"
+    pl.DataFrame({**rows, "val_loss": np.linspace(3.0, 2.5, 8)}).write_csv(path)
+    code, out, err = run(capsys, "fit-loss", str(path), *COLUMNS, "--bootstrap", "10")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "cannot identify the loss law" in err and message in err and len(err.strip().splitlines()) == 1
