@@ -22,7 +22,7 @@ import polars as pl
 
 from analysis.backtest import backtest_loss_law
 from analysis.bootstrap import bootstrap_loss_law
-from analysis.chinchilla import PARAM_NAMES, fit_loss_law, identifiability_problem, valid_rows
+from analysis.chinchilla import PARAM_NAMES, check_options, fit_loss_law, identifiability_problem, valid_rows
 from analysis.frontier import FLOPS_PER_PARAM_TOKEN, compute_frontier
 from analysis.isoflop import compare_exponents, fit_isoflop
 
@@ -97,9 +97,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _budgets(text: str | None, n: np.ndarray, d: np.ndarray) -> list[float]:
     if text:
         try:
-            return [float(x) for x in text.split(",") if x.strip()]
+            budgets = [float(x) for x in text.split(",") if x.strip()]
         except ValueError as exc:
             raise InputError(f"--budgets must be comma-separated numbers, got {text!r}") from exc
+        if not budgets or not all(math.isfinite(c) and c > 0 for c in budgets):
+            raise InputError(f"--budgets must be finite FLOP counts > 0, got {text!r}")
+        return budgets
     ok = np.isfinite(n) & np.isfinite(d) & (n > 0) & (d > 0)
     c_max = float(np.max(FLOPS_PER_PARAM_TOKEN * n[ok] * d[ok])) if ok.any() else 1.0
     return [c_max, 10 * c_max, 100 * c_max]
@@ -133,6 +136,10 @@ def fit_loss_main(argv: list[str]) -> int:
 
 
 def _fit_loss(args) -> int:
+    check_options(**{"--bootstrap": (args.bootstrap, "count-or-zero"), "--backtest": (args.backtest, "count-or-zero"),
+                     "--workers": (args.workers, "count"), "--huber-delta": (args.huber_delta, "positive"),
+                     "--n-best-starts": (args.n_best_starts, "count"), "--outlier-sd": (args.outlier_sd, "positive"),
+                     "--level": (args.level, "probability"), "--seed": (args.seed, "seed")})
     frame = read_table(args.file)
     n, d, loss = (numeric_column(frame, col, flag, args.file)
                   for col, flag in ((args.n, "--n"), (args.d, "--d"), (args.loss, "--loss")))
@@ -228,13 +235,16 @@ def isoflop_main(argv: list[str]) -> int:
 
 
 def _isoflop(args) -> int:
+    check_options(**{"--bootstrap": (args.bootstrap, "count-or-zero"), "--workers": (args.workers, "count"),
+                     "--rel-tol": (args.rel_tol, "non-negative"), "--level": (args.level, "probability"),
+                     "--seed": (args.seed, "seed")})
     frame = read_table(args.file)
     cols = [(args.n, "--n"), (args.d, "--d"), (args.loss, "--loss")] + ([(args.flops, "--flops")] if args.flops else [])
     arrays = [numeric_column(frame, col, flag, args.file) for col, flag in cols]
     n, d, loss = arrays[:3]
     flops = arrays[3] if args.flops else None
     iso = fit_isoflop(n, d, loss, flops, rel_tol=args.rel_tol, use_edge_minima=args.use_edge_minima,
-                      level=args.level, n_resamples=max(args.bootstrap, 0), seed=args.seed)
+                      level=args.level, n_resamples=args.bootstrap, seed=args.seed)
     frontier = agreement = None
     compare_skipped = "--no-compare" if args.no_compare else None
     if not args.no_compare:

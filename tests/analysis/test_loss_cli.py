@@ -151,3 +151,19 @@ def test_fit_loss_on_data_that_cannot_identify_the_law_exits_2(capsys, tmp_path,
     code, out, err = run(capsys, "fit-loss", str(path), *COLUMNS, "--bootstrap", "10")
     assert code == 2 and out == "" and "Traceback" not in err
     assert "cannot identify the loss law" in err and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("fit-loss", "--n-best-starts", "0"), "--n-best-starts must be an integer >= 1, got 0"),  # was a traceback
+    (("fit-loss", "--huber-delta", "0"), "--huber-delta must be a finite number > 0"),  # was exit 0
+    (("fit-loss", "--huber-delta", "-1"), "--huber-delta must be a finite number > 0"),
+    (("fit-loss", "--bootstrap", "-3"), "--bootstrap must be an integer >= 0"),
+    (("fit-loss", "--workers", "0"), "--workers must be an integer >= 1"),
+    (("fit-loss", "--budgets", "0,1e20"), "--budgets must be finite FLOP counts > 0"),
+    (("isoflop", "--rel-tol", "-1"), "--rel-tol must be a finite number >= 0"),
+    (("isoflop", "--bootstrap", "-1"), "--bootstrap must be an integer >= 0"),
+])
+def test_bad_numeric_options_exit_2_with_one_line(capsys, csv, argv, message):
+    code, out, err = run(capsys, argv[0], csv, *COLUMNS, *argv[1:])
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert message in err and len(err.strip().splitlines()) == 1

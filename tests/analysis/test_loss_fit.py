@@ -1,5 +1,7 @@
 """analysis/chinchilla.py: the options a fit records, dropping invalid rows and outliers."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -102,3 +104,23 @@ def test_outliers_are_not_dropped_when_the_rest_could_not_identify_the_law():
     loss = TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
     loss[0] *= 1.5
     assert fit_loss_law(n, d, loss, outlier_sd=1.0).dropped_outliers == ()
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"n_best_starts": 0}, "n_best_starts must be an integer >= 1, got 0"),  # was an AttributeError traceback
+    ({"n_best_starts": 2.5}, "n_best_starts must be an integer >= 1"),
+    ({"huber_delta": 0.0}, "huber_delta must be a finite number > 0, got 0.0"),  # was a nonsense fit
+    ({"huber_delta": -1.0}, "huber_delta must be a finite number > 0, got -1.0"),
+    ({"huber_delta": float("nan")}, "huber_delta must be a finite number > 0"),
+    ({"outlier_sd": -2.0}, "outlier_sd must be a finite number > 0"),
+    ({"weights": np.ones(3)}, "weights must be 48 finite numbers >= 0"),
+    ({"init_grid": InitGrid(alpha=())}, "init_grid is empty"),
+])
+def test_bad_options_are_a_value_error_naming_the_option(options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit_loss_law(*synthetic(0.0), **options)
+
+
+def test_every_bad_option_is_named_at_once():
+    with pytest.raises(ValueError, match="huber_delta must be .*; n_best_starts must be"):
+        fit_loss_law(*synthetic(0.0), huber_delta=0.0, n_best_starts=-1)
