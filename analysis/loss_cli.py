@@ -1,6 +1,7 @@
 """`python -m analysis fit-loss|isoflop FILE ...`: the loss-law analyses on any table (CSV or Parquet).
 
     python -m analysis fit-loss runs.csv --n n_params --d n_tokens --loss val_loss [--json] [--bootstrap 1000]
+                                         [--backtest [K]]
     python -m analysis isoflop runs.parquet --n n_params --d n_tokens --loss val_loss [--flops flops] [--json]
 
 The table is read with polars; the named columns must be numeric. Rows with NaN, inf or non-positive
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from analysis.backtest import backtest_loss_law
+from analysis.backtest import MIN_HOLDOUT_FRACTION, MIN_HOLDOUT_RUNS, backtest_loss_law
 from analysis.bootstrap import bootstrap_loss_law
 from analysis.chinchilla import PARAM_NAMES, check_options, fit_loss_law, identifiability_problem, valid_rows
 from analysis.frontier import FLOPS_PER_PARAM_TOKEN, compute_frontier
@@ -129,14 +130,33 @@ def fit_loss_main(argv: list[str]) -> int:
     parser.add_argument("--n-best-starts", type=int, default=16, help="init-grid starts refined (default 16)")
     parser.add_argument("--outlier-sd", type=float, default=None, metavar="K",
                         help="drop points more than K robust SDs from a first fit, then refit (default: off)")
-    parser.add_argument("--backtest", type=int, default=0, metavar="K",
-                        help="also hold out the K largest model sizes and predict them (default 0: off)")
+    parser.add_argument("--backtest", nargs="?", const="auto", default="0", metavar="K",
+                        help="also fit without the largest model sizes and predict them: bare --backtest holds out "
+                             "the fewest largest sizes with >= --holdout-fraction of the runs (and >= "
+                             "--holdout-min-runs), --backtest K the K largest sizes (default 0: off)")
+    parser.add_argument("--holdout-fraction", type=float, default=MIN_HOLDOUT_FRACTION, metavar="F",
+                        help=f"share of runs the bare --backtest holds out (default {MIN_HOLDOUT_FRACTION})")
+    parser.add_argument("--holdout-min-runs", type=int, default=MIN_HOLDOUT_RUNS, metavar="R",
+                        help=f"fewest runs the bare --backtest holds out (default {MIN_HOLDOUT_RUNS})")
     parser.add_argument("--workers", type=int, default=None, help="bootstrap processes (default: all CPUs)")
     return _run(_fit_loss, argv, parser)
 
 
+def _holdout_sizes(text: str) -> int | None:
+    """--backtest's value: "auto" -> None (the fraction rule), "K" -> K sizes (0: no backtest)."""
+    if text == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise InputError(f"--backtest takes no value or an integer >= 0 (sizes to hold out), got {text!r}") from exc
+
+
 def _fit_loss(args) -> int:
-    check_options(**{"--bootstrap": (args.bootstrap, "count-or-zero"), "--backtest": (args.backtest, "count-or-zero"),
+    holdout = _holdout_sizes(args.backtest)
+    check_options(**{"--bootstrap": (args.bootstrap, "count-or-zero"), "--backtest": (holdout, "count-or-zero"),
+                     "--holdout-fraction": (args.holdout_fraction, "probability"),
+                     "--holdout-min-runs": (args.holdout_min_runs, "count"),
                      "--workers": (args.workers, "count"), "--huber-delta": (args.huber_delta, "positive"),
                      "--n-best-starts": (args.n_best_starts, "count"), "--outlier-sd": (args.outlier_sd, "positive"),
                      "--level": (args.level, "probability"), "--seed": (args.seed, "seed")})
@@ -152,8 +172,9 @@ def _fit_loss(args) -> int:
                                   flops_budgets=budgets, n_workers=args.workers)
     frontier = compute_frontier(fit, budgets, boot)
     backtest = None
-    if args.backtest > 0:
-        backtest = backtest_loss_law(n, d, loss, n_holdout_sizes=args.backtest, huber_delta=args.huber_delta,
+    if holdout != 0:
+        backtest = backtest_loss_law(n, d, loss, n_holdout_sizes=holdout, min_holdout_fraction=args.holdout_fraction,
+                                     min_holdout_runs=args.holdout_min_runs, huber_delta=args.huber_delta,
                                      n_best_starts=args.n_best_starts, outlier_sd=args.outlier_sd, n_column=args.n)
     if args.plot:
         from analysis.plots import to_png

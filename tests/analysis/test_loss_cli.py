@@ -160,6 +160,9 @@ def test_fit_loss_on_data_that_cannot_identify_the_law_exits_2(capsys, tmp_path,
     (("fit-loss", "--bootstrap", "-3"), "--bootstrap must be an integer >= 0"),
     (("fit-loss", "--workers", "0"), "--workers must be an integer >= 1"),
     (("fit-loss", "--budgets", "0,1e20"), "--budgets must be finite FLOP counts > 0"),
+    (("fit-loss", "--backtest", "-1"), "--backtest must be an integer >= 0"),
+    (("fit-loss", "--backtest", "x"), "--backtest takes no value or an integer >= 0"),
+    (("fit-loss", "--backtest", "--holdout-fraction", "1.5"), "--holdout-fraction must be a number strictly"),
     (("isoflop", "--rel-tol", "-1"), "--rel-tol must be a finite number >= 0"),
     (("isoflop", "--bootstrap", "-1"), "--bootstrap must be an integer >= 0"),
 ])
@@ -167,3 +170,12 @@ def test_bad_numeric_options_exit_2_with_one_line(capsys, csv, argv, message):
     code, out, err = run(capsys, argv[0], csv, *COLUMNS, *argv[1:])
     assert code == 2 and out == "" and "Traceback" not in err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bare_backtest_holds_out_a_share_of_the_runs(capsys, csv):
+    code, out, err = run(capsys, "fit-loss", csv, *COLUMNS, "--json", "--bootstrap", "0", "--backtest",
+                         "--holdout-fraction", "0.2")
+    assert code == 0, err
+    bt = json.loads(out)["backtest"]
+    assert bt["n_holdout_runs"] == 6 and "20% of the 27 runs" in bt["rule"]  # distinct N per run: 6 runs, 6 sizes
+    assert bt["n_holdout_sizes"] == 6 and min(bt["held_out_sizes"]) > bt["largest_fitted_size"]
