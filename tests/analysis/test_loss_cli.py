@@ -179,3 +179,13 @@ def test_bare_backtest_holds_out_a_share_of_the_runs(capsys, csv):
     bt = json.loads(out)["backtest"]
     assert bt["n_holdout_runs"] == 6 and "20% of the 27 runs" in bt["rule"]  # distinct N per run: 6 runs, 6 sizes
     assert bt["n_holdout_sizes"] == 6 and min(bt["held_out_sizes"]) > bt["largest_fitted_size"]
+
+
+def test_isoflop_keeps_its_result_when_the_loss_law_cannot_be_fitted(capsys, csv, monkeypatch):
+    import analysis.loss_cli
+
+    monkeypatch.setattr(analysis.loss_cli, "identifiability_problem", lambda n, d: "log N and log D are collinear")
+    code, out, err = run(capsys, "isoflop", csv, *COLUMNS, "--json", "--bootstrap", "0")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["agreement"] is None and "collinear" in doc["agreement_skipped"] and abs(doc["a"] - A_TRUE) < 0.03
