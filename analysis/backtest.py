@@ -1,21 +1,34 @@
 """Backtesting the loss law: fit without the largest model sizes, predict them, measure the error.
 
-The honest test of a scaling law is extrapolation. The runs of the `n_holdout_sizes` largest distinct
-N are held out, the law is fitted (Approach 3, same options) on the rest, and every held-out run's
-loss is predicted. The relative error (predicted - observed) / observed per point and its mean
-absolute value are reported, beside the in-sample error of the same fit, which is what noise alone
-gives. The law is called trustworthy for this extrapolation when the held-out mean absolute error
-is at most `trust_factor` x the in-sample one plus `trust_slack` (defaults 2 and 0.005).
+The honest test of a scaling law is extrapolation. The runs at the largest distinct N are held out,
+the law is fitted (Approach 3, same options) on the rest, and every held-out run's loss is predicted.
+Which sizes are held out (`choose_holdout_sizes`):
+  * by default, the fewest largest sizes whose runs make up at least `min_holdout_fraction` (15%) of
+    the valid runs and at least `min_holdout_runs` (2). On a grid (several runs per N) this is the
+    top one or two sizes; on isoFLOP data or published tables, where every run has its own N,
+    holding out "the largest size" would test a single run barely beyond the fit (1.0x), so the rule
+    takes the top 15% of runs by N instead;
+  * with `n_holdout_sizes = k`, exactly the k largest distinct sizes.
+Sizes are held out whole, so every held-out N exceeds every fitted N. At least 2 sizes must remain, and
+the remaining runs must identify the law (analysis.chinchilla.identifiability_problem). The rule used
+is recorded in the result and its statement. The relative error (predicted - observed) / observed per
+point and its mean absolute value are reported, beside the in-sample error of the same fit, which is
+what noise alone gives. The law is called trustworthy for this extrapolation when the held-out mean
+absolute error is at most `trust_factor` x the in-sample one plus `trust_slack` (defaults 2 and 0.005).
 Pure function: arrays in, a dataclass out.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.chinchilla import LossLawFit, fit_loss_law, used_rows, valid_rows
+from analysis.chinchilla import LossLawFit, check_options, fit_loss_law, identifiability_problem, used_rows, valid_rows
+
+MIN_HOLDOUT_FRACTION = 0.15  # default share of the runs held out (by largest N)
+MIN_HOLDOUT_RUNS = 2
 
 
 @dataclass(frozen=True)
@@ -29,7 +42,7 @@ class BacktestPoint:
 
 @dataclass(frozen=True)
 class Backtest:
-    n_holdout_sizes: int
+    n_holdout_sizes: int  # distinct sizes held out (chosen by `rule`)
     held_out_sizes: tuple[float, ...]
     largest_fitted_size: float
     fit: LossLawFit  # fitted on the smaller sizes only
@@ -39,9 +52,11 @@ class Backtest:
     in_sample_mean_abs_rel_error: float
     trusted: bool
     statement: str
+    rule: str = ""  # how the held-out sizes were chosen, in words
 
     def as_dict(self) -> dict:
         return {"n_holdout_sizes": self.n_holdout_sizes, "held_out_sizes": list(self.held_out_sizes),
+                "n_holdout_runs": len(self.points), "rule": self.rule,
                 "largest_fitted_size": self.largest_fitted_size, "mean_abs_rel_error": self.mean_abs_rel_error,
                 "max_abs_rel_error": self.max_abs_rel_error,
                 "in_sample_mean_abs_rel_error": self.in_sample_mean_abs_rel_error, "trusted": self.trusted,
@@ -50,23 +65,55 @@ class Backtest:
                             "relative_error": p.relative_error} for p in self.points]}
 
 
-def backtest_loss_law(n_params, n_tokens, loss, *, n_holdout_sizes: int = 1, trust_factor: float = 2.0,
-                      trust_slack: float = 0.005, **fit_options) -> Backtest:
-    """Fit on all but the `n_holdout_sizes` largest model sizes and predict those runs' loss.
+def choose_holdout_sizes(n_params, *, n_holdout_sizes: int | None = None,
+                         min_holdout_fraction: float = MIN_HOLDOUT_FRACTION,
+                         min_holdout_runs: int = MIN_HOLDOUT_RUNS) -> tuple[np.ndarray, str]:
+    """(held-out sizes, the rule in words): the largest distinct N to hold out of runs at `n_params`.
 
-    `fit_options` go to fit_loss_law (huber_delta, outlier_sd, n_column, ...)."""
-    if n_holdout_sizes < 1:
-        raise ValueError(f"n_holdout_sizes must be at least 1, got {n_holdout_sizes}")
+    With `n_holdout_sizes = k`, the k largest; otherwise the fewest largest sizes holding at least
+    max(`min_holdout_runs`, `min_holdout_fraction` x runs) runs (see the module docstring). NaN, inf and
+    non-positive N are ignored. ValueError when fewer than 2 sizes would remain."""
+    check_options(n_holdout_sizes=(n_holdout_sizes, "count"),
+                  min_holdout_fraction=(min_holdout_fraction, "probability"),
+                  min_holdout_runs=(min_holdout_runs, "count"))
+    n = np.asarray(n_params, dtype=float).ravel()
+    n = n[np.isfinite(n) & (n > 0)]
+    sizes, runs_per_size = np.unique(n, return_counts=True)
+    held_runs = np.cumsum(runs_per_size[::-1])  # runs in the top 1, 2, ... sizes
+    if n_holdout_sizes is not None:
+        k = n_holdout_sizes
+        rule = f"the {k} largest model size{'s' if k > 1 else ''} (n_holdout_sizes={k})"
+    else:
+        wanted = max(min_holdout_runs, math.ceil(min_holdout_fraction * len(n) - 1e-9))
+        k = int(np.searchsorted(held_runs, wanted)) + 1
+        rule = (f"the largest sizes with >= {min_holdout_fraction:.0%} of the {len(n)} runs and >= "
+                f"{min_holdout_runs} runs")
+    if k > len(sizes) - 2:
+        raise ValueError(f"cannot hold out {k} of {len(sizes)} model sizes: at least 2 must remain for the fit to "
+                         f"see how loss falls with N (rule: {rule})")
+    if n_holdout_sizes is None:
+        rule += f" ({k} size{'s' if k > 1 else ''}, {int(held_runs[k - 1])} runs)"
+    return sizes[-k:], rule
+
+
+def backtest_loss_law(n_params, n_tokens, loss, *, n_holdout_sizes: int | None = None,
+                      min_holdout_fraction: float = MIN_HOLDOUT_FRACTION, min_holdout_runs: int = MIN_HOLDOUT_RUNS,
+                      trust_factor: float = 2.0, trust_slack: float = 0.005, **fit_options) -> Backtest:
+    """Fit on all but the largest model sizes (`choose_holdout_sizes`) and predict those runs' loss.
+
+    `fit_options` go to fit_loss_law (huber_delta, outlier_sd, n_column, ...). Bad options, too few
+    sizes to hold out, or a remainder that cannot identify the law are a ValueError."""
+    check_options(trust_factor=(trust_factor, "non-negative"), trust_slack=(trust_slack, "non-negative"))
     n, d, loss_, ok = valid_rows(n_params, n_tokens, loss)
-    sizes = np.unique(n[ok])
-    if n_holdout_sizes > len(sizes) - 2:
-        raise ValueError(f"cannot hold out {n_holdout_sizes} of {len(sizes)} model sizes: at least 2 must remain "
-                         "for the fit to see how loss falls with N")
-    held_sizes = sizes[-n_holdout_sizes:]
+    held_sizes, rule = choose_holdout_sizes(n[ok], n_holdout_sizes=n_holdout_sizes,
+                                            min_holdout_fraction=min_holdout_fraction,
+                                            min_holdout_runs=min_holdout_runs)
     held = ok & np.isin(n, held_sizes)
     train = ok & ~held
-    if train.sum() < 5:
-        raise ValueError(f"holding out {n_holdout_sizes} sizes leaves {int(train.sum())} runs to fit; need 5")
+    problem = identifiability_problem(n[train], d[train])
+    if train.sum() < 5 or problem is not None:
+        raise ValueError(f"holding out {rule} leaves {int(train.sum())} runs to fit, which cannot identify the law: "
+                         f"{problem or 'need at least 5'}")
     fit = fit_loss_law(n[train], d[train], loss_[train], **fit_options)
     fitted_rows = used_rows(fit, n[train], d[train], loss_[train])
     in_sample = np.abs(fit.predict(n[train][fitted_rows], d[train][fitted_rows]) / loss_[train][fitted_rows] - 1)
@@ -75,14 +122,16 @@ def backtest_loss_law(n_params, n_tokens, loss, *, n_holdout_sizes: int = 1, tru
     points = tuple(BacktestPoint(float(a), float(b), float(c), float(p), float(r))
                    for a, b, c, p, r in zip(n[held], d[held], loss_[held], predicted, rel))
     mare, maxre, ins = float(np.mean(np.abs(rel))), float(np.max(np.abs(rel))), float(np.mean(in_sample))
-    largest_fitted = float(sizes[-n_holdout_sizes - 1])
+    largest_fitted = float(n[train].max())
     trusted = mare <= trust_factor * ins + trust_slack
-    reach = float(held_sizes.max()) / largest_fitted
-    statement = (f"Fitted on N <= {largest_fitted:.3g} ({fit.n_points} runs), the law predicts the {len(points)} "
-                 f"held-out runs at N up to {held_sizes.max():.3g} ({reach:.1f}x beyond) with mean |relative error| "
+    low, high = float(held_sizes.min()) / largest_fitted, float(held_sizes.max()) / largest_fitted
+    statement = (f"Holding out {rule}, fitted on N <= {largest_fitted:.3g} ({fit.n_points} runs), the law predicts "
+                 f"{len(points)} held-out run{'s' if len(points) > 1 else ''} at N {held_sizes.min():.3g} to "
+                 f"{held_sizes.max():.3g} ({low:.2f}x to {high:.2f}x the largest fitted N) with mean |relative error| "
                  f"{mare:.2%} (max {maxre:.2%}; in-sample {ins:.2%}): ")
-    statement += (f"trust it about {reach:.1f}x beyond the fitted sizes at this accuracy." if trusted else
+    statement += (f"trust it about {high:.2f}x beyond the fitted sizes at this accuracy." if trusted else
                   f"the data bend away from the law; do not trust it beyond N ~ {largest_fitted:.3g}.")
-    return Backtest(n_holdout_sizes=n_holdout_sizes, held_out_sizes=tuple(float(s) for s in held_sizes),
+    return Backtest(n_holdout_sizes=len(held_sizes), held_out_sizes=tuple(float(s) for s in held_sizes),
                     largest_fitted_size=largest_fitted, fit=fit, points=points, mean_abs_rel_error=mare,
-                    max_abs_rel_error=maxre, in_sample_mean_abs_rel_error=ins, trusted=trusted, statement=statement)
+                    max_abs_rel_error=maxre, in_sample_mean_abs_rel_error=ins, trusted=trusted, statement=statement,
+                    rule=rule)

@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.chinchilla import PARAM_NAMES, LossLawFit, fit_loss_law, refine, single_blas_thread, used_rows
+from analysis.chinchilla import (
+    PARAM_NAMES,
+    LossLawFit,
+    check_options,
+    fit_loss_law,
+    refine,
+    single_blas_thread,
+    used_rows,
+)
 from analysis.frontier import FLOPS_PER_PARAM_TOKEN, derived_quantities
 
 MIN_CONVERGED = 10  # fewer converged resamples than this: intervals are NaN rather than noise
@@ -109,11 +117,14 @@ def bootstrap_loss_law(n_params, n_tokens, loss, fit: LossLawFit | None = None, 
 
     `fit` is the full fit (made here with the default options if None); only the rows it used are
     resampled (invalid rows and dropped outliers stay out). `n_workers` processes (default: the CPUs
-    this process may use; 1 runs in this process) each take contiguous chunks of resamples."""
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    this process may use; 1 runs in this process) each take contiguous chunks of resamples. Bad option
+    values are a ValueError naming the option, before any work."""
+    check_options(n_resamples=(n_resamples, "count"), level=(level, "probability"), seed=(seed, "seed"),
+                  flops_per_param_token=(flops_per_param_token, "positive"), n_workers=(n_workers, "count"),
+                  chunks_per_worker=(chunks_per_worker, "count"))
+    budgets = np.asarray(flops_budgets, dtype=float).ravel()
+    if not np.all(np.isfinite(budgets) & (budgets > 0)):
+        raise ValueError(f"flops_budgets must be finite numbers > 0, got {budgets.tolist()}")
     started = time.perf_counter()
     if fit is None:
         fit = fit_loss_law(n_params, n_tokens, loss)
@@ -138,7 +149,7 @@ def bootstrap_loss_law(n_params, n_tokens, loss, fit: LossLawFit | None = None, 
     samples = np.column_stack([np.exp(thetas[:, 2]), np.exp(thetas[:, 0]), np.exp(thetas[:, 1]),
                                thetas[:, 3], thetas[:, 4]])  # (E, A, B, alpha, beta)
     samples[~success] = np.nan
-    budgets = tuple(float(c) for c in np.asarray(flops_budgets, dtype=float).ravel())
+    budgets = tuple(float(c) for c in budgets)
     good = samples[success]
     named = {name: good[:, i] for i, name in enumerate(PARAM_NAMES)}
     named.update(derived_quantities(good[:, 1], good[:, 2], good[:, 3], good[:, 4], budgets, flops_per_param_token))

@@ -10,13 +10,16 @@ Scaling: A replication attempt"):
 Options, all recorded in the returned fit: the Huber delta, the init grid, how many of its best starts
 are refined, optional outlier dropping (k robust SDs of a first fit's residuals; off by default) and
 the name of the N column (total or non-embedding parameters). Rows with NaN, inf or non-positive
-values are dropped and counted. Intervals: analysis.bootstrap; N*(C), D*(C): analysis.frontier.
-Pure functions: arrays in, frozen dataclasses out.
+values are dropped and counted. Data that cannot identify the law (`identifiability_problem`) and
+bad option values (`check_options`) are a ValueError before any fitting.
+Intervals: analysis.bootstrap; N*(C), D*(C): analysis.frontier. Pure functions: arrays in, frozen dataclasses out.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -183,6 +186,77 @@ def valid_rows(n_params, n_tokens, loss) -> tuple[np.ndarray, np.ndarray, np.nda
     return n, d, loss_, ok
 
 
+MIN_DISTINCT_POINTS = 6  # more distinct (N, D) points than the law's 5 parameters: one residual degree of freedom
+MAX_ABS_LOG_CORRELATION = 0.999  # |corr(log N, log D)| above this: N and D move together, their terms blur
+
+
+def identifiability_problem(n_params, n_tokens) -> str | None:
+    """Why runs at (N, D) cannot identify L(N, D) = E + A/N^alpha + B/D^beta, or None when they can.
+
+    The one place that decides it (the sweep's loss analysis and fit_loss_law both ask here). Rows with
+    NaN, inf or non-positive N or D are ignored. The law needs
+      * at least 2 distinct N (with one, A/N^alpha is a constant that E absorbs) and 2 distinct D (likewise
+        B/D^beta);
+      * log N and log D not (near-)collinear: |corr| <= MAX_ABS_LOG_CORRELATION and the design
+        [1, log N, log D] of full rank (with D = k N, e.g. a fixed tokens-per-parameter sweep or a single
+        isoFLOP budget, the N and D terms trade off freely);
+      * at least MIN_DISTINCT_POINTS distinct (N, D) points (repeats of a point, e.g. seeds, add no
+        information on the shape, and 5 points fit the 5 parameters exactly).
+    The message names what is missing and what would fix it."""
+    n, d = (np.asarray(x, dtype=float).ravel() for x in (n_params, n_tokens))
+    if len(n) != len(d):
+        return f"N and D differ in length: {len(n)}, {len(d)}"
+    ok = np.isfinite(n) & np.isfinite(d) & (n > 0) & (d > 0)
+    n, d = n[ok], d[ok]
+    n_sizes, n_budgets = len(np.unique(n)), len(np.unique(d))
+    if n_sizes < 2 or n_budgets < 2:
+        return (f"the runs have {n_sizes} distinct N and {n_budgets} distinct D; the law needs at least 2 of each "
+                "(with one N, E and A/N^alpha cannot be told apart; with one D, E and B/D^beta)")
+    log_n, log_d = np.log(n), np.log(d)
+    design = np.column_stack([np.ones_like(log_n), log_n - log_n.mean(), log_d - log_d.mean()])
+    corr = float(np.corrcoef(log_n, log_d)[0, 1])
+    if np.linalg.matrix_rank(design) < 3 or not abs(corr) <= MAX_ABS_LOG_CORRELATION:
+        return (f"log N and log D are collinear (correlation {corr:+.4f}): D moves in lockstep with N, so the N and "
+                "D terms of the law cannot be told apart; add runs that vary D at fixed N (or N at fixed D)")
+    n_distinct = len(np.unique(np.column_stack([n, d]), axis=0))
+    if n_distinct < MIN_DISTINCT_POINTS:
+        return (f"{n_distinct} distinct (N, D) points; the law has 5 parameters and needs at least "
+                f"{MIN_DISTINCT_POINTS} (repeated points, e.g. seeds, count once)")
+    return None
+
+
+# Rules for numeric options: (test, what a valid value is).
+_OPTION_RULES = {
+    "positive": (lambda v: _is_real(v) and math.isfinite(v) and v > 0, "a finite number > 0"),
+    "non-negative": (lambda v: _is_real(v) and math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    "probability": (lambda v: _is_real(v) and 0 < v < 1, "a number strictly between 0 and 1"),
+    "count": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "count-or-zero": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_options(**options: tuple[object, str]) -> None:
+    """Validate numeric options up front: name=(value, rule), rule one of "positive", "non-negative",
+    "probability", "count", "count-or-zero", "seed"; a value of None passes (None means "off" or "default"
+    where a signature allows it). Raises one ValueError naming every bad option, its value and the rule."""
+    errors = []
+    for name, (value, rule) in options.items():
+        test, wanted = _OPTION_RULES[rule]
+        if value is not None and not test(value):
+            errors.append(f"{name} must be {wanted}, got {value!r}")
+    if errors:
+        raise ValueError("; ".join(errors))
+
+
 def used_rows(fit: LossLawFit, n_params, n_tokens, loss) -> np.ndarray:
     """The mask of the input rows that `fit` was fitted on (valid and not dropped as outliers)."""
     ok = valid_rows(n_params, n_tokens, loss)[3]
@@ -218,19 +292,28 @@ def fit_loss_law(n_params, n_tokens, loss, *, huber_delta: float = 1e-3, init_gr
     """Fit E, A, B, alpha, beta to points (N, D, L).
 
     Rows with NaN, inf or non-positive values are dropped and counted (`n_invalid`); at least 5 valid
-    rows are needed. With `outlier_sd = k`, a first fit is made, rows whose log residual lies more than
-    k robust SDs (`robust_sd`) from the median residual are dropped (recorded in `dropped_outliers`),
-    and the law is refitted once; nothing is dropped if fewer than 5 rows would remain. `n_column`
-    only names which parameter count N is, for the record."""
+    rows are needed, and the valid rows must identify the law (`identifiability_problem`), else
+    ValueError. Options are checked first (ValueError naming the option). With `outlier_sd = k`, a first
+    fit is made, rows whose log residual lies more than k robust SDs (`robust_sd`) from the median
+    residual are dropped (recorded in `dropped_outliers`), and the law is refitted once; nothing is
+    dropped if the remaining rows would not identify the law. `n_column` only names which parameter
+    count N is, for the record."""
+    check_options(huber_delta=(huber_delta, "positive"), n_best_starts=(n_best_starts, "count"),
+                  outlier_sd=(outlier_sd, "positive"))
     n, d, loss_, ok = valid_rows(n_params, n_tokens, loss)
+    w_all = None if weights is None else np.asarray(weights, dtype=float).ravel()
+    if w_all is not None and (len(w_all) != len(n) or not np.all(np.isfinite(w_all) & (w_all >= 0))):
+        raise ValueError(f"weights must be {len(n)} finite numbers >= 0, one per row")
     if ok.sum() < 5:
         raise ValueError(f"the loss law has 5 parameters; need at least 5 valid points (finite, positive N, D "
                          f"and loss), got {int(ok.sum())} of {len(n)}")
-    if outlier_sd is not None and not outlier_sd > 0:
-        raise ValueError(f"outlier_sd must be positive or None, got {outlier_sd}")
+    problem = identifiability_problem(n[ok], d[ok])
+    if problem is not None:
+        raise ValueError(f"these data cannot identify the loss law: {problem}")
     grid = init_grid or InitGrid()
     starts = grid.points()
-    w_all = None if weights is None else np.asarray(weights, dtype=float).ravel()
+    if not len(starts):
+        raise ValueError("init_grid is empty: every axis needs at least one value")
     log_n, log_d, log_loss = np.log(n[ok]), np.log(d[ok]), np.log(loss_[ok])
     best, n_starts = _fit_logs(log_n, log_d, log_loss, huber_delta, starts, n_best_starts,
                                None if w_all is None else w_all[ok])
@@ -238,8 +321,8 @@ def fit_loss_law(n_params, n_tokens, loss, *, huber_delta: float = 1e-3, init_gr
     if outlier_sd is not None:
         residual = log_prediction(best.x, log_n, log_d) - log_loss
         far = np.abs(residual - np.median(residual)) > outlier_sd * robust_sd(residual)
-        if far.any() and (~far).sum() >= 5:
-            rows = np.flatnonzero(ok)
+        rows = np.flatnonzero(ok)
+        if far.any() and identifiability_problem(n[rows[~far]], d[rows[~far]]) is None:
             dropped = tuple(int(i) for i in rows[far])
             ok[rows[far]] = False
             log_n, log_d, log_loss = np.log(n[ok]), np.log(d[ok]), np.log(loss_[ok])

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from analysis.chinchilla import check_options
 from analysis.frontier import FLOPS_PER_PARAM_TOKEN, Frontier
 
 
@@ -139,11 +140,14 @@ def _slope(log_c: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def fit_isoflop(n_params, n_tokens, loss, flops=None, *, rel_tol: float = 0.05, min_sizes: int = 3,
                 use_edge_minima: bool = False, level: float = 0.90, n_resamples: int = 1000, seed: int = 0,
                 flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -> IsoFlopFit:
-    """IsoFLOP minima per compute budget and the exponents of N_opt(C), D_opt(C) with intervals."""
+    """IsoFLOP minima per compute budget and the exponents of N_opt(C), D_opt(C) with intervals.
+
+    Bad option values are a ValueError naming the option, before any work."""
+    check_options(rel_tol=(rel_tol, "non-negative"), min_sizes=(min_sizes, "count"), level=(level, "probability"),
+                  n_resamples=(n_resamples, "count-or-zero"), seed=(seed, "seed"),
+                  flops_per_param_token=(flops_per_param_token, "positive"))
     if min_sizes < 3:
         raise ValueError(f"a parabola needs at least 3 distinct sizes, min_sizes={min_sizes}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
     n, d, l_ = (np.asarray(x, dtype=float).ravel() for x in (n_params, n_tokens, loss))
     c = flops_per_param_token * n * d if flops is None else np.asarray(flops, dtype=float).ravel()
     if not (len(n) == len(d) == len(l_) == len(c)):

@@ -1,6 +1,7 @@
 """`python -m analysis fit-loss|isoflop FILE ...`: the loss-law analyses on any table (CSV or Parquet).
 
     python -m analysis fit-loss runs.csv --n n_params --d n_tokens --loss val_loss [--json] [--bootstrap 1000]
+                                         [--backtest [K]]
     python -m analysis isoflop runs.parquet --n n_params --d n_tokens --loss val_loss [--flops flops] [--json]
 
 The table is read with polars; the named columns must be numeric. Rows with NaN, inf or non-positive
@@ -20,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from analysis.backtest import backtest_loss_law
+from analysis.backtest import MIN_HOLDOUT_FRACTION, MIN_HOLDOUT_RUNS, backtest_loss_law
 from analysis.bootstrap import bootstrap_loss_law
-from analysis.chinchilla import PARAM_NAMES, fit_loss_law
+from analysis.chinchilla import PARAM_NAMES, check_options, fit_loss_law, identifiability_problem, valid_rows
 from analysis.frontier import FLOPS_PER_PARAM_TOKEN, compute_frontier
 from analysis.isoflop import compare_exponents, fit_isoflop
 
@@ -97,9 +98,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _budgets(text: str | None, n: np.ndarray, d: np.ndarray) -> list[float]:
     if text:
         try:
-            return [float(x) for x in text.split(",") if x.strip()]
+            budgets = [float(x) for x in text.split(",") if x.strip()]
         except ValueError as exc:
             raise InputError(f"--budgets must be comma-separated numbers, got {text!r}") from exc
+        if not budgets or not all(math.isfinite(c) and c > 0 for c in budgets):
+            raise InputError(f"--budgets must be finite FLOP counts > 0, got {text!r}")
+        return budgets
     ok = np.isfinite(n) & np.isfinite(d) & (n > 0) & (d > 0)
     c_max = float(np.max(FLOPS_PER_PARAM_TOKEN * n[ok] * d[ok])) if ok.any() else 1.0
     return [c_max, 10 * c_max, 100 * c_max]
@@ -126,13 +130,36 @@ def fit_loss_main(argv: list[str]) -> int:
     parser.add_argument("--n-best-starts", type=int, default=16, help="init-grid starts refined (default 16)")
     parser.add_argument("--outlier-sd", type=float, default=None, metavar="K",
                         help="drop points more than K robust SDs from a first fit, then refit (default: off)")
-    parser.add_argument("--backtest", type=int, default=0, metavar="K",
-                        help="also hold out the K largest model sizes and predict them (default 0: off)")
+    parser.add_argument("--backtest", nargs="?", const="auto", default="0", metavar="K",
+                        help="also fit without the largest model sizes and predict them: bare --backtest holds out "
+                             "the fewest largest sizes with >= --holdout-fraction of the runs (and >= "
+                             "--holdout-min-runs), --backtest K the K largest sizes (default 0: off)")
+    parser.add_argument("--holdout-fraction", type=float, default=MIN_HOLDOUT_FRACTION, metavar="F",
+                        help=f"share of runs the bare --backtest holds out (default {MIN_HOLDOUT_FRACTION})")
+    parser.add_argument("--holdout-min-runs", type=int, default=MIN_HOLDOUT_RUNS, metavar="R",
+                        help=f"fewest runs the bare --backtest holds out (default {MIN_HOLDOUT_RUNS})")
     parser.add_argument("--workers", type=int, default=None, help="bootstrap processes (default: all CPUs)")
     return _run(_fit_loss, argv, parser)
 
 
+def _holdout_sizes(text: str) -> int | None:
+    """--backtest's value: "auto" -> None (the fraction rule), "K" -> K sizes (0: no backtest)."""
+    if text == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise InputError(f"--backtest takes no value or an integer >= 0 (sizes to hold out), got {text!r}") from exc
+
+
 def _fit_loss(args) -> int:
+    holdout = _holdout_sizes(args.backtest)
+    check_options(**{"--bootstrap": (args.bootstrap, "count-or-zero"), "--backtest": (holdout, "count-or-zero"),
+                     "--holdout-fraction": (args.holdout_fraction, "probability"),
+                     "--holdout-min-runs": (args.holdout_min_runs, "count"),
+                     "--workers": (args.workers, "count"), "--huber-delta": (args.huber_delta, "positive"),
+                     "--n-best-starts": (args.n_best_starts, "count"), "--outlier-sd": (args.outlier_sd, "positive"),
+                     "--level": (args.level, "probability"), "--seed": (args.seed, "seed")})
     frame = read_table(args.file)
     n, d, loss = (numeric_column(frame, col, flag, args.file)
                   for col, flag in ((args.n, "--n"), (args.d, "--d"), (args.loss, "--loss")))
@@ -145,8 +172,9 @@ def _fit_loss(args) -> int:
                                   flops_budgets=budgets, n_workers=args.workers)
     frontier = compute_frontier(fit, budgets, boot)
     backtest = None
-    if args.backtest > 0:
-        backtest = backtest_loss_law(n, d, loss, n_holdout_sizes=args.backtest, huber_delta=args.huber_delta,
+    if holdout != 0:
+        backtest = backtest_loss_law(n, d, loss, n_holdout_sizes=holdout, min_holdout_fraction=args.holdout_fraction,
+                                     min_holdout_runs=args.holdout_min_runs, huber_delta=args.huber_delta,
                                      n_best_starts=args.n_best_starts, outlier_sd=args.outlier_sd, n_column=args.n)
     if args.plot:
         from analysis.plots import to_png
@@ -228,20 +256,30 @@ def isoflop_main(argv: list[str]) -> int:
 
 
 def _isoflop(args) -> int:
+    check_options(**{"--bootstrap": (args.bootstrap, "count-or-zero"), "--workers": (args.workers, "count"),
+                     "--rel-tol": (args.rel_tol, "non-negative"), "--level": (args.level, "probability"),
+                     "--seed": (args.seed, "seed")})
     frame = read_table(args.file)
     cols = [(args.n, "--n"), (args.d, "--d"), (args.loss, "--loss")] + ([(args.flops, "--flops")] if args.flops else [])
     arrays = [numeric_column(frame, col, flag, args.file) for col, flag in cols]
     n, d, loss = arrays[:3]
     flops = arrays[3] if args.flops else None
     iso = fit_isoflop(n, d, loss, flops, rel_tol=args.rel_tol, use_edge_minima=args.use_edge_minima,
-                      level=args.level, n_resamples=max(args.bootstrap, 0), seed=args.seed)
+                      level=args.level, n_resamples=args.bootstrap, seed=args.seed)
     frontier = agreement = None
+    compare_skipped = "--no-compare" if args.no_compare else None
     if not args.no_compare:
-        fit = fit_loss_law(n, d, loss, n_column=args.n)
-        boot = None if args.bootstrap < 1 else bootstrap_loss_law(
-            n, d, loss, fit, n_resamples=args.bootstrap, level=args.level, seed=args.seed, n_workers=args.workers)
-        frontier = compute_frontier(fit, [m.flops for m in iso.minima], boot)
-        agreement = compare_exponents(iso, frontier)
+        ok = valid_rows(n, d, loss)[3]
+        problem = identifiability_problem(n[ok], d[ok])
+        if problem is not None:  # Approach 2 stands on its own; only the comparison is skipped
+            compare_skipped = f"the loss law (Approach 3) is not fitted: {problem}"
+        else:
+            fit = fit_loss_law(n, d, loss, n_column=args.n)
+            boot = None if args.bootstrap < 1 else bootstrap_loss_law(
+                n, d, loss, fit, n_resamples=args.bootstrap, level=args.level, seed=args.seed,
+                n_workers=args.workers)
+            frontier = compute_frontier(fit, [m.flops for m in iso.minima], boot)
+            agreement = compare_exponents(iso, frontier)
     if args.plot:
         from analysis.plots import to_png
         from analysis.plots_loss import isoflop_profiles
@@ -255,16 +293,17 @@ def _isoflop(args) -> int:
                "agreement": None if agreement is None else {**agreement.as_dict(), "statement": agreement.statement(),
                                                             "a_loss_law_ci": frontier.a_ci,
                                                             "b_loss_law_ci": frontier.b_ci},
+               "agreement_skipped": compare_skipped,
                "options": {**iso.options(), "file": args.file, "n_column": args.n, "d_column": args.d,
                            "loss_column": args.loss, "flops_column": args.flops}}
     if args.json:
         _emit_json(payload)
     else:
-        _print_isoflop(iso, agreement)
+        _print_isoflop(iso, agreement, compare_skipped)
     return 0
 
 
-def _print_isoflop(iso, agreement) -> None:
+def _print_isoflop(iso, agreement, compare_skipped: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -283,3 +322,5 @@ def _print_isoflop(iso, agreement) -> None:
                   f"({iso.level:.0%}, {iso.ci_method})")
     if agreement is not None:
         console.print(agreement.statement())
+    elif compare_skipped and not compare_skipped.startswith("--"):
+        console.print(f"no comparison with the loss law: {compare_skipped}")

@@ -1,5 +1,7 @@
 """analysis/bootstrap.py: intervals that contain the truth, cover it at their level, and are reproducible."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,17 @@ def test_percentile_interval_edges():
     assert all(np.isnan(percentile_interval([1.0, 2.0], 0.9)))  # too few resamples: no interval
     with pytest.raises(ValueError, match="level"):
         bootstrap_loss_law(*synthetic(0.0), level=90)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"n_resamples": 0}, "n_resamples must be an integer >= 1, got 0"),
+    ({"level": 1.0}, "level must be a number strictly between 0 and 1"),
+    ({"seed": -1}, "seed must be an integer >= 0, got -1"),
+    ({"n_workers": 0}, "n_workers must be an integer >= 1, got 0"),
+    ({"chunks_per_worker": 0}, "chunks_per_worker must be an integer >= 1"),
+    ({"flops_per_param_token": 0.0}, "flops_per_param_token must be a finite number > 0"),
+    ({"flops_budgets": [1e20, -1.0]}, "flops_budgets must be finite numbers > 0"),
+])
+def test_bad_options_are_a_value_error_before_any_work(options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        bootstrap_loss_law(*synthetic(0.0), fit=None, **options)

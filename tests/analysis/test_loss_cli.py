@@ -139,3 +139,53 @@ def test_emergence_without_its_module_is_a_clear_error(monkeypatch, capsys):
 def test_a_directory_whose_name_starts_like_a_subcommand_is_a_sweep_dir(capsys, tmp_path):
     code, _, err = run(capsys, str(tmp_path / "fit-loss"))
     assert code == 2 and "no run.parquet files" in err
+
+
+@pytest.mark.parametrize("rows, message", [
+    ({"params": [1e9] * 8, "tokens": np.logspace(9, 11, 8)}, "1 distinct N"),
+    ({"params": np.logspace(8, 9, 8), "tokens": 10 * np.logspace(8, 9, 8)}, "collinear"),
+])
+def test_fit_loss_on_data_that_cannot_identify_the_law_exits_2(capsys, tmp_path, rows, message):
+    path = tmp_path / "bad.csv"
+    pl.DataFrame({**rows, "val_loss": np.linspace(3.0, 2.5, 8)}).write_csv(path)
+    code, out, err = run(capsys, "fit-loss", str(path), *COLUMNS, "--bootstrap", "10")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "cannot identify the loss law" in err and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("fit-loss", "--n-best-starts", "0"), "--n-best-starts must be an integer >= 1, got 0"),  # was a traceback
+    (("fit-loss", "--huber-delta", "0"), "--huber-delta must be a finite number > 0"),  # was exit 0
+    (("fit-loss", "--huber-delta", "-1"), "--huber-delta must be a finite number > 0"),
+    (("fit-loss", "--bootstrap", "-3"), "--bootstrap must be an integer >= 0"),
+    (("fit-loss", "--workers", "0"), "--workers must be an integer >= 1"),
+    (("fit-loss", "--budgets", "0,1e20"), "--budgets must be finite FLOP counts > 0"),
+    (("fit-loss", "--backtest", "-1"), "--backtest must be an integer >= 0"),
+    (("fit-loss", "--backtest", "x"), "--backtest takes no value or an integer >= 0"),
+    (("fit-loss", "--backtest", "--holdout-fraction", "1.5"), "--holdout-fraction must be a number strictly"),
+    (("isoflop", "--rel-tol", "-1"), "--rel-tol must be a finite number >= 0"),
+    (("isoflop", "--bootstrap", "-1"), "--bootstrap must be an integer >= 0"),
+])
+def test_bad_numeric_options_exit_2_with_one_line(capsys, csv, argv, message):
+    code, out, err = run(capsys, argv[0], csv, *COLUMNS, *argv[1:])
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bare_backtest_holds_out_a_share_of_the_runs(capsys, csv):
+    code, out, err = run(capsys, "fit-loss", csv, *COLUMNS, "--json", "--bootstrap", "0", "--backtest",
+                         "--holdout-fraction", "0.2")
+    assert code == 0, err
+    bt = json.loads(out)["backtest"]
+    assert bt["n_holdout_runs"] == 6 and "20% of the 27 runs" in bt["rule"]  # distinct N per run: 6 runs, 6 sizes
+    assert bt["n_holdout_sizes"] == 6 and min(bt["held_out_sizes"]) > bt["largest_fitted_size"]
+
+
+def test_isoflop_keeps_its_result_when_the_loss_law_cannot_be_fitted(capsys, csv, monkeypatch):
+    import analysis.loss_cli
+
+    monkeypatch.setattr(analysis.loss_cli, "identifiability_problem", lambda n, d: "log N and log D are collinear")
+    code, out, err = run(capsys, "isoflop", csv, *COLUMNS, "--json", "--bootstrap", "0")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["agreement"] is None and "collinear" in doc["agreement_skipped"] and abs(doc["a"] - A_TRUE) < 0.03

@@ -1,5 +1,7 @@
 """analysis/isoflop.py: grouping by compute, parabola minima, exponents and their intervals."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -123,3 +125,17 @@ def test_agreement_with_the_loss_law():
     assert agreement.a_difference == pytest.approx(iso.a - A_TRUE)
     assert agreement.a_cis_overlap is None  # the exact law has no interval
     assert "isoFLOP" in agreement.statement()
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"rel_tol": -0.1}, "rel_tol must be a finite number >= 0, got -0.1"),
+    ({"min_sizes": 2}, "a parabola needs at least 3 distinct sizes"),
+    ({"min_sizes": 0}, "min_sizes must be an integer >= 1, got 0"),
+    ({"level": 0.0}, "level must be a number strictly between 0 and 1"),
+    ({"n_resamples": -5}, "n_resamples must be an integer >= 0, got -5"),
+    ({"seed": -1}, "seed must be an integer >= 0"),
+    ({"flops_per_param_token": -6.0}, "flops_per_param_token must be a finite number > 0"),
+])
+def test_bad_options_are_a_value_error_naming_the_option(options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit_isoflop(*isoflop_grid(), **options)
