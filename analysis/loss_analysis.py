@@ -13,11 +13,9 @@ import numpy as np
 
 from analysis.backtest import Backtest, backtest_loss_law
 from analysis.bootstrap import LossLawBootstrap, bootstrap_loss_law
-from analysis.chinchilla import LossLawFit, fit_loss_law
+from analysis.chinchilla import LossLawFit, fit_loss_law, identifiability_problem
 from analysis.frontier import Frontier, compute_frontier
 from analysis.isoflop import ExponentAgreement, IsoFlopFit, compare_exponents, fit_isoflop
-
-MIN_RUNS = 5  # the law has five parameters
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class LossOptions:
     seed: int = 0
     huber_delta: float = 1e-3
     outlier_sd: float | None = None
-    n_holdout_sizes: int = 1
+    n_holdout_sizes: int | None = None  # None: the largest sizes holding >= 15% of the runs (backtest.py)
     n_workers: int | None = None
 
 
@@ -59,11 +57,11 @@ def run_loss_analysis(n_params, n_tokens, loss, flops=None, options: LossOptions
     c = 6.0 * n * d if flops is None else np.asarray(flops, dtype=float).ravel()
     ok = np.isfinite(n) & np.isfinite(d) & np.isfinite(l_) & (n > 0) & (d > 0) & (l_ > 0)
     out = LossAnalysis(options=options, n_runs=int(ok.sum()))
-    n_sizes, n_budgets = len(np.unique(n[ok])), len(np.unique(d[ok]))
-    if ok.sum() < MIN_RUNS or n_sizes < 2 or n_budgets < 2:
+    problem = identifiability_problem(n[ok], d[ok])
+    if problem is not None:
+        n_sizes, n_budgets = len(np.unique(n[ok])), len(np.unique(d[ok]))
         out.skipped["loss_law"] = (f"{int(ok.sum())} finished runs over {n_sizes} sizes and {n_budgets} token "
-                                   f"budgets; the law needs at least {MIN_RUNS} runs, 2 sizes and 2 budgets "
-                                   "(with one budget E and B/D^beta cannot be told apart)")
+                                   f"budgets: {problem}")
         return out
     out.fit = fit_loss_law(n, d, l_, huber_delta=options.huber_delta, outlier_sd=options.outlier_sd)
     budgets = frontier_budgets(c[ok])

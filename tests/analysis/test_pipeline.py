@@ -76,7 +76,7 @@ def test_a_grid_with_one_budget_reports_why_the_law_is_not_fitted(tmp_path):
         store.run_dir(rid).write_table("run.parquet", to_table([row], RUNS))
     assert main([store.uri]) == 0
     report = (tmp_path / "one" / "analysis" / "report.md").read_text()
-    assert "Loss law not fitted" in report and "2 budgets" in report
+    assert "Loss law not fitted" in report and "1 distinct D" in report
     assert pl.read_parquet(tmp_path / "one" / "analysis" / "fits.parquet").is_empty()
 
 
