@@ -19,7 +19,9 @@ where that relation is loose (|correlation| < 0.95, e.g. several budgets per siz
 
 Seeds: repeated observations of one size are averaged (their count is `max_seeds`, their spread
 enters the noise estimate and, with >= 2 seeds everywhere, the bootstrap). NaN and infinite values
-are dropped and counted (`n_dropped`). Pure functions; no I/O.
+are dropped and counted (`n_dropped`). Rows with an empty task or metric belong to no curve: they are
+dropped and counted in `EmergenceResult.notes` (EmergenceInputError naming the column when no row is
+left). Pure functions; no I/O.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class EmergenceResult:
     curves: dict[tuple[str, str], CurveVerdict] = field(default_factory=dict)
     meta: dict[tuple[str, str], MetricMeta] = field(default_factory=dict)
     x_axis: str = "log_n"
+    notes: list[str] = field(default_factory=list)  # about the table as a whole (rows dropped before any curve)
 
 
 def _numeric(frame: pl.DataFrame, name: str) -> pl.DataFrame:
@@ -98,15 +101,35 @@ def _boolean(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     return frame.with_columns(mapped.alias(name))
 
 
-def validate_points(points: pl.DataFrame, x: str = "log_n") -> pl.DataFrame:
-    """Check columns and types; returns the table with numeric columns as Float64. Raises EmergenceInputError."""
+def _drop_unlabelled(frame: pl.DataFrame, notes: list[str] | None) -> pl.DataFrame:
+    """Drop rows whose task or metric is empty (null or blank): they belong to no curve. Counted in `notes`."""
+    empty = {name: pl.col(name).is_null() | (pl.col(name).str.strip_chars() == "") for name in ("task", "metric")}
+    counts = frame.select(**{name: expr.sum() for name, expr in empty.items()}).row(0, named=True)
+    if not any(counts.values()):
+        return frame
+    kept = frame.filter(~(empty["task"] | empty["metric"]))
+    which = ", ".join(f"{n} with an empty '{name}'" for name, n in counts.items() if n)
+    if kept.is_empty():
+        raise EmergenceInputError(f"no row has both a task and a metric ({which} of {frame.height} rows); "
+                                  f"fill the empty cells")
+    if notes is not None:
+        notes.append(f"{frame.height - kept.height} rows with an empty task or metric dropped ({which})")
+    return kept
+
+
+def validate_points(points: pl.DataFrame, x: str = "log_n", notes: list[str] | None = None) -> pl.DataFrame:
+    """Check columns and types; returns the table with numeric columns as Float64. Raises EmergenceInputError.
+
+    Rows with an empty task or metric are dropped; a line saying how many is appended to `notes`.
+    """
     if x not in X_AXES:
         raise EmergenceInputError(f"unknown x axis {x!r}; choose one of {', '.join(X_AXES)}")
     missing = [c for c in REQUIRED if c not in points.columns]
     if missing:
         raise EmergenceInputError(f"missing column(s) {', '.join(missing)}; the table needs "
                                   f"{', '.join(REQUIRED)} (has {', '.join(points.columns) or 'none'})")
-    frame = points.with_columns(pl.col("task").cast(pl.String), pl.col("metric").cast(pl.String))
+    frame = _drop_unlabelled(points.with_columns(pl.col("task").cast(pl.String), pl.col("metric").cast(pl.String)),
+                             notes)
     for name in NUMERIC:
         if name in frame.columns:
             frame = _numeric(frame, name)
@@ -214,8 +237,9 @@ def _curve_seed(seed: int, index: int) -> int:
 
 def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, seed: int = 0,
                   criteria: Criteria | None = None, answer_tokens: float | None = None) -> EmergenceResult:
-    """Everything analyze_emergence computes, plus the per-curve fits (for figures)."""
-    frame = validate_points(points, x)
+    """Everything analyze_emergence computes, plus the per-curve fits (for figures) and notes on the table."""
+    notes: list[str] = []
+    frame = validate_points(points, x, notes)
     crit = criteria or Criteria(max_width=MAX_WIDTH[x])
     frame = _with_x(frame, x)
     curves: dict[tuple[str, str], CurveVerdict] = {}
@@ -270,7 +294,7 @@ def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, 
     table = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame(schema={"task": pl.String})
     if rows:
         table = table.join(artifacts, on="task", how="left")
-    return EmergenceResult(table, artifacts, curves, metas, x)
+    return EmergenceResult(table, artifacts, curves, metas, x, notes)
 
 
 _ARTIFACT_SCHEMA = {"task": pl.String, "artifact_verdict": pl.String, "artifact_reason": pl.String,

@@ -4,7 +4,8 @@ The table needs task, metric, n_params, value; metric_kind, chance, higher_is_be
 n_samples, flops, n_tokens, seed and val_loss are used when present (analysis/emergence_analysis.py).
 --json prints one JSON document: a list with one object per task x metric, each carrying every
 column of analyze_emergence, its task's `artifact_verdict` and `artifact_reason` included (NaN is
-written as null). Without --json: a table per metric and one per task. Bad input: one line on
+written as null). Without --json: a table per metric and one per task. Notes on the table as a
+whole (rows dropped for an empty task or metric) go to stderr as "note: ...". Bad input: one line on
 stderr naming the problem, exit status 2.
 """
 
@@ -123,6 +124,8 @@ def emergence_main(argv: list[str]) -> int:
         return 2
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         rows = [{k: _clean(v) for k, v in row.items()} for row in result.table.iter_rows(named=True)]
         json.dump(rows, sys.stdout, indent=1, allow_nan=False)
