@@ -19,7 +19,9 @@ where that relation is loose (|correlation| < 0.95, e.g. several budgets per siz
 
 Seeds: repeated observations of one size are averaged (their count is `max_seeds`, their spread
 enters the noise estimate and, with >= 2 seeds everywhere, the bootstrap). NaN and infinite values
-are dropped and counted (`n_dropped`). Rows with an empty task or metric belong to no curve: they are
+are dropped and counted (`n_dropped`). Values are checked against the metric's natural range: a [0, 1]
+metric given in percent is scaled by 1/100, other out-of-range values lift the range instead of being
+clipped, both with a `note` (see _check_range). Rows with an empty task or metric belong to no curve: they are
 dropped and counted in `EmergenceResult.notes` (EmergenceInputError naming the column when no row is
 left). Pure functions; no I/O.
 """
@@ -57,6 +59,8 @@ class MetricMeta:
     chance: float | None
     bounds: tuple[float, float] | None
     log_likelihood: bool
+    scale: float = 1.0  # values are multiplied by this before the analysis (0.01: read as percent)
+    note: str = ""  # what was done about values or chance outside the natural range ("" when nothing)
 
 
 @dataclass
@@ -185,7 +189,8 @@ def _first(group: pl.DataFrame, name: str):
 
 
 def metric_meta(group: pl.DataFrame, metric: str) -> MetricMeta:
-    """Kind, direction, chance and range of one task x metric: columns first, then analysis/metric_kinds.py."""
+    """Kind, direction, chance and range of one task x metric: columns first, then analysis/metric_kinds.py;
+    then the values are checked against the range (see _check_range)."""
     info = metric_info(metric)
     kind_col = _first(group, "metric_kind")
     if kind_col in ("discontinuous", "continuous"):
@@ -195,12 +200,48 @@ def metric_meta(group: pl.DataFrame, metric: str) -> MetricMeta:
     hib = _first(group, "higher_is_better")
     higher = bool(hib) if hib is not None else info.higher_is_better
     chance = _first(group, "chance")
+    chance = None if chance is None else float(chance)
     bounds = info.bounds
     values = group["value"].drop_nulls()
     values = values.filter(values.is_finite()) if values.dtype.is_float() else values
     if bounds is None and not info.log_likelihood and values.len() and values.min() >= 0 and values.max() <= 1:
         bounds = (0.0, 1.0)  # a [0, 1] metric we have no entry for: accuracy-like
-    return MetricMeta(kind, source, higher, None if chance is None else float(chance), bounds, info.log_likelihood)
+    scale, bounds, chance, notes = _check_range(values, bounds, chance)
+    return MetricMeta(kind, source, higher, chance, bounds, info.log_likelihood, scale, "; ".join(notes))
+
+
+def _check_range(values: pl.Series, bounds: tuple[float, float] | None, chance: float | None):
+    """Values and chance against the metric's natural range: (scale, bounds, chance, notes).
+
+    A [0, 1] metric whose values all lie in [0, 100] with a maximum above 1 is read as percent (published
+    tables: GPT-3, BIG-bench) and scaled by 1/100; any other value outside the range drops the range
+    (no clipping, no chance floor) with a note, since clipping would change the verdict silently. A
+    chance level above 1 and at most 100 for a [0, 1] metric is read as percent too; one outside the
+    range is not used.
+    """
+    notes: list[str] = []
+    scale = 1.0
+    if bounds is None:
+        return scale, bounds, chance, notes
+    lo, hi = bounds
+    fraction = (lo, hi) == (0.0, 1.0)
+    if values.len():
+        v_min, v_max = float(values.min()), float(values.max())
+        tol = 1e-9 * max(1.0, abs(v_min), abs(v_max))
+        if fraction and v_min >= 0 and 1 + tol < v_max <= 100:
+            scale = 0.01
+            notes.append(f"values read as percent (max {v_max:.4g} > 1): divided by 100")
+        elif v_min < lo - tol or v_max > hi + tol:
+            notes.append(f"values outside the natural range [{lo:g}, {hi:g}] of the metric (min {v_min:.4g}, "
+                         f"max {v_max:.4g}): range not imposed, no clipping, floor not pinned at chance")
+            bounds = None
+    if chance is not None and math.isfinite(chance) and fraction and 1 < chance <= 100:
+        notes.append(f"chance read as percent ({chance:.4g}): divided by 100")
+        chance /= 100
+    elif chance is not None and bounds is not None and not lo <= chance <= hi:
+        notes.append(f"chance {chance:.4g} outside the metric's range [{lo:g}, {hi:g}]: not used")
+        chance = None
+    return scale, bounds, chance, notes
 
 
 def _to_params(x_c: float, xs: np.ndarray, log_n: np.ndarray) -> float:
@@ -249,6 +290,8 @@ def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, 
     for index, (task, metric) in enumerate(keys):
         group = frame.filter((pl.col("task") == task) & (pl.col("metric") == metric))
         meta = metric_meta(group, metric)
+        if meta.scale != 1.0:
+            group = group.with_columns(pl.col("value") * meta.scale)
         n_samples = group["n_samples"].to_numpy() if "n_samples" in group.columns else None
         curve = judge_curve(group["x"].to_numpy().astype(float), group["value"].to_numpy().astype(float),
                             higher_is_better=meta.higher_is_better, chance=meta.chance, bounds=meta.bounds,
@@ -270,6 +313,9 @@ def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, 
                "higher_is_better": meta.higher_is_better, "chance": meta.chance, "x_axis": x,
                "threshold_unit": THRESHOLD_UNIT[x]}
         row.update(curve.row())
+        row["note"] = meta.note
+        if meta.note:
+            row["reason"] = f"{row['reason']}; {meta.note}"
         x_c, x_lo, x_hi = row["x_c"], row["x_c_lo"], row["x_c_hi"]
         if x == "log_n":
             n_c = [_threshold(v, x) for v in (x_c, x_lo, x_hi)]
@@ -341,7 +387,9 @@ def analyze_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 2
     within the observed sizes: read n_c of a smooth or flat curve as a fit parameter, not a finding),
     width_10_90, width_frac, floor, ceil (metric units), rise, noise, r2_/aic_/aicc_/bic_
     for constant, linear, power, sigmoid; ic, delta_ic, delta_ic_flat, best_model, bootstrap,
-    n_boot; per task: artifact_verdict (metric-induced | genuine | inconclusive), artifact_reason,
+    n_boot; note (values or chance read as percent, or outside the metric's natural range: see
+    _check_range; "" when none; also appended to reason); per task: artifact_verdict (metric-induced |
+    genuine | inconclusive), artifact_reason,
     pl_L, pl_L_source, pl_r2, pl_L_fit, pl_r2_fit. Raises EmergenceInputError on an unusable table.
     """
     return run_emergence(points, x=x, n_boot=n_boot, seed=seed, criteria=criteria,

@@ -202,3 +202,34 @@ def test_bad_tables_raise_a_named_error():
         analyze_emergence(table({"t": np.zeros(len(X))}), x="log_flops")
     with pytest.raises(EmergenceInputError, match="unknown x axis"):
         analyze_emergence(table({"t": np.zeros(len(X))}), x="log_d")
+
+
+GPT3_SIZES = np.array([125e6, 350e6, 760e6, 1.3e9, 2.7e9, 6.7e9, 13e9, 175e9])
+
+
+def test_percent_scale_accuracy_is_read_as_percent_with_a_note():
+    """Review 4, bug 2: accuracy in % was clipped to [0, 1] and got another verdict than the same curve /100."""
+    y = np.array([0.0, 0.01, 0.05, 0.2, 0.4, 0.6, 0.75, 0.8])
+    frac = analyze_emergence(table({"t": y}, metric="accuracy", sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
+    pct = analyze_emergence(table({"t": 100 * y}, metric="accuracy", sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
+    assert pct["verdict"] == frac["verdict"]
+    assert pct["n_c"] == pytest.approx(frac["n_c"], rel=1e-6)
+    assert pct["ceil"] == pytest.approx(frac["ceil"], rel=1e-6)
+    assert "values read as percent" in pct["note"] and "values read as percent" in pct["reason"]
+    assert frac["note"] == ""
+
+
+def test_chance_in_percent_is_read_as_percent():
+    y = 0.25 + 0.7 * sigmoid(X, 0.0, 1.0, 3.0, np.log(3e8))
+    frac = analyze_emergence(table({"t": y}, metric="mc_accuracy", chance=0.25), n_boot=0).row(0, named=True)
+    pct = analyze_emergence(table({"t": y}, metric="mc_accuracy", chance=25.0), n_boot=0).row(0, named=True)
+    assert pct["floor_pinned"] and pct["chance"] == pytest.approx(0.25)
+    assert pct["n_c"] == pytest.approx(frac["n_c"], rel=1e-6)
+    assert "chance read as percent" in pct["note"]
+
+
+def test_values_outside_the_natural_range_are_not_clipped_silently():
+    y = np.array([-0.1, 0.0, 0.05, 0.2, 0.5, 0.9, 1.1, 1.2])
+    row = analyze_emergence(table({"t": y}, metric="accuracy", sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
+    assert "outside the natural range" in row["note"] and "outside the natural range" in row["reason"]
+    assert row["ceil"] > 1.0  # the fit is not held inside [0, 1]
