@@ -381,13 +381,14 @@ def analyze_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 2
     answer_tokens: L for the p^L test when the table has no answer_tokens column.
 
     Main columns: task, metric, metric_kind, higher_is_better, verdict (emergent | smooth | flat |
-    beyond-range | insufficient-data), reason, n_c [n_c_lo, n_c_hi] (threshold in parameters),
+    beyond-range | non-monotone | insufficient-data), reason, n_c [n_c_lo, n_c_hi] (threshold in parameters),
     threshold [lo, hi] and threshold_unit (in the x axis's own unit), k [k_lo, k_hi] (per unit of x),
     x_c [lo, hi], threshold_in_range (the sigmoid's x_c, which every curve with enough sizes gets, lies
     within the observed sizes: read n_c of a smooth or flat curve as a fit parameter, not a finding),
     width_10_90, width_frac, floor, ceil (metric units), rise, noise, r2_/aic_/aicc_/bic_
     for constant, linear, power, sigmoid; ic, delta_ic, delta_ic_flat, best_model, bootstrap,
-    n_boot; note (values or chance read as percent, or outside the metric's natural range: see
+    n_boot; spearman_rho (rank correlation of the values, turned so up is better, with scale);
+    note (values or chance read as percent, or outside the metric's natural range: see
     _check_range; "" when none; also appended to reason); per task: artifact_verdict (metric-induced |
     genuine | inconclusive), artifact_reason,
     pl_L, pl_L_source, pl_r2, pl_L_fit, pl_r2_fit. Raises EmergenceInputError on an unusable table.

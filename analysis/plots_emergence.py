@@ -16,7 +16,7 @@ from analysis.emergence_analysis import EmergenceResult  # noqa: E402
 
 _XLABEL = {"log_n": "parameters N", "log_flops": "training FLOPs C", "val_loss": "validation loss (nats/token)"}
 _COLOUR = {"emergent": "tab:red", "smooth": "tab:blue", "flat": "tab:gray", "beyond-range": "tab:orange",
-           "insufficient-data": "tab:gray"}
+           "non-monotone": "tab:purple", "insufficient-data": "tab:gray"}
 
 
 def _to_axis(x: np.ndarray, axis: str) -> np.ndarray:

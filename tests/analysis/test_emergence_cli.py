@@ -12,6 +12,7 @@ import pytest
 
 from analysis.emergence import sigmoid
 from analysis.emergence_cli import emergence_main
+from analysis.verdicts import VERDICTS
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = np.logspace(6, 10, 8)
@@ -85,8 +86,7 @@ def test_module_entry_point(tmp_path):
     done = subprocess.run([sys.executable, "-m", "analysis.emergence_cli", str(file), "--json", "--bootstrap", "0"],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert {r["verdict"] for r in json.loads(done.stdout)} <= {"emergent", "smooth", "flat", "beyond-range",
-                                                               "insufficient-data"}
+    assert {r["verdict"] for r in json.loads(done.stdout)} <= set(VERDICTS)
     bad = subprocess.run([sys.executable, "-m", "analysis.emergence_cli", str(tmp_path / "missing.csv")],
                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert bad.returncode == 2 and "no such file" in bad.stderr and "Traceback" not in bad.stderr

@@ -145,7 +145,7 @@ def test_lower_is_better_metrics(metric, direction_column):
     assert drop["higher_is_better"] is False
     assert drop["n_c"] == pytest.approx(3e8, rel=0.05) and drop["k"] == pytest.approx(3.0, rel=0.05)
     assert drop["floor"] > drop["ceil"]  # in metric units: the small-model plateau is the high one
-    assert "worsens" in out.filter(pl.col("task") == "worse")["reason"][0]
+    assert "inverse scaling: the metric gets worse" in out.filter(pl.col("task") == "worse")["reason"][0]
 
 
 def test_log_likelihood_floor_is_never_pinned_at_chance():
@@ -233,3 +233,34 @@ def test_values_outside_the_natural_range_are_not_clipped_silently():
     row = analyze_emergence(table({"t": y}, metric="accuracy", sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
     assert "outside the natural range" in row["note"] and "outside the natural range" in row["reason"]
     assert row["ceil"] > 1.0  # the fit is not held inside [0, 1]
+
+
+@pytest.mark.parametrize("task, y", [
+    ("lastdrop", [0, 0, 0, 0, .5, .8, .9, .1]),
+    ("ushape", [.5, .4, .3, .25, .3, .4, .6, .8]),
+    ("ushape2", [.6, .5, .3, .1, .1, .1, .5, .9]),
+    ("spike", [0, 0, 0, .6, 0, 0, 0, 0]),
+])
+def test_non_monotone_curves_say_so(task, y):
+    """Review 4, bug 5: a U-shape was called emergent, a 0.1-0.9 curve with a late drop flat."""
+    row = analyze_emergence(table({task: y}, sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
+    assert row["verdict"] == "non-monotone", row["reason"]
+    assert row["reason"].startswith("non-monotone")
+    assert row["spearman_rho"] < 0.9
+
+
+@pytest.mark.parametrize("task, y", [
+    ("jump_mid_noisy", [0.02, 0.0, 0.05, 0.01, 0.6, 0.5, 0.7, 0.65]),  # a dip of 0.1 in a rise of 0.7: emergent
+    ("sharp_dip", [0, 0, 0, 0.02, 0.85, 0.9, 0.88, 0.9]),
+])
+def test_small_dips_in_a_rise_are_not_non_monotone(task, y):
+    row = analyze_emergence(table({task: y}, sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
+    assert row["verdict"] == "emergent", row["reason"]
+
+
+def test_a_sharp_drop_with_scale_is_inverse_scaling():
+    y = [.9, .9, .9, .9, .1, 0, 0, 0]
+    row = analyze_emergence(table({"t": y}, sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
+    assert row["verdict"] == "smooth"
+    assert row["reason"].startswith("inverse scaling: the metric gets worse with scale")
+    assert row["spearman_rho"] < -0.8
