@@ -324,7 +324,17 @@ def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, 
             n_c = [_to_params(v, xs, log_n) for v in (x_c, x_lo, x_hi)]
         bounds = sorted((_threshold(x_lo, x), _threshold(x_hi, x)))
         row.update({"n_c": n_c[0], "n_c_lo": n_c[1], "n_c_hi": n_c[2], "threshold": _threshold(x_c, x),
-                    "threshold_lo": bounds[0], "threshold_hi": bounds[1]})
+                    "threshold_lo": bounds[0], "threshold_hi": bounds[1], "n_c_lower_bound": math.nan,
+                    "threshold_bound": math.nan})
+        if curve.verdict == "beyond-range":  # not located: only bounded by the largest model
+            largest = row["x_max"]
+            bound = _threshold(largest, x)
+            row.update({"n_c": math.nan, "n_c_lo": math.nan, "n_c_hi": math.nan, "threshold": math.nan,
+                        "threshold_lo": math.nan, "threshold_hi": math.nan, "threshold_in_range": False,
+                        "threshold_bound": bound, "n_c_lower_bound": _threshold(largest, x) if x == "log_n"
+                        else _to_params(largest, *size_log_n[(task, metric)])})
+            side = "<=" if x == "val_loss" else ">="
+            row["reason"] += f"; threshold at or beyond the largest model ({side} {bound:.3g} {THRESHOLD_UNIT[x]})"
         rows.append(row)
 
     artifact_rows = []
@@ -382,9 +392,12 @@ def analyze_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 2
 
     Main columns: task, metric, metric_kind, higher_is_better, verdict (emergent | smooth | flat |
     beyond-range | non-monotone | insufficient-data), reason, n_c [n_c_lo, n_c_hi] (threshold in parameters),
-    threshold [lo, hi] and threshold_unit (in the x axis's own unit), k [k_lo, k_hi] (per unit of x),
+    threshold [lo, hi] and threshold_unit (in the x axis's own unit), k [k_lo, k_hi] (per unit of x);
+    for beyond-range rows n_c and threshold (and their intervals) are NaN, threshold_in_range is False,
+    and threshold_bound / n_c_lower_bound give the largest model (the threshold lies at or past it; on
+    the val_loss axis threshold_bound is an upper bound on the loss); NaN for other verdicts;
     x_c [lo, hi], threshold_in_range (the sigmoid's x_c, which every curve with enough sizes gets, lies
-    within the observed sizes: read n_c of a smooth or flat curve as a fit parameter, not a finding),
+    within the observed sizes: read n_c of a smooth, flat or non-monotone curve as a fit parameter, not a finding),
     width_10_90, width_frac, floor, ceil (metric units), rise, noise, r2_/aic_/aicc_/bic_
     for constant, linear, power, sigmoid; ic, delta_ic, delta_ic_flat, best_model, bootstrap,
     n_boot; spearman_rho (rank correlation of the values, turned so up is better, with scale);

@@ -449,8 +449,8 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
                                        f"{crit.min_rise_over_noise:g} sigma ({noise:.3g})")
         elif sig.x_c > x_hi:
             verdict, reason = "beyond-range", (f"sigmoid preferred ({ic_text} delta {delta_ic:.1f}) but its "
-                                               f"threshold x_c={sig.x_c:.3g} lies past the largest model "
-                                               f"(x={x_hi:.3g}): extrapolated, not claimed")
+                                               f"threshold lies past the largest model (x_c - x_max = "
+                                               f"{sig.x_c - x_hi:.2g}): extrapolated, not claimed")
         elif n_before < 2:
             verdict, reason = "smooth", (f"fewer than 2 sizes before the transition ({n_before} with the fitted "
                                          f"curve in the lowest quarter of its rise; x_c={sig.x_c:.3g}): the regime "

@@ -264,3 +264,20 @@ def test_a_sharp_drop_with_scale_is_inverse_scaling():
     assert row["verdict"] == "smooth"
     assert row["reason"].startswith("inverse scaling: the metric gets worse with scale")
     assert row["spearman_rho"] < -0.8
+
+
+@pytest.mark.parametrize("y", [[0, 0, 0, 0, 0, 0, .02, .3], [0, 0, 0, 0, 0, 0, 0, .2]])
+def test_beyond_range_reports_a_lower_bound_not_an_in_range_threshold(y):
+    """Review 4, bug 6: beyond-range rows gave n_c an order of magnitude below the largest model."""
+    row = analyze_emergence(table({"t": y}, sizes=GPT3_SIZES), n_boot=50).row(0, named=True)
+    assert row["verdict"] == "beyond-range", row["reason"]
+    assert np.isnan(row["n_c"]) and np.isnan(row["n_c_lo"]) and np.isnan(row["n_c_hi"]) and np.isnan(row["threshold"])
+    assert row["threshold_in_range"] is False
+    assert row["n_c_lower_bound"] == pytest.approx(175e9) and row["threshold_bound"] == pytest.approx(175e9)
+    assert "at or beyond the largest model (>= 1.75e+11 parameters)" in row["reason"]
+
+
+def test_other_verdicts_have_no_threshold_bound():
+    frame = table({"t": sigmoid(X, 0.0, 0.9, 3.0, np.log(3e8))}, chance=0.0)
+    row = analyze_emergence(frame, n_boot=0).row(0, named=True)
+    assert row["verdict"] == "emergent" and np.isnan(row["n_c_lower_bound"]) and np.isfinite(row["n_c"])
