@@ -512,7 +512,7 @@ def _with_bootstrap(res: CurveVerdict, seeds_o, yo, b_o, crit: Criteria, n_boot:
         devs = [(s - s.mean()) * math.sqrt(len(s) / (len(s) - 1)) for s in seeds_o]
         means = np.array([s.mean() for s in seeds_o])
         reps = means[None, :] + np.stack(
-            [np.array([rng.choice(d, size=len(d)).mean() for d in devs]) for _ in range(n_boot)])
+            [d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1) for d in devs], axis=1)
     elif n >= 15 and resid_sigma > sigma_floor:
         method = "residual"
         centred = (resid - resid.mean()) * math.sqrt(n / max(n - sig.n_free, 1))
