@@ -29,14 +29,14 @@ left). Pure functions; no I/O.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
 
 from analysis.artifact import EM_METRICS, TOKEN_METRICS, CompositionTest, artifact_verdict, composition_test
 from analysis.metric_kinds import metric_info
-from analysis.verdicts import Criteria, CurveVerdict, judge_curve
+from analysis.verdicts import N_BOOT, Criteria, CurveVerdict, judge_curve
 
 X_AXES = ("log_n", "log_flops", "val_loss")
 REQUIRED = ("task", "metric", "n_params", "value")
@@ -71,6 +71,7 @@ class EmergenceResult:
     meta: dict[tuple[str, str], MetricMeta] = field(default_factory=dict)
     x_axis: str = "log_n"
     notes: list[str] = field(default_factory=list)  # about the table as a whole (rows dropped before any curve)
+    ci_level: float = 0.95  # level of the bootstrap intervals (and of the figure's bands)
 
 
 def _numeric(frame: pl.DataFrame, name: str) -> pl.DataFrame:
@@ -276,12 +277,17 @@ def _curve_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, seed: int = 0,
-                  criteria: Criteria | None = None, answer_tokens: float | None = None) -> EmergenceResult:
+def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = N_BOOT, seed: int = 0,
+                  criteria: Criteria | None = None, answer_tokens: float | None = None,
+                  ci_level: float | None = None) -> EmergenceResult:
     """Everything analyze_emergence computes, plus the per-curve fits (for figures) and notes on the table."""
     notes: list[str] = []
     frame = validate_points(points, x, notes)
     crit = criteria or Criteria(max_width=MAX_WIDTH[x])
+    if ci_level is not None:
+        if not 0 < ci_level < 1:
+            raise EmergenceInputError(f"ci_level must be in (0, 1), e.g. 0.95; got {ci_level}")
+        crit = replace(crit, ci=ci_level)
     frame = _with_x(frame, x)
     curves: dict[tuple[str, str], CurveVerdict] = {}
     metas: dict[tuple[str, str], MetricMeta] = {}
@@ -313,6 +319,7 @@ def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, 
                "higher_is_better": meta.higher_is_better, "chance": meta.chance, "x_axis": x,
                "threshold_unit": THRESHOLD_UNIT[x]}
         row.update(curve.row())
+        row["ci_level"] = crit.ci
         row["note"] = meta.note
         if meta.note:
             row["reason"] = f"{row['reason']}; {meta.note}"
@@ -350,7 +357,7 @@ def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, 
     table = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame(schema={"task": pl.String})
     if rows:
         table = table.join(artifacts, on="task", how="left")
-    return EmergenceResult(table, artifacts, curves, metas, x, notes)
+    return EmergenceResult(table, artifacts, curves, metas, x, notes, crit.ci)
 
 
 _ARTIFACT_SCHEMA = {"task": pl.String, "artifact_verdict": pl.String, "artifact_reason": pl.String,
@@ -380,15 +387,17 @@ def _composition(frame: pl.DataFrame, task: str, task_curves: dict[str, CurveVer
                             token_metric=token)
 
 
-def analyze_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, seed: int = 0,
-                      criteria: Criteria | None = None, answer_tokens: float | None = None) -> pl.DataFrame:
+def analyze_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = N_BOOT, seed: int = 0,
+                      criteria: Criteria | None = None, answer_tokens: float | None = None,
+                      ci_level: float | None = None) -> pl.DataFrame:
     """One row per task x metric: verdict, reason, threshold and steepness with bootstrap intervals,
     R^2 / AIC / AICc / BIC per model, and the task's artifact verdict and p^L test.
 
     points: long table (see module doc). x: "log_n" | "log_flops" | "val_loss". n_boot: bootstrap
     replicates per curve (0: no intervals). seed: the bootstrap's seed (each curve gets its own
     stream from it). criteria: verdict thresholds (analysis.verdicts.Criteria; default: the axis's).
-    answer_tokens: L for the p^L test when the table has no answer_tokens column.
+    answer_tokens: L for the p^L test when the table has no answer_tokens column. ci_level: level of the
+    percentile intervals (default: the criteria's, 0.95); it is the `ci_level` column.
 
     Main columns: task, metric, metric_kind, higher_is_better, verdict (emergent | smooth | flat |
     beyond-range | non-monotone | insufficient-data), reason, n_c [n_c_lo, n_c_hi] (threshold in parameters),
@@ -400,14 +409,15 @@ def analyze_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 2
     within the observed sizes: read n_c of a smooth, flat or non-monotone curve as a fit parameter, not a finding),
     width_10_90, width_frac, floor, ceil (metric units), rise, noise, r2_/aic_/aicc_/bic_
     for constant, linear, power, sigmoid; ic, delta_ic, delta_ic_flat, best_model, bootstrap,
-    n_boot; spearman_rho (rank correlation of the values, turned so up is better, with scale);
+    n_boot, ci_level (of every interval in the row), sigmoid_converged (the point fit's solver flag);
+    spearman_rho (rank correlation of the values, turned so up is better, with scale);
     note (values or chance read as percent, or outside the metric's natural range: see
     _check_range; "" when none; also appended to reason); per task: artifact_verdict (metric-induced |
     genuine | inconclusive), artifact_reason,
     pl_L, pl_L_source, pl_r2, pl_L_fit, pl_r2_fit. Raises EmergenceInputError on an unusable table.
     """
     return run_emergence(points, x=x, n_boot=n_boot, seed=seed, criteria=criteria,
-                         answer_tokens=answer_tokens).table
+                         answer_tokens=answer_tokens, ci_level=ci_level).table
 
 
 def artifact_table(points: pl.DataFrame, **kwargs) -> pl.DataFrame:

@@ -41,7 +41,8 @@ def test_json_is_one_list_of_rows_with_the_contract_keys(tmp_path, capsys, fmt):
     assert isinstance(rows, list) and len(rows) == 3
     for row in rows:
         for key in ("task", "metric", "verdict", "n_c", "k", "n_c_lo", "n_c_hi", "k_lo", "k_hi", "artifact_verdict",
-                    "r2_sigmoid", "aic_sigmoid", "aicc_linear", "bic_power", "reason", "pl_r2"):
+                    "r2_sigmoid", "aic_sigmoid", "aicc_linear", "bic_power", "reason", "pl_r2", "ci_level",
+                    "sigmoid_converged", "spearman_rho", "note", "n_c_lower_bound", "threshold_bound"):
             assert key in row
     by = {(r["task"], r["metric"]): r for r in rows}
     assert by[("add", "exact_match")]["verdict"] == "emergent"
@@ -116,3 +117,11 @@ def test_a_table_with_no_labelled_rows_is_exit_2_naming_the_column(tmp_path, cap
     assert emergence_main([str(file), "--json"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and f"'{column}'" in err
+
+
+def test_level_option_sets_the_interval_level(tmp_path, capsys):
+    file = write_table(tmp_path)
+    assert emergence_main([str(file), "--json", "--bootstrap", "50", "--level", "0.9"]) == 0
+    assert {r["ci_level"] for r in json.loads(capsys.readouterr().out)} == {0.9}
+    assert emergence_main([str(file), "--json", "--level", "1.5"]) == 2
+    assert "--level" in capsys.readouterr().err

@@ -281,3 +281,21 @@ def test_other_verdicts_have_no_threshold_bound():
     frame = table({"t": sigmoid(X, 0.0, 0.9, 3.0, np.log(3e8))}, chance=0.0)
     row = analyze_emergence(frame, n_boot=0).row(0, named=True)
     assert row["verdict"] == "emergent" and np.isnan(row["n_c_lower_bound"]) and np.isfinite(row["n_c"])
+
+
+def test_defaults_are_1000_replicates_at_95_percent_and_the_level_is_a_column():
+    """Review 4, point 9: the emergence bootstrap defaulted to 200 replicates; the level was not in the table."""
+    import inspect
+
+    from analysis.emergence_analysis import N_BOOT, run_emergence
+
+    assert N_BOOT == 1000
+    for fn in (analyze_emergence, run_emergence, judge_curve):
+        assert inspect.signature(fn).parameters["n_boot"].default == N_BOOT
+    y = np.clip(sigmoid(X, 0.0, 0.9, 3.0, np.log(3e8)) + np.random.default_rng(8).normal(0, 0.02, len(X)), 0, 1)
+    wide = analyze_emergence(table({"t": y}, chance=0.0), n_boot=200, ci_level=0.99).row(0, named=True)
+    narrow = analyze_emergence(table({"t": y}, chance=0.0), n_boot=200, ci_level=0.5).row(0, named=True)
+    assert wide["ci_level"] == 0.99 and narrow["ci_level"] == 0.5
+    assert wide["n_c_lo"] < narrow["n_c_lo"] < narrow["n_c_hi"] < wide["n_c_hi"]
+    with pytest.raises(EmergenceInputError, match="ci_level"):
+        analyze_emergence(table({"t": y}, chance=0.0), ci_level=1.5)
