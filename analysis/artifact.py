@@ -6,22 +6,31 @@ p^L hugs zero until p is close to one. So a task's verdict compares the kinds of
 the same samples (kinds: analysis/metric_kinds.py):
 
   metric-induced  a discontinuous metric (exact match, multiple-choice accuracy) is emergent while the
-                  continuous metrics improve smoothly (verdict smooth, rising) and none of them jumps;
+                  continuous metrics improve smoothly (verdict smooth, rising) and none of them jumps,
+                  unless EM = p_token^L clearly fails (R^2 < COMPOSITION_FAILS = 0.5 at the stated L,
+                  or at the fitted L when no L is stated): the smooth per-token gain then does not
+                  account for the jump, and the verdict is inconclusive with that reason;
                   or, when continuous metrics disagree, per-token accuracy is among the smooth ones and
                   EM = p_token^L holds at the stated answer length (R^2 >= COMPOSITION_EXPLAINS): the
                   jump is then the compounding of a smooth per-token gain, whatever else jumps
   genuine         a discontinuous metric is emergent and continuous metrics jump too, at a compatible
                   scale: thresholds x_c no further apart than the wider of the two 10-90% widths
   inconclusive    anything else, with the reason: no discontinuous metric emergent, no continuous
-                  metric to compare, continuous metrics that disagree (one jumps, another is smooth:
-                  per-token accuracy is itself a thresholded read-out of the log-likelihood), a jump in
-                  a continuous metric at another scale, or no smooth improvement to point to.
+                  metric to compare, EM that does not follow p^L (above), continuous metrics that
+                  disagree (one jumps, another is smooth: per-token accuracy is itself a thresholded
+                  read-out of the log-likelihood), a jump in a continuous metric at another scale, or
+                  no smooth improvement to point to.
 
 The compositional check fits EM = p_token^L per size: L from the answer_tokens column (mean answer
 length in tokens) when present, else the caller's value, and in any case an effective L fitted by
 least squares on the EM scale (min over L of sum (EM - p^L)^2; the EM scale keeps sizes where EM = 0,
 which a fit of log EM = L log p would have to drop). R^2 is that of predicted against observed EM.
 A high R^2 with the stated L says the exact-match curve is what independent per-token errors predict.
+Below COMPOSITION_FAILS (0.5) p^L explains less than half of EM's variance across sizes (e.g. EM above
+p^L, which independent tokens cannot give, or p^L rising decades before EM): the claim that the jump is
+the compounding of the smooth per-token gain is then unsupported, so no metric-induced verdict. Between
+0.5 and COMPOSITION_EXPLAINS the verdict stands and the reason carries the R^2: token errors are rarely
+independent and the stated L is only a mean answer length, so a partial fit is expected of a real artifact.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ ARTIFACT_VERDICTS = ("metric-induced", "genuine", "inconclusive")
 EM_METRICS = ("exact_match", "exact_str_match", "em")
 TOKEN_METRICS = ("token_accuracy",)
 COMPOSITION_EXPLAINS = 0.95  # R^2 of EM = p^L at the stated L that settles disagreeing continuous metrics
+COMPOSITION_FAILS = 0.5  # below this R^2 (stated L, else fitted L) EM is not p^L: no metric-induced verdict
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,10 @@ def artifact_verdict(curves: dict[str, CurveVerdict], kinds: dict[str, str],
     if cont_smooth:
         rest = [m for m in cont if m not in cont_smooth]
         tail = f" ({_describe(usable, rest)})" if rest else ""
+        failing = _composition_fails(composition)
+        if failing:
+            return out("inconclusive", f"{disc_text} while {', '.join(cont_smooth)} improve smoothly{tail}, but "
+                       f"{failing}: the jump is not the compounding of the per-token gain")
         return out("metric-induced", f"{disc_text} while {', '.join(cont_smooth)} improve smoothly{tail}")
     return out("inconclusive", f"{disc_text}; no continuous metric improves smoothly ({_describe(usable, cont)})")
 
@@ -166,6 +180,23 @@ def _explained_by_composition(composition: CompositionTest | None, smooth: list[
     then the compounding of a smooth per-token gain (Schaeffer et al. 2023), whatever other metrics do."""
     return (composition is not None and composition.token_metric in smooth and math.isfinite(composition.r2)
             and composition.r2 >= COMPOSITION_EXPLAINS)
+
+
+def _composition_fails(composition: CompositionTest | None) -> str:
+    """Why EM = p^L clearly fails (R^2 < COMPOSITION_FAILS at the stated L, or at the fitted L when none is
+    stated: the best L for the data); "" when it holds, is middling, or could not be computed."""
+    if composition is None:
+        return ""
+    if math.isfinite(composition.r2):
+        r2, where = composition.r2, f"at the stated L={composition.length:.3g}"
+    elif math.isfinite(composition.r2_fit):
+        r2, where = composition.r2_fit, f"even at the fitted L={composition.length_fit:.3g}"
+    else:
+        return ""
+    if r2 >= COMPOSITION_FAILS:
+        return ""
+    return (f"{composition.em_metric} does not follow {composition.token_metric}^L (R2 {r2:.2f} {where}, "
+            f"< {COMPOSITION_FAILS:g})")
 
 
 def _compatible(a: CurveVerdict, b: CurveVerdict) -> bool:

@@ -99,25 +99,25 @@ def _linear_part(S: np.ndarray, Y: np.ndarray, floor: float | None, b: _Bounds):
     (a good start for the refinement, which enforces the bounds exactly).
     """
     Y = np.atleast_2d(Y)
+    T = 1.0 - S
     ss = np.einsum("gi,gi->g", S, S)[:, None]
+    tt = np.einsum("gi,gi->g", T, T)[:, None]
+    ts = np.einsum("gi,gi->g", T, S)[:, None]
+    ty, sy = T @ Y.T, S @ Y.T
     if floor is not None:
-        sy = S @ (Y - floor).T
-        C = np.clip(floor + sy / np.maximum(ss, 1e-300), b.lo, b.hi)
+        C = np.clip(floor + (sy - floor * (ts + ss)) / np.maximum(ss, 1e-300), b.lo, b.hi)  # S.(y - floor)
         F = np.full_like(C, floor)
     else:
-        T = 1.0 - S
-        tt = np.einsum("gi,gi->g", T, T)[:, None]
-        ts = np.einsum("gi,gi->g", T, S)[:, None]
-        ty, sy = T @ Y.T, S @ Y.T
         det = tt * ss - ts**2
         good = det > 1e-12 * np.maximum(tt * ss, 1e-300)
         mean = Y.mean(axis=1)[None, :]
         F = np.where(good, (ss * ty - ts * sy) / np.where(good, det, 1.0), mean)
         C = np.where(good, (tt * sy - ts * ty) / np.where(good, det, 1.0), mean)
         F, C = np.clip(F, b.lo, b.hi), np.clip(C, b.lo, b.hi)
-    pred = F[:, :, None] + (C - F)[:, :, None] * S[:, None, :]  # G x B x n
-    sse = np.sum((pred - Y[None, :, :]) ** 2, axis=2)
-    return F, C, sse
+    # the prediction is F T + C S: its SSE in closed form, without the G x B x n array of predictions
+    yy = np.einsum("bi,bi->b", Y, Y)[None, :]
+    sse = yy - 2 * (F * ty + C * sy) + F**2 * tt + 2 * F * C * ts + C**2 * ss
+    return F, C, np.maximum(sse, 0.0)
 
 
 def _refine(x: np.ndarray, y: np.ndarray, start: np.ndarray, floor: float | None, b: _Bounds):
@@ -246,7 +246,7 @@ def _lm_batch(x: np.ndarray, Y: np.ndarray, starts: np.ndarray, floor: float | N
     cols = slice(1, 4) if fixed else slice(0, 4)
     u = np.stack([box.inverse(v) for box, v in zip(boxes, starts[:, cols].T)], axis=1)
 
-    def evaluate(u):
+    def evaluate(u, rows):
         vals, ders = zip(*(box.value(u[:, j]) for j, box in enumerate(boxes)))
         if fixed:
             f, df = np.full(len(u), floor), None
@@ -257,7 +257,7 @@ def _lm_batch(x: np.ndarray, Y: np.ndarray, starts: np.ndarray, floor: float | N
             df, dc, dk, dxc = ders
         z = k[:, None] * (x[None, :] - xc[:, None])
         s = _logistic(z)
-        r = f[:, None] + (c - f)[:, None] * s - Y
+        r = f[:, None] + (c - f)[:, None] * s - Y[rows]
         ds = (c - f)[:, None] * s * (1 - s)
         jac = [s * dc[:, None], ds * (x[None, :] - xc[:, None]) * dk[:, None], -ds * k[:, None] * dxc[:, None]]
         if not fixed:
@@ -269,29 +269,38 @@ def _lm_batch(x: np.ndarray, Y: np.ndarray, starts: np.ndarray, floor: float | N
 
 
 def _lm_loop(evaluate, u, boxes, floor, iterations):
-    r, J, sse = evaluate(u)
+    """Damped Gauss-Newton steps on the rows still active; a row stops once an accepted step gains less
+    than 1e-10 of its SSE, or its damping reaches 1e12 (no step helps)."""
+    u = u.copy()
+    sse = np.empty(len(u))
+    rows = np.arange(len(u))
+    r, J, sse[rows] = evaluate(u, rows)
     lam = np.full(len(u), 1e-2)
     eye = np.eye(u.shape[1])[None]
     for _ in range(iterations):
-        A = np.einsum("bni,bnj->bij", J, J)
-        g = np.einsum("bni,bn->bi", J, r)
+        Jt = J.transpose(0, 2, 1)
+        A = Jt @ J
+        g = (Jt @ r[:, :, None])[:, :, 0]
         diag = np.einsum("bii->bi", A)
-        damp = lam[:, None] * (diag + 1e-9 * np.maximum(diag.max(axis=1, keepdims=True), 1e-300))
+        damp = lam[rows, None] * (diag + 1e-9 * np.maximum(diag.max(axis=1, keepdims=True), 1e-300))
         system = A + eye * damp[:, :, None]
         solvable = np.all(np.isfinite(system), axis=(1, 2)) & np.all(np.isfinite(g), axis=1)
         system = np.where(solvable[:, None, None], system, eye)
         step = np.linalg.solve(system, -np.where(solvable[:, None], g, 0.0)[:, :, None])[:, :, 0]
-        u_new = u + step
-        r_new, J_new, sse_new = evaluate(u_new)
-        better = np.isfinite(sse_new) & (sse_new < sse) & np.all(np.isfinite(J_new), axis=(1, 2))
-        u = np.where(better[:, None], u_new, u)
+        u_new = u[rows] + step
+        r_new, J_new, sse_new = evaluate(u_new, rows)
+        old = sse[rows]
+        better = np.isfinite(sse_new) & (sse_new < old) & np.all(np.isfinite(J_new), axis=(1, 2))
+        u[rows[better]] = u_new[better]
         r = np.where(better[:, None], r_new, r)
         J = np.where(better[:, None, None], J_new, J)
-        gain = np.where(better, (sse - sse_new) / np.maximum(sse, 1e-300), 0.0)
-        sse = np.where(better, sse_new, sse)
-        lam = np.clip(np.where(better, lam / 3, lam * 4), 1e-12, 1e12)
-        if np.all((better & (gain < 1e-10)) | (lam >= 1e12)):
+        gain = np.where(better, (old - sse_new) / np.maximum(old, 1e-300), 0.0)
+        sse[rows[better]] = sse_new[better]
+        lam[rows] = np.clip(np.where(better, lam[rows] / 3, lam[rows] * 4), 1e-12, 1e12)
+        active = ~((better & (gain < 1e-10)) | (lam[rows] >= 1e12))
+        if not active.any():
             break
+        rows, r, J = rows[active], r[active], J[active]
     vals = [box.value(u[:, j])[0] for j, box in enumerate(boxes)]
     params = np.stack(([np.full(len(u), floor)] if floor is not None else []) + vals, axis=1)
     return params, sse

@@ -19,20 +19,24 @@ where that relation is loose (|correlation| < 0.95, e.g. several budgets per siz
 
 Seeds: repeated observations of one size are averaged (their count is `max_seeds`, their spread
 enters the noise estimate and, with >= 2 seeds everywhere, the bootstrap). NaN and infinite values
-are dropped and counted (`n_dropped`). Pure functions; no I/O.
+are dropped and counted (`n_dropped`). Values are checked against the metric's natural range: a [0, 1]
+metric given in percent is scaled by 1/100, other out-of-range values lift the range instead of being
+clipped, both with a `note` (see _check_range). Rows with an empty task or metric belong to no curve: they are
+dropped and counted in `EmergenceResult.notes` (EmergenceInputError naming the column when no row is
+left). Pure functions; no I/O.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
 
 from analysis.artifact import EM_METRICS, TOKEN_METRICS, CompositionTest, artifact_verdict, composition_test
 from analysis.metric_kinds import metric_info
-from analysis.verdicts import Criteria, CurveVerdict, judge_curve
+from analysis.verdicts import N_BOOT, Criteria, CurveVerdict, judge_curve
 
 X_AXES = ("log_n", "log_flops", "val_loss")
 REQUIRED = ("task", "metric", "n_params", "value")
@@ -55,6 +59,8 @@ class MetricMeta:
     chance: float | None
     bounds: tuple[float, float] | None
     log_likelihood: bool
+    scale: float = 1.0  # values are multiplied by this before the analysis (0.01: read as percent)
+    note: str = ""  # what was done about values or chance outside the natural range ("" when nothing)
 
 
 @dataclass
@@ -64,6 +70,8 @@ class EmergenceResult:
     curves: dict[tuple[str, str], CurveVerdict] = field(default_factory=dict)
     meta: dict[tuple[str, str], MetricMeta] = field(default_factory=dict)
     x_axis: str = "log_n"
+    notes: list[str] = field(default_factory=list)  # about the table as a whole (rows dropped before any curve)
+    ci_level: float = 0.95  # level of the bootstrap intervals (and of the figure's bands)
 
 
 def _numeric(frame: pl.DataFrame, name: str) -> pl.DataFrame:
@@ -98,15 +106,35 @@ def _boolean(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     return frame.with_columns(mapped.alias(name))
 
 
-def validate_points(points: pl.DataFrame, x: str = "log_n") -> pl.DataFrame:
-    """Check columns and types; returns the table with numeric columns as Float64. Raises EmergenceInputError."""
+def _drop_unlabelled(frame: pl.DataFrame, notes: list[str] | None) -> pl.DataFrame:
+    """Drop rows whose task or metric is empty (null or blank): they belong to no curve. Counted in `notes`."""
+    empty = {name: pl.col(name).is_null() | (pl.col(name).str.strip_chars() == "") for name in ("task", "metric")}
+    counts = frame.select(**{name: expr.sum() for name, expr in empty.items()}).row(0, named=True)
+    if not any(counts.values()):
+        return frame
+    kept = frame.filter(~(empty["task"] | empty["metric"]))
+    which = ", ".join(f"{n} with an empty '{name}'" for name, n in counts.items() if n)
+    if kept.is_empty():
+        raise EmergenceInputError(f"no row has both a task and a metric ({which} of {frame.height} rows); "
+                                  f"fill the empty cells")
+    if notes is not None:
+        notes.append(f"{frame.height - kept.height} rows with an empty task or metric dropped ({which})")
+    return kept
+
+
+def validate_points(points: pl.DataFrame, x: str = "log_n", notes: list[str] | None = None) -> pl.DataFrame:
+    """Check columns and types; returns the table with numeric columns as Float64. Raises EmergenceInputError.
+
+    Rows with an empty task or metric are dropped; a line saying how many is appended to `notes`.
+    """
     if x not in X_AXES:
         raise EmergenceInputError(f"unknown x axis {x!r}; choose one of {', '.join(X_AXES)}")
     missing = [c for c in REQUIRED if c not in points.columns]
     if missing:
         raise EmergenceInputError(f"missing column(s) {', '.join(missing)}; the table needs "
                                   f"{', '.join(REQUIRED)} (has {', '.join(points.columns) or 'none'})")
-    frame = points.with_columns(pl.col("task").cast(pl.String), pl.col("metric").cast(pl.String))
+    frame = _drop_unlabelled(points.with_columns(pl.col("task").cast(pl.String), pl.col("metric").cast(pl.String)),
+                             notes)
     for name in NUMERIC:
         if name in frame.columns:
             frame = _numeric(frame, name)
@@ -162,7 +190,8 @@ def _first(group: pl.DataFrame, name: str):
 
 
 def metric_meta(group: pl.DataFrame, metric: str) -> MetricMeta:
-    """Kind, direction, chance and range of one task x metric: columns first, then analysis/metric_kinds.py."""
+    """Kind, direction, chance and range of one task x metric: columns first, then analysis/metric_kinds.py;
+    then the values are checked against the range (see _check_range)."""
     info = metric_info(metric)
     kind_col = _first(group, "metric_kind")
     if kind_col in ("discontinuous", "continuous"):
@@ -172,12 +201,48 @@ def metric_meta(group: pl.DataFrame, metric: str) -> MetricMeta:
     hib = _first(group, "higher_is_better")
     higher = bool(hib) if hib is not None else info.higher_is_better
     chance = _first(group, "chance")
+    chance = None if chance is None else float(chance)
     bounds = info.bounds
     values = group["value"].drop_nulls()
     values = values.filter(values.is_finite()) if values.dtype.is_float() else values
     if bounds is None and not info.log_likelihood and values.len() and values.min() >= 0 and values.max() <= 1:
         bounds = (0.0, 1.0)  # a [0, 1] metric we have no entry for: accuracy-like
-    return MetricMeta(kind, source, higher, None if chance is None else float(chance), bounds, info.log_likelihood)
+    scale, bounds, chance, notes = _check_range(values, bounds, chance)
+    return MetricMeta(kind, source, higher, chance, bounds, info.log_likelihood, scale, "; ".join(notes))
+
+
+def _check_range(values: pl.Series, bounds: tuple[float, float] | None, chance: float | None):
+    """Values and chance against the metric's natural range: (scale, bounds, chance, notes).
+
+    A [0, 1] metric whose values all lie in [0, 100] with a maximum above 1 is read as percent (published
+    tables: GPT-3, BIG-bench) and scaled by 1/100; any other value outside the range drops the range
+    (no clipping, no chance floor) with a note, since clipping would change the verdict silently. A
+    chance level above 1 and at most 100 for a [0, 1] metric is read as percent too; one outside the
+    range is not used.
+    """
+    notes: list[str] = []
+    scale = 1.0
+    if bounds is None:
+        return scale, bounds, chance, notes
+    lo, hi = bounds
+    fraction = (lo, hi) == (0.0, 1.0)
+    if values.len():
+        v_min, v_max = float(values.min()), float(values.max())
+        tol = 1e-9 * max(1.0, abs(v_min), abs(v_max))
+        if fraction and v_min >= 0 and 1 + tol < v_max <= 100:
+            scale = 0.01
+            notes.append(f"values read as percent (max {v_max:.4g} > 1): divided by 100")
+        elif v_min < lo - tol or v_max > hi + tol:
+            notes.append(f"values outside the natural range [{lo:g}, {hi:g}] of the metric (min {v_min:.4g}, "
+                         f"max {v_max:.4g}): range not imposed, no clipping, floor not pinned at chance")
+            bounds = None
+    if chance is not None and math.isfinite(chance) and fraction and 1 < chance <= 100:
+        notes.append(f"chance read as percent ({chance:.4g}): divided by 100")
+        chance /= 100
+    elif chance is not None and bounds is not None and not lo <= chance <= hi:
+        notes.append(f"chance {chance:.4g} outside the metric's range [{lo:g}, {hi:g}]: not used")
+        chance = None
+    return scale, bounds, chance, notes
 
 
 def _to_params(x_c: float, xs: np.ndarray, log_n: np.ndarray) -> float:
@@ -212,11 +277,17 @@ def _curve_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, seed: int = 0,
-                  criteria: Criteria | None = None, answer_tokens: float | None = None) -> EmergenceResult:
-    """Everything analyze_emergence computes, plus the per-curve fits (for figures)."""
-    frame = validate_points(points, x)
+def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = N_BOOT, seed: int = 0,
+                  criteria: Criteria | None = None, answer_tokens: float | None = None,
+                  ci_level: float | None = None) -> EmergenceResult:
+    """Everything analyze_emergence computes, plus the per-curve fits (for figures) and notes on the table."""
+    notes: list[str] = []
+    frame = validate_points(points, x, notes)
     crit = criteria or Criteria(max_width=MAX_WIDTH[x])
+    if ci_level is not None:
+        if not 0 < ci_level < 1:
+            raise EmergenceInputError(f"ci_level must be in (0, 1), e.g. 0.95; got {ci_level}")
+        crit = replace(crit, ci=ci_level)
     frame = _with_x(frame, x)
     curves: dict[tuple[str, str], CurveVerdict] = {}
     metas: dict[tuple[str, str], MetricMeta] = {}
@@ -225,6 +296,8 @@ def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, 
     for index, (task, metric) in enumerate(keys):
         group = frame.filter((pl.col("task") == task) & (pl.col("metric") == metric))
         meta = metric_meta(group, metric)
+        if meta.scale != 1.0:
+            group = group.with_columns(pl.col("value") * meta.scale)
         n_samples = group["n_samples"].to_numpy() if "n_samples" in group.columns else None
         curve = judge_curve(group["x"].to_numpy().astype(float), group["value"].to_numpy().astype(float),
                             higher_is_better=meta.higher_is_better, chance=meta.chance, bounds=meta.bounds,
@@ -246,6 +319,10 @@ def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, 
                "higher_is_better": meta.higher_is_better, "chance": meta.chance, "x_axis": x,
                "threshold_unit": THRESHOLD_UNIT[x]}
         row.update(curve.row())
+        row["ci_level"] = crit.ci
+        row["note"] = meta.note
+        if meta.note:
+            row["reason"] = f"{row['reason']}; {meta.note}"
         x_c, x_lo, x_hi = row["x_c"], row["x_c_lo"], row["x_c_hi"]
         if x == "log_n":
             n_c = [_threshold(v, x) for v in (x_c, x_lo, x_hi)]
@@ -254,7 +331,17 @@ def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, 
             n_c = [_to_params(v, xs, log_n) for v in (x_c, x_lo, x_hi)]
         bounds = sorted((_threshold(x_lo, x), _threshold(x_hi, x)))
         row.update({"n_c": n_c[0], "n_c_lo": n_c[1], "n_c_hi": n_c[2], "threshold": _threshold(x_c, x),
-                    "threshold_lo": bounds[0], "threshold_hi": bounds[1]})
+                    "threshold_lo": bounds[0], "threshold_hi": bounds[1], "n_c_lower_bound": math.nan,
+                    "threshold_bound": math.nan})
+        if curve.verdict == "beyond-range":  # not located: only bounded by the largest model
+            largest = row["x_max"]
+            bound = _threshold(largest, x)
+            row.update({"n_c": math.nan, "n_c_lo": math.nan, "n_c_hi": math.nan, "threshold": math.nan,
+                        "threshold_lo": math.nan, "threshold_hi": math.nan, "threshold_in_range": False,
+                        "threshold_bound": bound, "n_c_lower_bound": _threshold(largest, x) if x == "log_n"
+                        else _to_params(largest, *size_log_n[(task, metric)])})
+            side = "<=" if x == "val_loss" else ">="
+            row["reason"] += f"; threshold at or beyond the largest model ({side} {bound:.3g} {THRESHOLD_UNIT[x]})"
         rows.append(row)
 
     artifact_rows = []
@@ -270,7 +357,7 @@ def run_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, 
     table = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame(schema={"task": pl.String})
     if rows:
         table = table.join(artifacts, on="task", how="left")
-    return EmergenceResult(table, artifacts, curves, metas, x)
+    return EmergenceResult(table, artifacts, curves, metas, x, notes, crit.ci)
 
 
 _ARTIFACT_SCHEMA = {"task": pl.String, "artifact_verdict": pl.String, "artifact_reason": pl.String,
@@ -300,28 +387,37 @@ def _composition(frame: pl.DataFrame, task: str, task_curves: dict[str, CurveVer
                             token_metric=token)
 
 
-def analyze_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = 200, seed: int = 0,
-                      criteria: Criteria | None = None, answer_tokens: float | None = None) -> pl.DataFrame:
+def analyze_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = N_BOOT, seed: int = 0,
+                      criteria: Criteria | None = None, answer_tokens: float | None = None,
+                      ci_level: float | None = None) -> pl.DataFrame:
     """One row per task x metric: verdict, reason, threshold and steepness with bootstrap intervals,
     R^2 / AIC / AICc / BIC per model, and the task's artifact verdict and p^L test.
 
     points: long table (see module doc). x: "log_n" | "log_flops" | "val_loss". n_boot: bootstrap
     replicates per curve (0: no intervals). seed: the bootstrap's seed (each curve gets its own
     stream from it). criteria: verdict thresholds (analysis.verdicts.Criteria; default: the axis's).
-    answer_tokens: L for the p^L test when the table has no answer_tokens column.
+    answer_tokens: L for the p^L test when the table has no answer_tokens column. ci_level: level of the
+    percentile intervals (default: the criteria's, 0.95); it is the `ci_level` column.
 
     Main columns: task, metric, metric_kind, higher_is_better, verdict (emergent | smooth | flat |
-    beyond-range | insufficient-data), reason, n_c [n_c_lo, n_c_hi] (threshold in parameters),
-    threshold [lo, hi] and threshold_unit (in the x axis's own unit), k [k_lo, k_hi] (per unit of x),
+    beyond-range | non-monotone | insufficient-data), reason, n_c [n_c_lo, n_c_hi] (threshold in parameters),
+    threshold [lo, hi] and threshold_unit (in the x axis's own unit), k [k_lo, k_hi] (per unit of x);
+    for beyond-range rows n_c and threshold (and their intervals) are NaN, threshold_in_range is False,
+    and threshold_bound / n_c_lower_bound give the largest model (the threshold lies at or past it; on
+    the val_loss axis threshold_bound is an upper bound on the loss); NaN for other verdicts;
     x_c [lo, hi], threshold_in_range (the sigmoid's x_c, which every curve with enough sizes gets, lies
-    within the observed sizes: read n_c of a smooth or flat curve as a fit parameter, not a finding),
+    within the observed sizes: read n_c of a smooth, flat or non-monotone curve as a fit parameter, not a finding),
     width_10_90, width_frac, floor, ceil (metric units), rise, noise, r2_/aic_/aicc_/bic_
     for constant, linear, power, sigmoid; ic, delta_ic, delta_ic_flat, best_model, bootstrap,
-    n_boot; per task: artifact_verdict (metric-induced | genuine | inconclusive), artifact_reason,
+    n_boot, ci_level (of every interval in the row), sigmoid_converged (the point fit's solver flag);
+    spearman_rho (rank correlation of the values, turned so up is better, with scale);
+    note (values or chance read as percent, or outside the metric's natural range: see
+    _check_range; "" when none; also appended to reason); per task: artifact_verdict (metric-induced |
+    genuine | inconclusive), artifact_reason,
     pl_L, pl_L_source, pl_r2, pl_L_fit, pl_r2_fit. Raises EmergenceInputError on an unusable table.
     """
     return run_emergence(points, x=x, n_boot=n_boot, seed=seed, criteria=criteria,
-                         answer_tokens=answer_tokens).table
+                         answer_tokens=answer_tokens, ci_level=ci_level).table
 
 
 def artifact_table(points: pl.DataFrame, **kwargs) -> pl.DataFrame:

@@ -4,7 +4,8 @@ The table needs task, metric, n_params, value; metric_kind, chance, higher_is_be
 n_samples, flops, n_tokens, seed and val_loss are used when present (analysis/emergence_analysis.py).
 --json prints one JSON document: a list with one object per task x metric, each carrying every
 column of analyze_emergence, its task's `artifact_verdict` and `artifact_reason` included (NaN is
-written as null). Without --json: a table per metric and one per task. Bad input: one line on
+written as null). Without --json: a table per metric and one per task. Notes on the table as a
+whole (rows dropped for an empty task or metric) go to stderr as "note: ...". Bad input: one line on
 stderr naming the problem, exit status 2.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis.emergence_analysis import X_AXES, EmergenceInputError, run_emergence
+from analysis.emergence_analysis import N_BOOT, X_AXES, EmergenceInputError, run_emergence
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON list of rows instead of tables")
     p.add_argument("--x", choices=X_AXES, default="log_n",
                    help="scale axis: log parameters, log training FLOPs, or validation loss (reversed)")
-    p.add_argument("--bootstrap", type=int, default=200, metavar="N", help="bootstrap replicates per curve (0: none)")
+    p.add_argument("--bootstrap", type=int, default=N_BOOT, metavar="N",
+                   help=f"bootstrap replicates per curve (0: none; default {N_BOOT})")
+    p.add_argument("--level", type=float, default=0.95, help="level of the threshold and steepness intervals")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--answer-tokens", type=float, default=None, metavar="L",
                    help="answer length for the p^L test when the table has no answer_tokens column")
@@ -86,7 +89,8 @@ def _print_tables(result, console) -> None:
 
     unit = result.table["threshold_unit"][0] if result.table.height else ""
     table = Table(title=f"Emergence per task and metric (x = {result.x_axis}; threshold in {unit})")
-    for name in ("task", "metric", "kind", "verdict", "threshold [95% CI]", "k [95% CI]", "R2 sig/best smooth",
+    level = f"{result.ci_level:.0%} CI"
+    for name in ("task", "metric", "kind", "verdict", f"threshold [{level}]", f"k [{level}]", "R2 sig/best smooth",
                  f"d{'IC'}", "reason"):
         table.add_column(name, overflow="fold")
     for r in result.table.iter_rows(named=True):
@@ -113,16 +117,20 @@ def emergence_main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
         if args.bootstrap < 0:
             raise EmergenceInputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+        if not 0 < args.level < 1:
+            raise EmergenceInputError(f"--level must be in (0, 1), e.g. 0.95; got {args.level}")
         points = read_table(args.file)
         if points.height == 0:
             raise EmergenceInputError(f"{args.file} has no rows")
         result = run_emergence(points, x=args.x, n_boot=args.bootstrap, seed=args.seed,
-                               answer_tokens=args.answer_tokens)
+                               answer_tokens=args.answer_tokens, ci_level=args.level)
     except EmergenceInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         rows = [{k: _clean(v) for k, v in row.items()} for row in result.table.iter_rows(named=True)]
         json.dump(rows, sys.stdout, indent=1, allow_nan=False)

@@ -16,15 +16,16 @@ from analysis.emergence_analysis import EmergenceResult  # noqa: E402
 
 _XLABEL = {"log_n": "parameters N", "log_flops": "training FLOPs C", "val_loss": "validation loss (nats/token)"}
 _COLOUR = {"emergent": "tab:red", "smooth": "tab:blue", "flat": "tab:gray", "beyond-range": "tab:orange",
-           "insufficient-data": "tab:gray"}
+           "non-monotone": "tab:purple", "insufficient-data": "tab:gray"}
 
 
 def _to_axis(x: np.ndarray, axis: str) -> np.ndarray:
     return -x if axis == "val_loss" else np.exp(x)
 
 
-def emergence_figure(result: EmergenceResult, tasks: list[str] | None = None, ci: float = 0.95):
-    """Per task a row of panels, one per metric (see the module doc)."""
+def emergence_figure(result: EmergenceResult, tasks: list[str] | None = None, ci: float | None = None):
+    """Per task a row of panels, one per metric (see the module doc); bands at `ci` (default: the result's level)."""
+    ci = result.ci_level if ci is None else ci
     by_task: dict[str, list[str]] = {}
     for task, metric in sorted(result.curves):
         if tasks is None or task in tasks:

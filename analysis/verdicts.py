@@ -1,5 +1,5 @@
-"""One curve (a metric against scale) in, one verdict out: emergent, smooth, flat, beyond-range or
-insufficient-data, with the fits, information criteria and bootstrap intervals behind it.
+"""One curve (a metric against scale) in, one verdict out: emergent, smooth, flat, beyond-range,
+non-monotone or insufficient-data, with the fits, information criteria and bootstrap intervals behind it.
 
 Orientation. Every curve is first turned so that up means better: lower-is-better metrics (losses,
 Brier scores, errors) are negated, their chance level and natural range with them. The sigmoid is
@@ -23,6 +23,12 @@ AIC, AICc (NaN where undefined) and BIC are reported for every model. Criteria(i
 
 Verdict (the defaults of `Criteria`, in this order):
   insufficient-data  fewer than `min_sizes` (4) distinct sizes with a finite value
+  non-monotone       a clear rise and a clear fall (each at least 20% of the range of values and 3
+                     measurement sigmas, the values turning at most twice, the range at least 10% of a
+                     bounded metric's range; see _reversal): a U-shape, a peak, a late collapse. Every model
+                     here is monotone, so none is trusted to place a threshold; the reason gives the path
+                     of the values (e.g. "0 -> 0.9 (size 7 of 8) -> 0.1") and Spearman's rho. Scatter that
+                     turns more often is left to the flat checks
   flat               all values equal; or no model beats the constant by `flat_delta_ic` (2); or the
                      whole range of values is within `min_rise_over_noise` (3) measurement sigmas
   beyond-range       the sigmoid is clearly better (below) and rises by more than 3 sigma, but its
@@ -39,7 +45,8 @@ Verdict (the defaults of `Criteria`, in this order):
                      so that both the absence at small scale and the rise are observed
   smooth             anything else with signal: a smooth model is as good, or the sigmoid is shallow,
                      or fewer than 2 sizes precede its transition (only the saturation observed), or the
-                     metric gets worse with scale
+                     metric gets worse with scale: then the reason starts "inverse scaling: the metric gets
+                     worse with scale", sharp drop or not (no falling curve is ever emergent)
 
 Bootstrap (intervals for k and x_c; N_c = exp(x_c) by monotonicity): resampling sizes would often
 drop the very points that place the transition, so sizes are kept and the values resampled:
@@ -55,7 +62,7 @@ and k 0.78-0.90 with 6-12 sizes, 0.9 with 3 seeds at 6 sizes, but only about 0.5
 intervals from 4-5 sizes as optimistic.
 Replicates are clipped to the metric's range and refitted with the same pinned floor and bounds.
 Percentile intervals; a k interval that touches the upper bound means "at least this steep". Not run
-for flat curves (no transition to put an interval on).
+for flat or non-monotone curves (no transition to put an interval on).
 """
 
 from __future__ import annotations
@@ -69,8 +76,11 @@ import numpy as np
 from analysis.emergence import LN81, SigmoidFit, fit_sigmoid, refit_sigmoid, sigmoid
 from analysis.smooth_models import SmoothFit, fit_constant, fit_linear, fit_power
 
-VERDICTS = ("emergent", "smooth", "flat", "beyond-range", "insufficient-data")
+VERDICTS = ("emergent", "smooth", "flat", "beyond-range", "non-monotone", "insufficient-data")
 MODELS = ("constant", "linear", "power", "sigmoid")
+# bootstrap replicates per curve by default: each tail of a 95% percentile interval then rests on ~25
+# replicates; 90 curves of 8 sizes take 7-10 s on 2 shared CPU cores (measured for review 4)
+N_BOOT = 1000
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,7 @@ class CurveVerdict:
     noise: float = math.nan  # sigma the rise is compared with
     noise_measured: float = math.nan  # from seeds / binomial sampling; NaN if unknown
     rise: float = math.nan  # fitted sigmoid change across the observed range, oriented (> 0: improving)
+    spearman_rho: float = math.nan  # rank correlation of the oriented per-size values with x (+1: better with scale)
     k_ci: tuple[float, float] = (math.nan, math.nan)
     x_c_ci: tuple[float, float] = (math.nan, math.nan)
     bootstrap: str = ""  # "seeds" | "residual" | "parametric" | "" (not run)
@@ -196,7 +207,7 @@ class CurveVerdict:
             "sigmoid_converged": sig.converged if sig else None,
             "ic": self.ic, "best_model": self.best_model, "delta_ic": self.delta_ic,
             "delta_ic_flat": self.delta_ic_flat, "bootstrap": self.bootstrap, "n_boot": self.n_boot,
-            "boot_emergent_frac": self.boot_emergent_frac,
+            "boot_emergent_frac": self.boot_emergent_frac, "spearman_rho": self.spearman_rho,
         }
         for name in MODELS:
             s = self.scores.get(name)
@@ -254,10 +265,59 @@ def _percentile_ci(values: np.ndarray, ci: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Rank correlation (average ranks for ties); NaN when either side is constant."""
+    rx, ry = (_ranks(v) for v in (x, y))
+    if np.ptp(rx) == 0 or np.ptp(ry) == 0:
+        return math.nan
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    order = np.argsort(v, kind="stable")
+    ranks = np.empty(len(v))
+    ranks[order] = np.arange(len(v), dtype=float)
+    for value in np.unique(v):  # ties share their mean rank
+        tied = v == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def _reversal(y: np.ndarray, sigma_meas: float, scale: float, bounded: bool) -> str:
+    """A description of a clear non-monotone structure in the per-size values y (sorted by size), e.g.
+    "0 -> 0.9 (size 7 of 8) -> 0.1", or "" when there is none.
+
+    Clear: the largest rise (any size to a later one) and the largest fall both reach 20% of the range
+    of values and 3 measurement sigmas (when known); the values turn at most twice, counting only steps
+    of at least 10% of the range (more turns is scatter around a level: the flat verdict's business);
+    and for a bounded metric the range is at least 10% of the metric's range.
+    """
+    spread = float(np.ptp(y))
+    rise = float(np.max(y - np.minimum.accumulate(y)))  # largest increase from an earlier size
+    fall = float(np.max(np.maximum.accumulate(y) - y))  # largest decrease from an earlier size
+    need = max(0.2 * spread, 3 * sigma_meas if math.isfinite(sigma_meas) else 0.0)
+    if min(rise, fall) < need or (bounded and spread < 0.1 * scale):
+        return ""
+    steps = np.diff(y)
+    kept = np.flatnonzero(np.abs(steps) >= 0.1 * spread)
+    signs = np.sign(steps[kept])
+    turns = np.flatnonzero(signs[1:] != signs[:-1])
+    if len(turns) == 0 or len(turns) > 2:
+        return ""
+    points = [0]
+    for t in turns:  # the extreme between the last step of one direction and the first of the next
+        lo, hi = kept[t] + 1, kept[t + 1]
+        segment = y[lo:hi + 1]
+        points.append(lo + int(np.argmax(segment) if signs[t] > 0 else np.argmin(segment)))
+    points.append(len(y) - 1)
+    return " -> ".join(f"{y[i]:.3g}" + (f" (size {i + 1} of {len(y)})" if 0 < i < len(y) - 1 else "")
+                       for i in points)
+
+
 def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = None,
                 bounds: tuple[float, float] | None = None, log_likelihood: bool = False,
                 binomial: bool = False, n_samples=None, group=None, criteria: Criteria | None = None,
-                n_boot: int = 200, seed: int = 0) -> CurveVerdict:
+                n_boot: int = N_BOOT, seed: int = 0) -> CurveVerdict:
     """Fit constant, linear, power-law and sigmoid models to one curve and give its verdict.
 
     x: scale (log N, log C, or minus the validation loss: larger is a bigger model); y: the metric in
@@ -363,6 +423,8 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
     # whatever the unobserved ceiling (it cannot exceed the range): located, k only a lower bound
     past_midpoint = bool(sig is not None and bounded and yo[-1] > sig.floor + 0.5 * (b_o[1] - sig.floor))
     slope = fits["linear"].params["b"]
+    rho = _spearman(xs, yo)
+    shape = _reversal(ys, sigma_meas, scale, bounded)  # symmetric in the orientation: metric units
     trend = "improves" if slope > 0 else "worsens"
 
     def steep(k):
@@ -371,7 +433,11 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
 
     # verdict
     ic_text = f"{ic_name}"
-    if delta_flat < crit.flat_delta_ic:
+    if shape:
+        verdict, reason = "non-monotone", (f"non-monotone: the metric goes {shape} across sizes (Spearman rho "
+                                           f"{rho:.2f}); no monotone model describes it, so no threshold is "
+                                           f"claimed")
+    elif delta_flat < crit.flat_delta_ic:
         verdict, reason = "flat", (f"no model beats a constant by {ic_text} >= {crit.flat_delta_ic:g} "
                                    f"(delta {delta_flat:.2f})")
     elif math.isfinite(sigma_meas) and np.ptp(yo) < crit.min_rise_over_noise * sigma_meas:
@@ -386,8 +452,8 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
                                        f"{crit.min_rise_over_noise:g} sigma ({noise:.3g})")
         elif sig.x_c > x_hi:
             verdict, reason = "beyond-range", (f"sigmoid preferred ({ic_text} delta {delta_ic:.1f}) but its "
-                                               f"threshold x_c={sig.x_c:.3g} lies past the largest model "
-                                               f"(x={x_hi:.3g}): extrapolated, not claimed")
+                                               f"threshold lies past the largest model (x_c - x_max = "
+                                               f"{sig.x_c - x_hi:.2g}): extrapolated, not claimed")
         elif n_before < 2:
             verdict, reason = "smooth", (f"fewer than 2 sizes before the transition ({n_before} with the fitted "
                                          f"curve in the lowest quarter of its rise; x_c={sig.x_c:.3g}): the regime "
@@ -416,6 +482,10 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
                                      f"{delta_ic:.1f} < {crit.min_delta_ic:g}); metric {trend} with scale")
         if sig is not None and sig.ceil <= sig.floor:
             reason = f"metric {trend} with scale; no rising sigmoid"
+        if slope < 0:
+            reason = (f"inverse scaling: the metric gets worse with scale ({ys[0]:.3g} at the smallest size, "
+                      f"{ys[-1]:.3g} at the largest; Spearman rho {rho:.2f}); " +
+                      reason.replace(f"; metric {trend} with scale", "").replace(f"metric {trend} with scale; ", ""))
     if n_dropped:
         notes.append(f"{n_dropped} non-finite values dropped")
     if counts.max() > 1:
@@ -425,8 +495,8 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
 
     result = CurveVerdict(verdict, reason, n, int(np.sum(finite)), n_dropped, xs, ys, counts, higher_is_better,
                           floor_o is not None, sig, fits, scores, ic_name, best, delta_ic, delta_flat, noise,
-                          sigma_meas, rise)
-    if sig is None or n_boot <= 0 or verdict == "flat":  # no transition to put an interval on
+                          sigma_meas, rise, rho)
+    if sig is None or n_boot <= 0 or verdict in ("flat", "non-monotone"):  # no transition to put an interval on
         return result
     return _with_bootstrap(result, seeds_o, yo, b_o, crit, n_boot, seed, steep, noise_est)
 
@@ -445,7 +515,7 @@ def _with_bootstrap(res: CurveVerdict, seeds_o, yo, b_o, crit: Criteria, n_boot:
         devs = [(s - s.mean()) * math.sqrt(len(s) / (len(s) - 1)) for s in seeds_o]
         means = np.array([s.mean() for s in seeds_o])
         reps = means[None, :] + np.stack(
-            [np.array([rng.choice(d, size=len(d)).mean() for d in devs]) for _ in range(n_boot)])
+            [d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1) for d in devs], axis=1)
     elif n >= 15 and resid_sigma > sigma_floor:
         method = "residual"
         centred = (resid - resid.mean()) * math.sqrt(n / max(n - sig.n_free, 1))

@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis.artifact import composition_test
+from analysis.artifact import COMPOSITION_FAILS, composition_test
 from analysis.emergence import sigmoid
 from analysis.emergence_analysis import analyze_emergence, artifact_table
 
@@ -127,4 +127,33 @@ def test_disagreeing_continuous_metrics_without_the_p_to_the_l_law_stay_inconclu
     for row, value in zip([r for r in rows if r["metric"] == "exact_match"], em):
         row["value"] = float(value)
     row = artifact_table(pl.DataFrame(rows), n_boot=0).row(0, named=True)
+    assert row["artifact_verdict"] == "inconclusive", row["artifact_reason"]
+
+
+def _rows(task: str, em, token, length: float | None) -> list[dict]:
+    sizes = np.array([125e6, 350e6, 760e6, 1.3e9, 2.7e9, 6.7e9, 13e9, 175e9])
+    extra = {} if length is None else {"answer_tokens": length}
+    return [{"task": task, "metric": metric, "n_params": n, "value": float(v), "n_samples": 1000, **extra}
+            for metric, values in (("exact_match", em), ("token_accuracy", token)) for n, v in zip(sizes, values)]
+
+
+@pytest.mark.parametrize("task, em, token", [
+    ("late", [0, 0, 0, 0, 0, .01, .45, .75], np.linspace(0.55, 0.95, 8)),  # p^5 rises far earlier than EM
+    ("mismatch", [0, 0, 0, 0, .01, .2, .75, .85], [.5, .52, .53, .55, .56, .58, .6, .62]),  # EM > p^5: impossible
+])
+def test_a_failing_p_to_the_l_check_at_the_stated_length_is_not_metric_induced(task, em, token):
+    """Review 4, bug 3: EM jumps, token accuracy is smooth, but EM does not follow p^L at the stated L."""
+    out = analyze_emergence(pl.DataFrame(_rows(task, em, token, 5.0)), n_boot=0)
+    verdict = dict(zip(out["metric"], out["verdict"]))
+    assert verdict == {"exact_match": "emergent", "token_accuracy": "smooth"}
+    row = out.row(0, named=True)
+    assert row["pl_r2"] < COMPOSITION_FAILS
+    assert row["artifact_verdict"] == "inconclusive", row["artifact_reason"]
+    assert "does not follow token_accuracy^L" in row["artifact_reason"]
+
+
+def test_without_a_stated_length_a_failing_fitted_length_is_not_metric_induced():
+    em, token = [0, 0, 0, 0, .01, .2, .75, .85], [.5, .52, .53, .55, .56, .58, .6, .62]
+    row = artifact_table(pl.DataFrame(_rows("mismatch", em, token, None)), n_boot=0).row(0, named=True)
+    assert np.isnan(row["pl_r2"]) and row["pl_r2_fit"] < COMPOSITION_FAILS
     assert row["artifact_verdict"] == "inconclusive", row["artifact_reason"]

@@ -12,6 +12,7 @@ import pytest
 
 from analysis.emergence import sigmoid
 from analysis.emergence_cli import emergence_main
+from analysis.verdicts import VERDICTS
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = np.logspace(6, 10, 8)
@@ -40,7 +41,8 @@ def test_json_is_one_list_of_rows_with_the_contract_keys(tmp_path, capsys, fmt):
     assert isinstance(rows, list) and len(rows) == 3
     for row in rows:
         for key in ("task", "metric", "verdict", "n_c", "k", "n_c_lo", "n_c_hi", "k_lo", "k_hi", "artifact_verdict",
-                    "r2_sigmoid", "aic_sigmoid", "aicc_linear", "bic_power", "reason", "pl_r2"):
+                    "r2_sigmoid", "aic_sigmoid", "aicc_linear", "bic_power", "reason", "pl_r2", "ci_level",
+                    "sigmoid_converged", "spearman_rho", "note", "n_c_lower_bound", "threshold_bound"):
             assert key in row
     by = {(r["task"], r["metric"]): r for r in rows}
     assert by[("add", "exact_match")]["verdict"] == "emergent"
@@ -85,8 +87,41 @@ def test_module_entry_point(tmp_path):
     done = subprocess.run([sys.executable, "-m", "analysis.emergence_cli", str(file), "--json", "--bootstrap", "0"],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert {r["verdict"] for r in json.loads(done.stdout)} <= {"emergent", "smooth", "flat", "beyond-range",
-                                                               "insufficient-data"}
+    assert {r["verdict"] for r in json.loads(done.stdout)} <= set(VERDICTS)
     bad = subprocess.run([sys.executable, "-m", "analysis.emergence_cli", str(tmp_path / "missing.csv")],
                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert bad.returncode == 2 and "no such file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("column", ["task", "metric"])
+def test_rows_with_an_empty_task_or_metric_are_dropped_and_counted(tmp_path, capsys, column):
+    """Review 4, bug 1: a null task or metric cell crashed the CLI with a traceback."""
+    file = write_table(tmp_path)
+    frame = pl.read_csv(file)
+    blank = frame.head(4).with_columns(pl.lit(None, dtype=pl.String).alias(column))
+    pl.concat([frame, blank]).write_csv(file)
+    assert emergence_main([str(file), "--json", "--bootstrap", "0"]) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)) == 3
+    assert "4 rows with an empty task or metric dropped" in captured.err
+
+
+@pytest.mark.parametrize("content, column", [
+    ("task,metric,n_params,value\nt,,1e8,0\nt,,1e9,0.1\nt,,1e10,0.5\nt,,1e11,0.9\n", "metric"),
+    ("task,metric,n_params,value\n,em,1e8,0\n,em,1e9,0.1\n,em,1e10,0.5\n,em,1e11,0.9\n", "task"),
+    ("task,metric,n_params,value\n,em,1e8,0\n,em,1e9,0.1\nt,,1e10,0.5\nt,,1e11,0.9\n", "task"),
+])
+def test_a_table_with_no_labelled_rows_is_exit_2_naming_the_column(tmp_path, capsys, content, column):
+    file = tmp_path / "t.csv"
+    file.write_text(content)
+    assert emergence_main([str(file), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and f"'{column}'" in err
+
+
+def test_level_option_sets_the_interval_level(tmp_path, capsys):
+    file = write_table(tmp_path)
+    assert emergence_main([str(file), "--json", "--bootstrap", "50", "--level", "0.9"]) == 0
+    assert {r["ci_level"] for r in json.loads(capsys.readouterr().out)} == {0.9}
+    assert emergence_main([str(file), "--json", "--level", "1.5"]) == 2
+    assert "--level" in capsys.readouterr().err

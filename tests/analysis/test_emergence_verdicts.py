@@ -145,7 +145,7 @@ def test_lower_is_better_metrics(metric, direction_column):
     assert drop["higher_is_better"] is False
     assert drop["n_c"] == pytest.approx(3e8, rel=0.05) and drop["k"] == pytest.approx(3.0, rel=0.05)
     assert drop["floor"] > drop["ceil"]  # in metric units: the small-model plateau is the high one
-    assert "worsens" in out.filter(pl.col("task") == "worse")["reason"][0]
+    assert "inverse scaling: the metric gets worse" in out.filter(pl.col("task") == "worse")["reason"][0]
 
 
 def test_log_likelihood_floor_is_never_pinned_at_chance():
@@ -202,3 +202,100 @@ def test_bad_tables_raise_a_named_error():
         analyze_emergence(table({"t": np.zeros(len(X))}), x="log_flops")
     with pytest.raises(EmergenceInputError, match="unknown x axis"):
         analyze_emergence(table({"t": np.zeros(len(X))}), x="log_d")
+
+
+GPT3_SIZES = np.array([125e6, 350e6, 760e6, 1.3e9, 2.7e9, 6.7e9, 13e9, 175e9])
+
+
+def test_percent_scale_accuracy_is_read_as_percent_with_a_note():
+    """Review 4, bug 2: accuracy in % was clipped to [0, 1] and got another verdict than the same curve /100."""
+    y = np.array([0.0, 0.01, 0.05, 0.2, 0.4, 0.6, 0.75, 0.8])
+    frac = analyze_emergence(table({"t": y}, metric="accuracy", sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
+    pct = analyze_emergence(table({"t": 100 * y}, metric="accuracy", sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
+    assert pct["verdict"] == frac["verdict"]
+    assert pct["n_c"] == pytest.approx(frac["n_c"], rel=1e-6)
+    assert pct["ceil"] == pytest.approx(frac["ceil"], rel=1e-6)
+    assert "values read as percent" in pct["note"] and "values read as percent" in pct["reason"]
+    assert frac["note"] == ""
+
+
+def test_chance_in_percent_is_read_as_percent():
+    y = 0.25 + 0.7 * sigmoid(X, 0.0, 1.0, 3.0, np.log(3e8))
+    frac = analyze_emergence(table({"t": y}, metric="mc_accuracy", chance=0.25), n_boot=0).row(0, named=True)
+    pct = analyze_emergence(table({"t": y}, metric="mc_accuracy", chance=25.0), n_boot=0).row(0, named=True)
+    assert pct["floor_pinned"] and pct["chance"] == pytest.approx(0.25)
+    assert pct["n_c"] == pytest.approx(frac["n_c"], rel=1e-6)
+    assert "chance read as percent" in pct["note"]
+
+
+def test_values_outside_the_natural_range_are_not_clipped_silently():
+    y = np.array([-0.1, 0.0, 0.05, 0.2, 0.5, 0.9, 1.1, 1.2])
+    row = analyze_emergence(table({"t": y}, metric="accuracy", sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
+    assert "outside the natural range" in row["note"] and "outside the natural range" in row["reason"]
+    assert row["ceil"] > 1.0  # the fit is not held inside [0, 1]
+
+
+@pytest.mark.parametrize("task, y", [
+    ("lastdrop", [0, 0, 0, 0, .5, .8, .9, .1]),
+    ("ushape", [.5, .4, .3, .25, .3, .4, .6, .8]),
+    ("ushape2", [.6, .5, .3, .1, .1, .1, .5, .9]),
+    ("spike", [0, 0, 0, .6, 0, 0, 0, 0]),
+])
+def test_non_monotone_curves_say_so(task, y):
+    """Review 4, bug 5: a U-shape was called emergent, a 0.1-0.9 curve with a late drop flat."""
+    row = analyze_emergence(table({task: y}, sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
+    assert row["verdict"] == "non-monotone", row["reason"]
+    assert row["reason"].startswith("non-monotone")
+    assert row["spearman_rho"] < 0.9
+
+
+@pytest.mark.parametrize("task, y", [
+    ("jump_mid_noisy", [0.02, 0.0, 0.05, 0.01, 0.6, 0.5, 0.7, 0.65]),  # a dip of 0.1 in a rise of 0.7: emergent
+    ("sharp_dip", [0, 0, 0, 0.02, 0.85, 0.9, 0.88, 0.9]),
+])
+def test_small_dips_in_a_rise_are_not_non_monotone(task, y):
+    row = analyze_emergence(table({task: y}, sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
+    assert row["verdict"] == "emergent", row["reason"]
+
+
+def test_a_sharp_drop_with_scale_is_inverse_scaling():
+    y = [.9, .9, .9, .9, .1, 0, 0, 0]
+    row = analyze_emergence(table({"t": y}, sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
+    assert row["verdict"] == "smooth"
+    assert row["reason"].startswith("inverse scaling: the metric gets worse with scale")
+    assert row["spearman_rho"] < -0.8
+
+
+@pytest.mark.parametrize("y", [[0, 0, 0, 0, 0, 0, .02, .3], [0, 0, 0, 0, 0, 0, 0, .2]])
+def test_beyond_range_reports_a_lower_bound_not_an_in_range_threshold(y):
+    """Review 4, bug 6: beyond-range rows gave n_c an order of magnitude below the largest model."""
+    row = analyze_emergence(table({"t": y}, sizes=GPT3_SIZES), n_boot=50).row(0, named=True)
+    assert row["verdict"] == "beyond-range", row["reason"]
+    assert np.isnan(row["n_c"]) and np.isnan(row["n_c_lo"]) and np.isnan(row["n_c_hi"]) and np.isnan(row["threshold"])
+    assert row["threshold_in_range"] is False
+    assert row["n_c_lower_bound"] == pytest.approx(175e9) and row["threshold_bound"] == pytest.approx(175e9)
+    assert "at or beyond the largest model (>= 1.75e+11 parameters)" in row["reason"]
+
+
+def test_other_verdicts_have_no_threshold_bound():
+    frame = table({"t": sigmoid(X, 0.0, 0.9, 3.0, np.log(3e8))}, chance=0.0)
+    row = analyze_emergence(frame, n_boot=0).row(0, named=True)
+    assert row["verdict"] == "emergent" and np.isnan(row["n_c_lower_bound"]) and np.isfinite(row["n_c"])
+
+
+def test_defaults_are_1000_replicates_at_95_percent_and_the_level_is_a_column():
+    """Review 4, point 9: the emergence bootstrap defaulted to 200 replicates; the level was not in the table."""
+    import inspect
+
+    from analysis.emergence_analysis import N_BOOT, run_emergence
+
+    assert N_BOOT == 1000
+    for fn in (analyze_emergence, run_emergence, judge_curve):
+        assert inspect.signature(fn).parameters["n_boot"].default == N_BOOT
+    y = np.clip(sigmoid(X, 0.0, 0.9, 3.0, np.log(3e8)) + np.random.default_rng(8).normal(0, 0.02, len(X)), 0, 1)
+    wide = analyze_emergence(table({"t": y}, chance=0.0), n_boot=200, ci_level=0.99).row(0, named=True)
+    narrow = analyze_emergence(table({"t": y}, chance=0.0), n_boot=200, ci_level=0.5).row(0, named=True)
+    assert wide["ci_level"] == 0.99 and narrow["ci_level"] == 0.5
+    assert wide["n_c_lo"] < narrow["n_c_lo"] < narrow["n_c_hi"] < wide["n_c_hi"]
+    with pytest.raises(EmergenceInputError, match="ci_level"):
+        analyze_emergence(table({"t": y}, chance=0.0), ci_level=1.5)
