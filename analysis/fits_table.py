@@ -15,7 +15,6 @@ import polars as pl
 from analysis.emergence_analysis import EmergenceResult
 from analysis.frontier import budget_key
 from analysis.loss_analysis import LossAnalysis
-from analysis.verdicts import Criteria
 
 SCHEMA = {"analysis": pl.String, "task": pl.String, "metric": pl.String, "quantity": pl.String,
           "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "level": pl.Float64,
@@ -74,12 +73,12 @@ def sigmoid_rows(emergence: EmergenceResult | None) -> list[dict[str, Any]]:
     if emergence is None:
         return rows
     for r in emergence.table.iter_rows(named=True):
-        if r["verdict"] == "insufficient-data" or _finite(r.get("k")) is None:
-            continue
+        if r["verdict"] in ("insufficient-data", "non-monotone", "beyond-range") or _finite(r.get("k")) is None:
+            continue  # no threshold to report (beyond-range: emergence.parquet holds its lower bound)
         for name in SIGMOID_QUANTITIES:
             lo, hi = _finite(r.get(f"{name}_lo")), _finite(r.get(f"{name}_hi"))
             ci = (lo, hi) if lo is not None and hi is not None else None
-            level = Criteria().ci if ci else None
+            level = r["ci_level"] if ci else None
             rows.append(_row("sigmoid", name, _finite(r.get(name)), ci, level, r["n_sizes"], r["sigmoid_converged"],
                              f"sigmoid in {r['x_axis']}; {r['bootstrap']} bootstrap; verdict {r['verdict']}",
                              task=r["task"], metric=r["metric"]))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analysis.emergence_analysis import EmergenceInputError, EmergenceResult, run_emergence
+from analysis.emergence_analysis import N_BOOT, EmergenceInputError, EmergenceResult, run_emergence
 from analysis.fits_table import fits_table
 from analysis.io import join, write_bytes
 from analysis.load import load_evals, load_runs
@@ -42,6 +42,7 @@ def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None) -> Sec
     rows = []
     if emergence is not None:
         table = emergence.table
+        threshold_header = f"threshold N_c ({100 * emergence.ci_level:.0f}%)"
         for art in emergence.artifacts.iter_rows(named=True):
             task_rows = table.filter(pl.col("task") == art["task"])
             by_metric = {r["metric"]: r for r in task_rows.iter_rows(named=True)}
@@ -54,8 +55,7 @@ def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None) -> Sec
                 "task": art["task"],
                 "verdict": art["artifact_verdict"],
                 "discontinuous": f"{disc['metric']}: {disc['verdict']}" if disc else "",
-                "threshold N_c (95%)": _num(disc["n_c"]) + " " + _ci((disc["n_c_lo"], disc["n_c_hi"]))
-                if emergent else "",
+                threshold_header: _num(disc["n_c"]) + " " + _ci((disc["n_c_lo"], disc["n_c_hi"])) if emergent else "",
                 "continuous": f"{cont['metric']}: {cont['verdict']}" if cont else "",
                 "EM ≈ p^L (R²)": _num(art["pl_r2"], "{:.2f}") if emergent else "",
                 "why": art["artifact_reason"],
@@ -168,7 +168,8 @@ def emergence_sections(emergence: EmergenceResult | None, skipped: str, images: 
                        f"(R² = {art['pl_r2_fit']:.3f}).")
         sections.append(Section(
             f"Emergence: {task} — {art['artifact_verdict']}",
-            f"{art['artifact_reason']}{pl_text}\nThreshold N_c in parameters with its 95% bootstrap interval; "
+            f"{art['artifact_reason']}{pl_text}\nThreshold N_c in parameters with its "
+            f"{100 * emergence.ci_level:.0f}% bootstrap interval; "
             "width_frac = the 10-90% rise as a fraction of the observed log-N range; delta_ic = the sigmoid's "
             "information-criterion advantage over the best smooth model.", rows, [f"{name}.png"]))
     return sections
@@ -186,7 +187,7 @@ def _add_figure(images: dict[str, bytes], name: str, fig) -> None:
 # ---- the entry point ---------------------------------------------------------------------------------------
 
 def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options: LossOptions | None = None,
-                  emergence_boot: int = 200) -> dict[str, Any]:
+                  emergence_boot: int = N_BOOT) -> dict[str, Any]:
     """Fit and report one sweep; writes <sweep>/analysis/ and returns the results."""
     say = console.print if console is not None else print
     started = time.perf_counter()
@@ -233,6 +234,8 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
         say(f"loss law: E={f.E:.4f} A={f.A:.4g} alpha={f.alpha:.3f} B={f.B:.4g} beta={f.beta:.3f} "
             f"({f.n_points} runs; fit + {loss.options.n_resamples} bootstrap resamples {loss_seconds:.1f} s)")
     if emergence is not None:
+        for note in emergence.notes:
+            say(f"note: {note}")
         counts = emergence.artifacts["artifact_verdict"].value_counts().sort("artifact_verdict")
         say("task verdicts: " + ", ".join(f"{r['artifact_verdict']} {r['count']}"
                                           for r in counts.iter_rows(named=True)))

@@ -43,7 +43,7 @@ def markdown(title: str, sections: list[Section]) -> str:
 # verdict words get a colour in the HTML tables, so a reader sees them at a glance
 VERDICT_STYLE = {"emergent": "#c62828", "genuine": "#c62828", "metric-induced": "#1565c0", "smooth": "#1565c0",
                  "flat": "#757575", "inconclusive": "#757575", "beyond-range": "#ef6c00",
-                 "insufficient-data": "#9e9e9e"}
+                 "insufficient-data": "#9e9e9e", "non-monotone": "#6a1b9a"}
 
 
 def _td(value) -> str:
