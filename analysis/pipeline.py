@@ -48,7 +48,7 @@ def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None) -> Sec
             by_metric = {r["metric"]: r for r in task_rows.iter_rows(named=True)}
             disc = _pick(by_metric, "discontinuous", ("exact_match", "mc_accuracy"))
             cont = _pick(by_metric, "continuous", ("token_accuracy", "edit_similarity", "target_logprob"))
-            if disc is None and cont is None:
+            if disc is None:  # e.g. heldout/val_loss: nothing to call emergent; its section still shows it
                 continue
             emergent = disc is not None and disc["verdict"] == "emergent"
             rows.append({
