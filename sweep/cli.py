@@ -73,11 +73,13 @@ def load_config(overrides: list[str], console: Console) -> SweepConfig | None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from sweep.validate import ConfigError, validate
+    from sweep.validate import ConfigError, advisories, validate
 
     try:
         cfg = compose(overrides)
         validate(cfg)
+        for note in advisories(cfg):
+            console.print(f"[yellow]warning:[/] {note}", markup=True, highlight=False)
     except ConfigError as exc:
         console.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
         return None

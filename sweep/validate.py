@@ -231,3 +231,22 @@ def validate(cfg: SweepConfig) -> None:
         check(cfg, problems)
     if problems:
         raise ConfigError(problems)
+
+
+MIN_EVAL_PROBLEMS = 100  # below this an exact-match value moves in steps of 1% or more
+
+
+def advisories(cfg: SweepConfig) -> list[str]:
+    """Things that are legal but probably not what the user wants; printed before launch, never fatal.
+    Call after validate(). Today: tasks whose held-out split is too small to evaluate well."""
+    from sweep.tasks.mixture import eval_problems, named_tasks
+
+    out = []
+    for i, task in enumerate(named_tasks(cfg.tasks.suite)):
+        wanted = min(cfg.tasks.n_eval, MIN_EVAL_PROBLEMS)
+        found = len(eval_problems(task, wanted, cfg.data.seed, cfg.data.heldout_fraction))
+        if found < wanted:
+            out.append(f"tasks.suite[{i}] ({task.name}): only {found} held-out problems to evaluate (its problem "
+                       f"space is small; data.heldout_fraction={cfg.data.heldout_fraction}): exact match moves in "
+                       f"steps of {1 / max(found, 1):.2g}; a larger task (more digits, keys) measures better")
+    return out

@@ -76,3 +76,13 @@ def test_each_bad_value_names_its_key(compose_cfg, mutate, key):
     mutate(cfg)
     found = problems(cfg)
     assert any(p.startswith(key) for p in found), found
+
+
+def test_a_task_with_too_few_heldout_problems_gets_a_warning_not_an_error(compose_cfg):
+    from sweep.validate import advisories
+
+    cfg = compose_cfg("tasks=arithmetic")  # add_1d: 100 problems, 10% held out
+    validate(cfg)
+    notes = advisories(cfg)
+    assert len(notes) == 1 and notes[0].startswith("tasks.suite[0] (add_1d): only 10 held-out problems")
+    assert advisories(compose_cfg()) == []  # the default suite evaluates every task on enough problems
