@@ -1,15 +1,14 @@
 import numpy as np
 import pytest
+from law_truth import TRUTH, law
 
 from analysis.chinchilla import compute_optimal, fit_loss_law, objective_and_gradient
-
-TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # Hoffmann et al. 2022
 
 
 def synthetic(noise: float, seed: int = 0):
     n = np.repeat(np.logspace(7, 10, 10), 6)
     d = np.tile(np.logspace(9, 12, 6), 10)
-    loss = TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
+    loss = law(n, d)
     return n, d, loss * np.exp(np.random.default_rng(seed).normal(0, noise, len(loss)))
 
 

@@ -2,16 +2,15 @@
 
 import numpy as np
 import pytest
+from law_truth import law
 
 from analysis.backtest import backtest_loss_law, choose_holdout_sizes
-
-TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 
 
 def runs(noise=0.005, seed=0, bend=0.0):
     n = np.repeat(np.logspace(7, 10, 7), 5)
     d = np.tile(np.logspace(8, 11, 5), 7)
-    loss = TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
+    loss = law(n, d)
     # bend: beyond N = 1e9 the larger models gain less than the law says (a loss floor they hit early)
     loss = loss + bend * np.log10(np.maximum(n / 1e9, 1.0))
     return n, d, loss * np.exp(np.random.default_rng(seed).normal(0, noise, len(n)))
@@ -67,7 +66,7 @@ def isoflop_runs(noise=0.005, seed=0):
             n.append(size)
             d.append(c / (6 * size))
     n, d = np.array(n), np.array(d)
-    loss = TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
+    loss = law(n, d)
     return n, d, loss * np.exp(rng.normal(0, noise, len(n)))
 
 

@@ -4,20 +4,18 @@ import re
 
 import numpy as np
 import pytest
+from law_truth import A_TRUE, TRUTH, law
 
 from analysis.bootstrap import bootstrap_loss_law, percentile_interval
 from analysis.chinchilla import fit_loss_law
 from analysis.frontier import budget_key
-
-TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # Hoffmann et al. 2022
-TRUTH_A = TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"])
 
 
 def synthetic(noise: float, seed: int = 0, sizes: int = 8, budgets: int = 6):
     """A grid of N in 1e7..1e10 and D in 1e8..1e11 with multiplicative noise."""
     n = np.repeat(np.logspace(7, 10, sizes), budgets)
     d = np.tile(np.logspace(8, 11, budgets), sizes)
-    loss = TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
+    loss = law(n, d)
     return n, d, loss * np.exp(np.random.default_rng(seed).normal(0, noise, len(loss)))
 
 
@@ -31,7 +29,7 @@ def test_recovers_the_law_within_its_intervals_at_one_percent_noise():
         lo, hi = boot.ci[name]
         assert lo <= value <= hi, (name, lo, value, hi)
         assert lo <= getattr(fit, name) <= hi
-    assert boot.ci["a"][0] <= TRUTH_A <= boot.ci["a"][1]
+    assert boot.ci["a"][0] <= A_TRUE <= boot.ci["a"][1]
     assert boot.converged_fraction >= 0.95 and boot.n_resamples == 300 and boot.level == 0.90
 
 
@@ -57,7 +55,7 @@ def test_ninety_percent_intervals_cover_the_truth_in_most_repeats():
         n, d, loss = synthetic(0.01, seed=100 + r)
         boot = bootstrap_loss_law(n, d, loss, fit_loss_law(n, d, loss, n_best_starts=4), n_resamples=80,
                                   level=0.90, seed=r, n_workers=1)
-        truth = {**TRUTH, "a": TRUTH_A}
+        truth = {**TRUTH, "a": A_TRUE}
         for name in hits:
             hits[name] += boot.ci[name][0] <= truth[name] <= boot.ci[name][1]
     assert all(h / repeats >= 0.70 for h in hits.values()), hits
@@ -69,7 +67,7 @@ def test_coverage_is_near_the_nominal_level_over_many_repeats():
     for r in range(repeats):
         n, d, loss = synthetic(0.01, seed=1000 + r)
         boot = bootstrap_loss_law(n, d, loss, n_resamples=1000, level=0.90, seed=r)
-        truth = {**TRUTH, "a": TRUTH_A}
+        truth = {**TRUTH, "a": A_TRUE}
         for name in hits:
             hits[name] += boot.ci[name][0] <= truth[name] <= boot.ci[name][1]
     assert all(0.78 <= h / repeats for h in hits.values()), hits

@@ -7,12 +7,9 @@ import types
 import numpy as np
 import polars as pl
 import pytest
+from law_truth import A_TRUE, TRUTH, G, law
 
 from analysis.cli import main
-
-TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
-A_TRUE = TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"])
-G = (TRUTH["alpha"] * TRUTH["A"] / (TRUTH["beta"] * TRUTH["B"])) ** (1 / (TRUTH["alpha"] + TRUTH["beta"]))
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +22,7 @@ def table() -> pl.DataFrame:
             n.append(size)
             d.append(c / (6 * size))
     n, d = np.array(n), np.array(d)
-    loss = (TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]) * np.exp(
-        rng.normal(0, 0.003, len(n)))
+    loss = law(n, d) * np.exp(rng.normal(0, 0.003, len(n)))
     loss[0] = float("nan")
     return pl.DataFrame({"params": n, "tokens": d, "val_loss": loss, "flops": 6 * n * d, "name": ["run"] * len(n)})
 

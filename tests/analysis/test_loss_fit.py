@@ -4,16 +4,15 @@ import re
 
 import numpy as np
 import pytest
+from law_truth import TRUTH, law
 
 from analysis.chinchilla import InitGrid, fit_loss_law, identifiability_problem, robust_sd, used_rows
-
-TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # Hoffmann et al. 2022
 
 
 def synthetic(noise: float, seed: int = 0):
     n = np.repeat(np.logspace(7, 10, 8), 6)
     d = np.tile(np.logspace(8, 11, 6), 8)
-    loss = TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
+    loss = law(n, d)
     return n, d, loss * np.exp(np.random.default_rng(seed).normal(0, noise, len(loss)))
 
 
@@ -84,7 +83,7 @@ GRID_N, GRID_D = np.repeat(np.logspace(7, 10, 4), 3), np.tile(np.logspace(8, 11,
 ])
 def test_data_that_cannot_identify_the_law_is_rejected(n, d, message):
     assert message in identifiability_problem(n, d)
-    loss = TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
+    loss = law(n, d)
     with pytest.raises(ValueError, match="cannot identify the loss law"):
         fit_loss_law(n, d, loss)
 
@@ -101,7 +100,7 @@ def test_identifiable_grids_pass():
 
 def test_outliers_are_not_dropped_when_the_rest_could_not_identify_the_law():
     n, d = np.array([1e8, 1e8, 1e9, 1e9, 1e10, 1e10]), np.array([1e9, 1e10, 1e9, 1e10, 1e10, 1e11])
-    loss = TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
+    loss = law(n, d)
     loss[0] *= 1.5
     assert fit_loss_law(n, d, loss, outlier_sd=1.0).dropped_outliers == ()
 

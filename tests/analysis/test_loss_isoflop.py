@@ -4,18 +4,10 @@ import re
 
 import numpy as np
 import pytest
+from law_truth import A_TRUE, G, law
 
 from analysis.frontier import compute_frontier
 from analysis.isoflop import compare_exponents, fit_isoflop, group_by_compute
-
-TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
-A_TRUE = TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"])
-G = (TRUTH["alpha"] * TRUTH["A"] / (TRUTH["beta"] * TRUTH["B"])) ** (1 / (TRUTH["alpha"] + TRUTH["beta"]))
-
-
-def law(n, d):
-    return TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
-
 
 BUDGETS = tuple(np.logspace(18, 22, 5))
 
