@@ -28,6 +28,7 @@ from analysis.chinchilla import (
     LossLawFit,
     check_options,
     fit_loss_law,
+    params_from_theta,
     refine,
     single_blas_thread,
     used_rows,
@@ -146,8 +147,7 @@ def bootstrap_loss_law(n_params, n_tokens, loss, fit: LossLawFit | None = None, 
             parts = [f.result() for f in futures]
         thetas = np.concatenate([p[0] for p in parts])
         success = np.concatenate([p[1] for p in parts])
-    samples = np.column_stack([np.exp(thetas[:, 2]), np.exp(thetas[:, 0]), np.exp(thetas[:, 1]),
-                               thetas[:, 3], thetas[:, 4]])  # (E, A, B, alpha, beta)
+    samples = params_from_theta(thetas)  # (E, A, B, alpha, beta)
     samples[~success] = np.nan
     budgets = tuple(float(c) for c in budgets)
     good = samples[success]

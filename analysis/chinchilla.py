@@ -27,7 +27,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
-from analysis.frontier import optimal_allocation
+from analysis.frontier import FLOPS_PER_PARAM_TOKEN, optimal_allocation
 
 PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
 
@@ -328,21 +328,21 @@ def fit_loss_law(n_params, n_tokens, loss, *, huber_delta: float = 1e-3, init_gr
             log_n, log_d, log_loss = np.log(n[ok]), np.log(d[ok]), np.log(loss_[ok])
             best, n_starts = _fit_logs(log_n, log_d, log_loss, huber_delta, starts, n_best_starts,
                                        None if w_all is None else w_all[ok])
-    a, b, e, alpha, beta = best.x
-    return LossLawFit(E=float(np.exp(e)), A=float(np.exp(a)), B=float(np.exp(b)), alpha=float(alpha),
-                      beta=float(beta), objective=float(best.fun), n_points=int(ok.sum()),
+    E, A, B, alpha, beta = (float(v) for v in params_from_theta(best.x))
+    return LossLawFit(E=E, A=A, B=B, alpha=alpha, beta=beta, objective=float(best.fun), n_points=int(ok.sum()),
                       converged=bool(best.success), huber_delta=huber_delta, n_starts=n_starts,
                       message=str(best.message), n_column=n_column, init_grid=grid, outlier_sd=outlier_sd,
                       dropped_outliers=dropped, n_invalid=int((~valid_rows(n, d, loss_)[3]).sum()))
 
 
-def fit_from_theta(theta: np.ndarray) -> dict[str, float]:
-    a, b, e, alpha, beta = theta
-    return {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)), "alpha": float(alpha),
-            "beta": float(beta)}
+def params_from_theta(theta) -> np.ndarray:
+    """(E, A, B, alpha, beta) in PARAM_NAMES order from fitted (a, b, e, alpha, beta), along the last axis."""
+    a, b, e, alpha, beta = np.moveaxis(np.asarray(theta, dtype=float), -1, 0)
+    return np.stack([np.exp(e), np.exp(a), np.exp(b), alpha, beta], axis=-1)
 
 
-def compute_optimal(fit: LossLawFit, flops, flops_per_param_token: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+def compute_optimal(fit: LossLawFit, flops,
+                    flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -> tuple[np.ndarray, np.ndarray]:
     """N*(C), D*(C) minimising the fitted loss at compute C = k N D (Hoffmann et al. 2022, eq. 4).
 
     N_opt = G (C/k)^(beta/(alpha+beta)), D_opt = G^-1 (C/k)^(alpha/(alpha+beta)),

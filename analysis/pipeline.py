@@ -16,6 +16,7 @@ import polars as pl
 
 from analysis.emergence_analysis import N_BOOT, EmergenceInputError, EmergenceResult, run_emergence
 from analysis.fits_table import fits_table
+from analysis.frontier import FLOPS_PER_PARAM_TOKEN
 from analysis.io import join, write_bytes
 from analysis.load import load_evals, load_runs
 from analysis.loss_analysis import LossAnalysis, LossOptions, run_loss_analysis
@@ -121,9 +122,9 @@ def loss_sections(loss: LossAnalysis, runs: pl.DataFrame, images: dict[str, byte
         "compute, and 10x and 100x beyond it (extrapolation).", frontier_rows))
     if loss.isoflop is not None:
         iso = loss.isoflop
-        _add_figure(images, "isoflop", isoflop_profiles(runs["n_params"].to_numpy(), runs["final_val_loss"].to_numpy(),
-                                                        6.0 * runs["n_params"].to_numpy() * runs["n_tokens"].to_numpy(),
-                                                        iso, fr))
+        n, d = runs["n_params"].to_numpy(), runs["n_tokens"].to_numpy()
+        _add_figure(images, "isoflop", isoflop_profiles(n, runs["final_val_loss"].to_numpy(),
+                                                        FLOPS_PER_PARAM_TOKEN * n * d, iso, fr))
         minima = [{"C (FLOPs)": m.flops, "N_opt": m.n_opt, "D_opt": m.d_opt, "loss_min": m.loss_min,
                    "sizes": m.n_sizes, "inside sampled N": m.inside, "used": m.used} for m in iso.minima]
         sections.append(Section(

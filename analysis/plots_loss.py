@@ -12,7 +12,7 @@ import polars as pl  # noqa: E402
 
 from analysis.backtest import Backtest  # noqa: E402
 from analysis.chinchilla import LossLawFit, compute_optimal  # noqa: E402
-from analysis.frontier import Frontier  # noqa: E402
+from analysis.frontier import FLOPS_PER_PARAM_TOKEN, Frontier  # noqa: E402
 from analysis.isoflop import IsoFlopFit, group_by_compute  # noqa: E402
 
 
@@ -24,13 +24,13 @@ def loss_vs_compute(runs: pl.DataFrame, fit: LossLawFit | None, n_col: str = "n_
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(sizes)))
     for size, colour in zip(sizes, colours):
         sub = runs.filter(pl.col(n_col) == size).sort(d_col)
-        c = 6.0 * sub[n_col].to_numpy() * sub[d_col].to_numpy()
+        c = FLOPS_PER_PARAM_TOKEN * sub[n_col].to_numpy() * sub[d_col].to_numpy()
         ax.scatter(c, sub[loss_col], color=colour, label=f"N={size:,.0f}", zorder=3)
         if fit is not None:
             d = np.geomspace(sub[d_col].min() / 2, sub[d_col].max() * 2, 50)
-            ax.plot(6.0 * size * d, fit.predict(size, d), color=colour, alpha=0.7)
+            ax.plot(FLOPS_PER_PARAM_TOKEN * size * d, fit.predict(size, d), color=colour, alpha=0.7)
     if fit is not None:
-        c_all = 6.0 * runs[n_col].to_numpy() * runs[d_col].to_numpy()
+        c_all = FLOPS_PER_PARAM_TOKEN * runs[n_col].to_numpy() * runs[d_col].to_numpy()
         grid = np.geomspace(c_all.min() / 2, c_all.max() * 2, 60)
         n_opt, d_opt = compute_optimal(fit, grid)
         ax.plot(grid, fit.predict(n_opt, d_opt), "k--", label="compute-optimal frontier")
