@@ -13,7 +13,7 @@ import numpy as np
 
 from analysis.backtest import Backtest, backtest_loss_law
 from analysis.bootstrap import LossLawBootstrap, bootstrap_loss_law
-from analysis.chinchilla import LossLawFit, fit_loss_law, identifiability_problem
+from analysis.chinchilla import LossLawFit, fit_loss_law, identifiability_problem, valid_rows
 from analysis.frontier import FLOPS_PER_PARAM_TOKEN, Frontier, compute_frontier
 from analysis.isoflop import ExponentAgreement, IsoFlopFit, compare_exponents, fit_isoflop
 
@@ -53,9 +53,8 @@ def frontier_budgets(flops: np.ndarray) -> list[float]:
 def run_loss_analysis(n_params, n_tokens, loss, flops=None, options: LossOptions | None = None) -> LossAnalysis:
     """Fit, bootstrap, frontier, isoFLOP and backtest on runs (N, D, final loss[, FLOPs])."""
     options = options or LossOptions()
-    n, d, l_ = (np.asarray(x, dtype=float).ravel() for x in (n_params, n_tokens, loss))
+    n, d, l_, ok = valid_rows(n_params, n_tokens, loss)
     c = FLOPS_PER_PARAM_TOKEN * n * d if flops is None else np.asarray(flops, dtype=float).ravel()
-    ok = np.isfinite(n) & np.isfinite(d) & np.isfinite(l_) & (n > 0) & (d > 0) & (l_ > 0)
     out = LossAnalysis(options=options, n_runs=int(ok.sum()))
     problem = identifiability_problem(n[ok], d[ok])
     if problem is not None:

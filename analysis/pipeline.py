@@ -51,11 +51,11 @@ def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None) -> Sec
             cont = _pick(by_metric, "continuous", ("token_accuracy", "edit_similarity", "target_logprob"))
             if disc is None:  # e.g. heldout/val_loss: nothing to call emergent; its section still shows it
                 continue
-            emergent = disc is not None and disc["verdict"] == "emergent"
+            emergent = disc["verdict"] == "emergent"
             rows.append({
                 "task": art["task"],
                 "verdict": art["artifact_verdict"],
-                "discontinuous": f"{disc['metric']}: {disc['verdict']}" if disc else "",
+                "discontinuous": f"{disc['metric']}: {disc['verdict']}",
                 threshold_header: _num(disc["n_c"]) + " " + _ci((disc["n_c_lo"], disc["n_c_hi"])) if emergent else "",
                 "continuous": f"{cont['metric']}: {cont['verdict']}" if cont else "",
                 "EM ≈ p^L (R²)": _num(art["pl_r2"], "{:.2f}") if emergent else "",
@@ -241,7 +241,7 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
         say("task verdicts: " + ", ".join(f"{r['artifact_verdict']} {r['count']}"
                                           for r in counts.iter_rows(named=True)))
     written = ["report.html", "report.md", "fits.parquet"] + ["emergence.parquet"] * (emergence is not None)
-    written += [f"plots/ ({len(images)} figures)"] * bool(images)
+    written += [f"plots/ ({len(png)} figures, PNG and SVG)"] * bool(png)
     if done.is_empty():
         say(f"no finished runs in {sweep_dir} ({runs.height} runs, none done): the report only lists them")
     say(f"analysis written to {out}/ ({', '.join(written)}) in {seconds:.1f} s")
