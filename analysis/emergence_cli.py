@@ -20,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from analysis.emergence_analysis import N_BOOT, X_AXES, EmergenceInputError, run_emergence
+from analysis.io import json_ready
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,12 +69,6 @@ def _read_csv(file: Path) -> pl.DataFrame:
     if frame.width < 2:
         raise ValueError("not a comma-separated table")
     return frame
-
-
-def _clean(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -132,7 +127,7 @@ def emergence_main(argv: list[str]) -> int:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.json:
-        rows = [{k: _clean(v) for k, v in row.items()} for row in result.table.iter_rows(named=True)]
+        rows = json_ready(list(result.table.iter_rows(named=True)))
         json.dump(rows, sys.stdout, indent=1, allow_nan=False)
         sys.stdout.write("\n")
     else:

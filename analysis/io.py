@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 
+import numpy as np
 import pyarrow.fs as pafs
 
 
@@ -39,3 +41,18 @@ def write_bytes(uri: str, payload: bytes) -> None:
 def exists(uri: str) -> bool:
     fs, path = _resolve(uri)
     return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def json_ready(value):
+    """JSON-ready: numpy scalars to Python, NaN/inf to None, recursively."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

@@ -25,6 +25,7 @@ from analysis.backtest import MIN_HOLDOUT_FRACTION, MIN_HOLDOUT_RUNS, backtest_l
 from analysis.bootstrap import bootstrap_loss_law
 from analysis.chinchilla import PARAM_NAMES, check_options, fit_loss_law, identifiability_problem, valid_rows
 from analysis.frontier import FLOPS_PER_PARAM_TOKEN, compute_frontier
+from analysis.io import json_ready
 from analysis.isoflop import compare_exponents, fit_isoflop
 
 
@@ -64,23 +65,8 @@ def numeric_column(frame: pl.DataFrame, name: str, flag: str, path: str) -> np.n
     return column.cast(pl.Float64).fill_null(float("nan")).to_numpy()
 
 
-def _finite_or_none(value):
-    """JSON-ready: numpy scalars to Python, NaN/inf to None, recursively."""
-    if isinstance(value, dict):
-        return {str(k): _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 def _emit_json(payload: dict) -> None:
-    print(json.dumps(_finite_or_none(payload), allow_nan=False))
+    print(json.dumps(json_ready(payload), allow_nan=False))
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
