@@ -121,6 +121,7 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
                   wall_seconds=time.perf_counter() - t_start, tokens_per_second=result.tokens_per_second,
                   mfu=result.mfu, device=device, gpu_type=device_name(device) if device != "cpu" else None)
     run_dir.write_table("run.parquet", to_table([row], RUNS))
-    run_dir.end_attempt(rid, DONE, resumed_from_step=result.resumed_from_step)
+    run_dir.end_attempt(rid, DONE, resumed_from_step=result.resumed_from_step,
+                        checkpoint_rejected=result.checkpoint_rejected)
     checkpoints.clear()
     return row

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ import torch
 
 from sweep.spec import RunSpec
 from sweep.tasks.mixture import Mixture, mixture_for
-from sweep.train.checkpoint import CheckpointIO, NoCheckpoints, pack, unpack
+from sweep.train.checkpoint import CheckpointIO, CheckpointRejected, NoCheckpoints, pack, unpack
 from sweep.train.flops import train_flops_per_token
 from sweep.train.hardware import peak_flops
 from sweep.train.model import GPT
@@ -50,6 +51,7 @@ class TrainResult:
     tokens_per_second: float  # over this attempt's steps
     mfu: float | None  # model FLOPs utilisation against the device's bf16 peak; None on CPU
     resumed_from_step: int
+    checkpoint_rejected: str | None = None  # why a checkpoint found at the start was not used
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,6 +81,31 @@ def _to_device(rows, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     return t[:, :-1], t[:, 1:]
 
 
+def _fresh(spec: RunSpec, device: str) -> tuple[GPT, torch.optim.Optimizer]:
+    """The run's initial model (seeded) and its AdamW optimizer."""
+    plan = spec.train
+    torch.manual_seed(spec.seed)
+    model = GPT(spec.model).to(device)
+    optimizer = torch.optim.AdamW(_param_groups(model, plan.weight_decay), lr=plan.lr,
+                                  betas=(plan.beta1, plan.beta2), fused=True)
+    return model, optimizer
+
+
+def _resume(model: GPT, optimizer: torch.optim.Optimizer, payload: bytes,
+            n_steps: int) -> tuple[list[dict[str, Any]], int]:
+    """Load a checkpoint into model and optimizer: (curves, step). Raises CheckpointRejected."""
+    state = unpack(payload)
+    if state["step"] >= n_steps:
+        raise CheckpointRejected(f"step {state['step']} is not before the run's last step {n_steps}")
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointRejected(f"does not fit this run's model ({type(exc).__name__}: "
+                                 f"{str(exc).strip().splitlines()[0][:200]})") from exc
+    return state["curves"], state["step"]
+
+
 @torch.no_grad()
 def validation_loss(model: GPT, batches: list[tuple[torch.Tensor, torch.Tensor]], autocast) -> float:
     model.eval()
@@ -101,18 +128,17 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
-    torch.manual_seed(spec.seed)
-    model = GPT(shape).to(device)
-    optimizer = torch.optim.AdamW(_param_groups(model, plan.weight_decay), lr=plan.lr,
-                                  betas=(plan.beta1, plan.beta2), fused=True)
+    model, optimizer = _fresh(spec, device)
     curves: list[dict[str, Any]] = []
-    start_step = 0
+    start_step, rejected = 0, None
     payload = checkpoints.load()
     if payload is not None:
-        state = unpack(payload)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        curves, start_step = state["curves"], state["step"]
+        try:
+            curves, start_step = _resume(model, optimizer, payload, plan.n_steps)
+        except CheckpointRejected as exc:
+            rejected = str(exc)
+            warnings.warn(f"checkpoint rejected, the run restarts from step 0: {rejected}", stacklevel=2)
+            model, optimizer = _fresh(spec, device)  # loading may have half-filled the first pair
 
     def autocast():
         if dtype == torch.float32:
@@ -188,4 +214,4 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
     mfu = tokens_per_second * flops_per_token / peak if peak else None
     return TrainResult(model=model, curves=curves, final_train_loss=train_loss, final_val_loss=val_loss,
                        train_seconds=seconds, tokens_per_second=tokens_per_second, mfu=mfu,
-                       resumed_from_step=start_step)
+                       resumed_from_step=start_step, checkpoint_rejected=rejected)

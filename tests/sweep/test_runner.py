@@ -63,3 +63,16 @@ def test_a_diverging_run_is_committed_diverged_with_its_curve(tmp_path, spec):
     row = execute(bad, run, device="cpu")
     assert row["status"] == "diverged" and run.is_finished()
     assert run.read_table("curves.parquet").num_rows >= 1
+
+
+def test_a_planted_checkpoint_in_the_run_directory_is_refused_and_recorded(tmp_path, spec):
+    from tests.sweep.train.test_checkpoint import planted_checkpoint
+
+    marker = tmp_path / "pwned"
+    run = Store(str(tmp_path), "s").run_dir(run_id(spec))
+    run.write_bytes("checkpoint/latest.pt", planted_checkpoint(str(marker)))
+    with pytest.warns(UserWarning, match="checkpoint rejected"):
+        row = execute(spec, run, device="cpu")
+    assert row["status"] == "done" and not marker.exists()
+    attempt = run.status()["attempts"][-1]
+    assert attempt["resumed_from_step"] == 0 and "not a safe" in attempt["checkpoint_rejected"]
