@@ -34,6 +34,9 @@ def compose(overrides: list[str], conf_dir: Path = CONF_DIR) -> SweepConfig:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, open_dict
 
+    from sweep.config_keys import unknown_keys
+    from sweep.validate import ConfigError
+
     register_schema()
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name="sweep"):
         cfg = hydra_compose("config", overrides=list(overrides), return_hydra_config=True)
@@ -41,6 +44,9 @@ def compose(overrides: list[str], conf_dir: Path = CONF_DIR) -> SweepConfig:
         with open_dict(cfg):
             del cfg["hydra"]
         OmegaConf.resolve(cfg)
+    unknown = unknown_keys(OmegaConf.to_container(cfg), SweepConfig)
+    if unknown:
+        raise ConfigError(unknown)
     return OmegaConf.to_object(cfg)
 
 

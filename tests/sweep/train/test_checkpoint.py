@@ -103,6 +103,7 @@ def test_a_checkpoint_of_another_shape_or_past_the_end_is_rejected_not_used(spec
         assert train(spec, checkpoints=Given(pack(state))).resumed_from_step == 0
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_pickle_protocol_objects_are_not_an_escape_hatch(tmp_path):
     # A raw pickle (not a torch zip file) with a reduce payload is refused as well.
     marker = tmp_path / "pwned2"
