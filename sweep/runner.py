@@ -82,8 +82,12 @@ def evaluate_all(spec: RunSpec, model, device: str, rid: str,
 
 
 def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
-            code_version: str | None = None) -> dict[str, Any]:
-    """Train and evaluate one run, writing everything into `run_dir`. Returns the run's row."""
+            code_version: str | None = None, gpu_share: float = 1.0) -> dict[str, Any]:
+    """Train and evaluate one run, writing everything into `run_dir`. Returns the run's row.
+
+    `gpu_share` is the fraction of the GPU the scheduler gave this run (Ray's num_gpus): the
+    trainer keeps its memory within that share of the device (gradient accumulation if needed).
+    """
     import torch
 
     from sweep.train.hardware import device_name, resolve_device
@@ -98,7 +102,7 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
     attempts = len(status["attempts"])
     checkpoints = CheckpointFile(run_dir)
     try:
-        result = train(spec, device=device, sink=sink, checkpoints=checkpoints)
+        result = train(spec, device=device, sink=sink, checkpoints=checkpoints, memory_fraction=gpu_share)
         t_eval = time.perf_counter()
         samples, evals = evaluate_all(spec, result.model, device, rid, result.final_val_loss)
         eval_seconds = time.perf_counter() - t_eval

@@ -118,7 +118,8 @@ def validation_loss(model: GPT, batches: list[tuple[torch.Tensor, torch.Tensor]]
 
 
 def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
-          checkpoints: CheckpointIO | None = None, mixture: Mixture | None = None) -> TrainResult:
+          checkpoints: CheckpointIO | None = None, mixture: Mixture | None = None,
+          memory_fraction: float = 1.0) -> TrainResult:
     sink = sink or NullSink()
     checkpoints = checkpoints or NoCheckpoints()
     mixture = mixture or mixture_for(spec.tasks, spec.data)
