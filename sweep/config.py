@@ -54,8 +54,9 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 32  # sequences per optimizer step
-    lr: float | None = None  # peak learning rate; null = derived from the model size (sweep.grid)
+    batch_size: int | None = None  # sequences per optimizer step; null = derived per run (sweep.grid.derive_batch_size)
+    max_batch_size: int = 4096  # cap of the derived batch size, in sequences
+    lr: float | None = None  # peak learning rate; null = derived per run (sweep.grid.derive_lr)
     lr_scale: float = 1.0  # multiplies the derived learning rate
     schedule: str = "cosine"  # cosine | linear | wsd
     warmup_fraction: float = 0.05
@@ -71,8 +72,10 @@ class TrainConfig:
     log_every_steps: int = 10
     diverge_loss: float = 12.0  # train loss above this (or NaN) marks the run diverged
     # Execution only: excluded from run_id (sweep.run_id.EXCLUDED).
-    compile: str = "auto"  # auto (GPU only) | true | false
+    compile: str = "auto"  # auto (GPU, and CPU runs long enough to pay for it) | true | false
     checkpoint_every_seconds: float = 120.0
+    micro_batch_size: int | None = None  # sequences per forward/backward; null = the largest that fits memory
+    data_workers: int | None = None  # batch-building processes; null = 0 on CPU, the run's CPUs - 1 on GPU
 
 
 @dataclass

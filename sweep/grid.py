@@ -3,7 +3,7 @@
 One place for each derivation, each with its source:
   * model shape from a target parameter count (shape_for_params),
   * steps and tokens from a budget (plan_training),
-  * peak learning rate from the model size (default_lr),
+  * tokens per step and peak learning rate from the run's compute (derive_batch_size, derive_lr),
   * warm-up length and validation cadence (plan_training).
 """
 
@@ -64,29 +64,54 @@ def data_fingerprint(data: DataConfig, tokenizer: Tokenizer) -> str:
     return f"tokenizer={tokenizer.fingerprint()};corpus={corpus}"
 
 
-def default_lr(shape: ModelShape) -> float:
-    """Peak AdamW learning rate for a model of this size.
+def batch_tokens_rule(flops: float) -> float:
+    """Optimal tokens per optimizer step at a compute budget of `flops`.
 
-    Kaplan et al. (2020), eq. D.1: LR(N) ~= 0.003239 - 0.0001395 log N (N non-embedding), fitted on
-    models from 1e3 to 1e9 parameters; multiplied by train.lr_scale.
+    DeepSeek LLM (Bi et al. 2024, sec. 3.1, eq. 1): B_opt = 0.2920 * C^0.3271, fitted on runs of
+    1e17..3e20 FLOPs; C counts the run's training FLOPs (as sweep.train.flops does). The critical
+    batch size grows with compute (McCandlish et al. 2018): below it a larger batch costs almost no
+    extra tokens, above it the tokens are wasted.
     """
-    return 0.003239 - 0.0001395 * math.log(n_nonembed_params(shape))
+    return 0.2920 * flops**0.3271
+
+
+def lr_rule(flops: float) -> float:
+    """Optimal peak AdamW learning rate at a compute budget of `flops`, at the batch of
+    batch_tokens_rule: DeepSeek LLM (Bi et al. 2024, sec. 3.1, eq. 1), eta_opt = 0.3118 * C^-0.1250."""
+    return 0.3118 * flops**-0.1250
+
+
+def derive_batch_size(shape: ModelShape, n_tokens_budget: int, max_batch_size: int) -> int:
+    """Sequences per step: batch_tokens_rule at the run's compute, rounded down to a power of two
+    (few distinct shapes: compiled code is reused across runs), between 1 and max_batch_size."""
+    sequences = batch_tokens_rule(float(train_flops(shape, n_tokens_budget))) / shape.seq_len
+    return int(min(max_batch_size, 2 ** max(0, math.floor(math.log2(max(sequences, 1.0))))))
+
+
+def derive_lr(shape: ModelShape, n_tokens_budget: int, batch_size: int) -> float:
+    """lr_rule at the run's compute, moved to the run's batch by Adam's square-root scaling rule
+    (Malladi et al. 2022, "On the SDEs and Scaling Rules for Adaptive Gradient Algorithms"):
+    eta(B) = eta_opt * sqrt(B / B_opt). A derived batch is within 2x of B_opt by construction."""
+    flops = float(train_flops(shape, n_tokens_budget))
+    return lr_rule(flops) * math.sqrt(batch_size * shape.seq_len / batch_tokens_rule(flops))
 
 
 def plan_training(train: TrainConfig, shape: ModelShape, n_tokens_budget: int) -> TrainPlan:
-    """Steps, tokens, learning rate, warm-up and validation cadence of one run.
+    """Batch, steps, tokens, learning rate, warm-up and validation cadence of one run.
 
-    Steps are whole batches: n_steps = ceil(D / (batch * seq_len)), so a run trains on D tokens
-    rounded up to the next step and its schedule ends exactly there. Warm-up is warmup_fraction of
-    the steps, capped at max_warmup_steps (nanoGPT's and Chinchilla's practice of a short linear
-    warm-up).
+    The batch (derive_batch_size) and peak learning rate (derive_lr, times train.lr_scale) follow
+    from the run's compute unless given. Steps are whole batches: n_steps = ceil(D / (batch *
+    seq_len)), so a run trains on D tokens rounded up to the next step and its schedule ends exactly
+    there. Warm-up is warmup_fraction of the steps, capped at max_warmup_steps (nanoGPT's and
+    Chinchilla's practice of a short linear warm-up).
     """
-    tokens_per_step = train.batch_size * shape.seq_len
+    batch_size = train.batch_size or derive_batch_size(shape, n_tokens_budget, train.max_batch_size)
+    tokens_per_step = batch_size * shape.seq_len
     n_steps = max(1, math.ceil(n_tokens_budget / tokens_per_step))
-    lr = train.lr if train.lr is not None else train.lr_scale * default_lr(shape)
+    lr = train.lr if train.lr is not None else train.lr_scale * derive_lr(shape, n_tokens_budget, batch_size)
     warmup = min(train.max_warmup_steps, max(1, round(train.warmup_fraction * n_steps)))
     return TrainPlan(
-        batch_size=train.batch_size,
+        batch_size=batch_size,
         n_steps=n_steps,
         n_tokens=n_steps * tokens_per_step,
         lr=lr,
@@ -104,6 +129,8 @@ def plan_training(train: TrainConfig, shape: ModelShape, n_tokens_budget: int) -
         log_every_steps=train.log_every_steps,
         compile=train.compile,
         checkpoint_every_seconds=train.checkpoint_every_seconds,
+        micro_batch_size=train.micro_batch_size,
+        data_workers=train.data_workers,
     )
 
 

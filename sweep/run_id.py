@@ -24,6 +24,8 @@ EXCLUDED: tuple[str, ...] = (
     "train.log_every_steps",
     "train.compile",
     "train.checkpoint_every_seconds",
+    "train.micro_batch_size",  # gradient accumulation: the same gradient, another memory/speed trade
+    "train.data_workers",
     # Where the tokenizer and corpus live is not what they are: data_fingerprint hashes their contents.
     "data.tokenizer",
     "data.corpus.path",

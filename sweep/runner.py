@@ -123,7 +123,10 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
                   final_train_loss=result.final_train_loss, final_val_loss=result.final_val_loss,
                   train_seconds=result.train_seconds, eval_seconds=eval_seconds,
                   wall_seconds=time.perf_counter() - t_start, tokens_per_second=result.tokens_per_second,
-                  mfu=result.mfu, device=device, gpu_type=device_name(device) if device != "cpu" else None)
+                  mfu=result.mfu, device=device, gpu_type=device_name(device) if device != "cpu" else None,
+                  startup_seconds=result.extra["first_log_seconds"], micro_batch_size=result.extra["micro_batch_size"],
+                  compiled=result.extra["compiled"], data_workers=result.extra["data_workers"],
+                  gpu_share=gpu_share if device != "cpu" else 0.0)
     run_dir.write_table("run.parquet", to_table([row], RUNS))
     run_dir.end_attempt(rid, DONE, resumed_from_step=result.resumed_from_step,
                         checkpoint_rejected=result.checkpoint_rejected)

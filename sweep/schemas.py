@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-TABLE_SCHEMA_VERSION = "2"
+TABLE_SCHEMA_VERSION = "3"  # 3: runs gain how each run executed (micro-batch, compile, workers, share)
 
 _META = {b"schema_version": TABLE_SCHEMA_VERSION.encode()}
 
@@ -86,6 +86,11 @@ RUNS = pa.schema([
     ("wall_seconds", pa.float64()),
     ("tokens_per_second", pa.float64()),
     ("mfu", pa.float64()),
+    ("startup_seconds", pa.float64()),  # entering the trainer to its first log point (compile included)
+    ("micro_batch_size", pa.int64()),
+    ("compiled", pa.bool_()),
+    ("data_workers", pa.int64()),
+    ("gpu_share", pa.float64()),
     ("device", pa.string()),
     ("gpu_type", pa.string()),
     ("attempts", pa.int64()),

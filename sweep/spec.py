@@ -36,6 +36,8 @@ class TrainPlan:
     log_every_steps: int
     compile: str
     checkpoint_every_seconds: float
+    micro_batch_size: int | None = None  # None: the largest divisor of batch_size that fits memory
+    data_workers: int | None = None  # None: sweep.train.batches.data_workers decides
 
 
 @dataclass(frozen=True)

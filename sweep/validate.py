@@ -99,7 +99,15 @@ def _check_model(cfg: SweepConfig, out: list[str]) -> None:
 
 def _check_train(cfg: SweepConfig, out: list[str]) -> None:
     t = cfg.train
-    positive = {"batch_size": t.batch_size, "lr_scale": t.lr_scale, "val_points": t.val_points,
+    for key in ("batch_size", "micro_batch_size"):
+        value = getattr(t, key)
+        if value is not None and value < 1:
+            out.append(f"train.{key}: must be >= 1 (or null to derive it), got {value}")
+    if t.batch_size and t.micro_batch_size and t.batch_size % t.micro_batch_size:
+        out.append(f"train.micro_batch_size: {t.micro_batch_size} does not divide train.batch_size={t.batch_size}")
+    if t.data_workers is not None and t.data_workers < 0:
+        out.append(f"train.data_workers: must be >= 0 (or null), got {t.data_workers}")
+    positive = {"max_batch_size": t.max_batch_size, "lr_scale": t.lr_scale, "val_points": t.val_points,
                 "val_batches": t.val_batches, "log_every_steps": t.log_every_steps,
                 "diverge_loss": t.diverge_loss, "checkpoint_every_seconds": t.checkpoint_every_seconds}
     for key, value in positive.items():

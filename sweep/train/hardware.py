@@ -42,3 +42,12 @@ def peak_flops(device: str) -> float | None:
         if key in name:
             return flops
     return None
+
+
+def memory_bytes(device: str) -> float:
+    """Memory a run on `device` may fill: the GPU's total, or half of this machine's RAM on a CPU."""
+    if device.startswith("cuda"):
+        return float(torch.cuda.get_device_properties(torch.device(device)).total_memory)
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2

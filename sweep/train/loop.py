@@ -17,11 +17,18 @@ import torch
 
 from sweep.spec import RunSpec
 from sweep.tasks.mixture import Mixture, mixture_for
+from sweep.train.batches import batch_stream, data_workers
 from sweep.train.checkpoint import CheckpointIO, CheckpointRejected, NoCheckpoints, pack, unpack
-from sweep.train.flops import train_flops_per_token
-from sweep.train.hardware import peak_flops
+from sweep.train.compiled import compile_loss
+from sweep.train.flops import train_flops, train_flops_per_token
+from sweep.train.hardware import memory_bytes, peak_flops
+from sweep.train.memory import micro_batch_size
 from sweep.train.model import GPT
 from sweep.train.schedule import lr_at
+
+
+# compile=auto on a CPU: compile a run whose training FLOPs exceed this (measured: see bench/).
+CPU_COMPILE_MIN_FLOPS = 5e12
 
 
 class Diverged(RuntimeError):
@@ -62,23 +69,11 @@ def _precision(spec: RunSpec, device: str) -> torch.dtype:
     return {"fp32": torch.float32, "bf16": torch.bfloat16}[p]
 
 
-def _use_compile(spec: RunSpec, device: str) -> bool:
-    c = str(spec.train.compile).lower()
-    return device.startswith("cuda") if c == "auto" else c == "true"
-
-
 def _param_groups(model: GPT, weight_decay: float) -> list[dict[str, Any]]:
     """Decay matrices (incl. embeddings), not gains: nanoGPT's configure_optimizers rule."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _to_device(rows, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    t = torch.from_numpy(rows.astype("int64", copy=False))
-    if device.startswith("cuda"):
-        t = t.pin_memory().to(device, non_blocking=True)
-    return t[:, :-1], t[:, 1:]
 
 
 def _fresh(spec: RunSpec, device: str) -> tuple[GPT, torch.optim.Optimizer]:
@@ -107,19 +102,43 @@ def _resume(model: GPT, optimizer: torch.optim.Optimizer, payload: bytes,
 
 
 @torch.no_grad()
-def validation_loss(model: GPT, batches: list[tuple[torch.Tensor, torch.Tensor]], autocast) -> float:
+def validation_loss(model: GPT, rows: list[torch.Tensor], micro_batch_size: int, autocast) -> float:
+    """Mean loss over held-out batches, each evaluated in micro-batches (equal sizes, so the mean of
+    the micro-batch means is the batch mean)."""
     model.eval()
-    total = 0.0
-    for x, y in batches:
-        with autocast():
-            total += model.loss(x, y).item()
+    total = torch.zeros((), device=rows[0].device)
+    for batch in rows:
+        chunks = batch.split(micro_batch_size)
+        for chunk in chunks:
+            with autocast():
+                total += model.loss(chunk[:, :-1], chunk[:, 1:]).float() / len(chunks)
     model.train()
-    return total / len(batches)
+    return total.item() / len(rows)
+
+
+def _micro_batch_size(spec: RunSpec, device: str, dtype: torch.dtype, memory_fraction: float) -> int:
+    plan = spec.train
+    if plan.micro_batch_size is not None:
+        return plan.micro_batch_size
+    budget = memory_bytes(device) * memory_fraction
+    return micro_batch_size(spec.model, plan.batch_size, torch.finfo(dtype).bits // 8, budget)
+
+
+def _use_compile(spec: RunSpec, device: str) -> bool:
+    """compile=auto: always on a GPU; on a CPU when the run is long enough to repay compiling."""
+    c = str(spec.train.compile).lower()
+    if c != "auto":
+        return c == "true"
+    if device.startswith("cuda"):
+        return True
+    return train_flops(spec.model, spec.train.n_tokens) >= CPU_COMPILE_MIN_FLOPS
 
 
 def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
           checkpoints: CheckpointIO | None = None, mixture: Mixture | None = None,
           memory_fraction: float = 1.0) -> TrainResult:
+    """Train one run. `memory_fraction`: the share of the device this run may fill (a packed GPU)."""
+    t_enter = time.perf_counter()
     sink = sink or NullSink()
     checkpoints = checkpoints or NoCheckpoints()
     mixture = mixture or mixture_for(spec.tasks, spec.data)
@@ -146,9 +165,15 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
             return nullcontext()
         return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=dtype)
 
-    loss_fn = torch.compile(model.loss) if _use_compile(spec, device) else model.loss
-    val_batches = [_to_device(mixture.batch(spec.data.seed, i, plan.batch_size, shape.seq_len, "heldout"), device)
-                   for i in range(plan.val_batches)]
+    micro = _micro_batch_size(spec, device, dtype, memory_fraction)
+    accumulation = plan.batch_size // micro
+    compiled = _use_compile(spec, device)
+    loss_fn = compile_loss(model, key=(shape, micro, dtype, device)) if compiled else model.loss
+    val_rows = [torch.from_numpy(mixture.batch(spec.data.seed, i, plan.batch_size, shape.seq_len, "heldout")
+                                 ).to(device) for i in range(plan.val_batches)]
+    workers = data_workers(plan.data_workers, device, torch.get_num_threads())
+    batches = batch_stream(mixture, spec.seed, plan.batch_size, shape.seq_len, start_step, plan.n_steps,
+                           device, workers)
     tokens_per_step = plan.batch_size * shape.seq_len
     flops_per_token = train_flops_per_token(shape)
     peak = peak_flops(device)
@@ -158,31 +183,29 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
                                "curves": curves, "step": step}))
 
     model.train()
-    loss_sum = torch.zeros((), device=device)
+    loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync between log points
     loss_count = 0
     train_loss = val_loss = float("nan")
     t_start = t_log = t_ckpt = time.perf_counter()
+    first_log_seconds = None  # from entering train(): start-up, compilation and the first steps
     steps_since_log = 0
-    next_batch = mixture.batch(spec.seed, start_step, plan.batch_size, shape.seq_len)
-    for step in range(start_step, plan.n_steps):
+    for step, rows in zip(range(start_step, plan.n_steps), batches):
         lr = lr_at(step, n_steps=plan.n_steps, warmup_steps=plan.warmup_steps, peak_lr=plan.lr,
                    final_fraction=plan.final_lr_fraction, schedule=plan.schedule)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x, y = _to_device(next_batch, device)
-        with autocast():
-            loss = loss_fn(x, y)
-        loss.backward()
+        for chunk in rows.split(micro):  # gradient accumulation: equal micro-batches, mean of means
+            with autocast():
+                loss = loss_fn(chunk[:, :-1], chunk[:, 1:])
+            (loss / accumulation).backward()
+            loss_sum += loss.detach() / accumulation
         if plan.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), plan.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        loss_sum += loss.detach()
         loss_count += 1
         steps_since_log += 1
         last = step == plan.n_steps - 1
-        if not last:  # build the next batch while the device works (it runs asynchronously on GPU)
-            next_batch = mixture.batch(spec.seed, step + 1, plan.batch_size, shape.seq_len)
 
         is_val = (step + 1) % plan.val_every_steps == 0 or last
         if (step + 1) % plan.log_every_steps == 0 or is_val:
@@ -191,6 +214,8 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
             loss_count = 0
             diverged = not math.isfinite(train_loss) or train_loss > plan.diverge_loss
             now = time.perf_counter()
+            if first_log_seconds is None:
+                first_log_seconds = now - t_enter
             tok_per_s = steps_since_log * tokens_per_step / max(now - t_log, 1e-9)
             row = {"step": step + 1, "tokens": (step + 1) * tokens_per_step,
                    "flops": (step + 1) * tokens_per_step * flops_per_token, "train_loss": train_loss,
@@ -200,7 +225,7 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
                 sink.log(row)
                 raise Diverged(f"train loss {train_loss:.4g} at step {step + 1} (limit {plan.diverge_loss})", curves)
             if is_val:
-                val_loss = validation_loss(model, val_batches, autocast)
+                val_loss = validation_loss(model, val_rows, micro, autocast)
                 row["val_loss"] = val_loss
             curves.append(row)
             sink.log(row)
@@ -215,4 +240,6 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
     mfu = tokens_per_second * flops_per_token / peak if peak else None
     return TrainResult(model=model, curves=curves, final_train_loss=train_loss, final_val_loss=val_loss,
                        train_seconds=seconds, tokens_per_second=tokens_per_second, mfu=mfu,
-                       resumed_from_step=start_step, checkpoint_rejected=rejected)
+                       resumed_from_step=start_step, checkpoint_rejected=rejected,
+                       extra={"micro_batch_size": micro, "accumulation_steps": accumulation, "compiled": compiled,
+                              "data_workers": workers, "first_log_seconds": first_log_seconds})

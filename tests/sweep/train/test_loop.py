@@ -66,3 +66,33 @@ def test_divergence_is_detected(spec):
     with pytest.raises(Diverged) as info:
         train(spec)
     assert info.value.curves and "limit 1.0" in str(info.value)
+
+
+def test_gradient_accumulation_gives_the_same_training(spec):
+    # batch 8 in one piece vs four micro-batches of 2: the same gradient at every step (fp32, CPU)
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=8, n_steps=12, val_every_steps=6,
+                                                               n_tokens=12 * 8 * spec.model.seq_len))
+    whole = train(spec)
+    split = train(dataclasses.replace(spec, train=dataclasses.replace(spec.train, micro_batch_size=2)))
+    assert whole.extra["accumulation_steps"] == 1 and split.extra["accumulation_steps"] == 4
+    assert split.final_train_loss == pytest.approx(whole.final_train_loss, rel=1e-5)
+    assert split.final_val_loss == pytest.approx(whole.final_val_loss, rel=1e-5)
+
+
+def test_a_memory_share_too_small_for_the_batch_accumulates(spec):
+    from sweep.train.hardware import memory_bytes
+    from sweep.train.memory import step_bytes
+
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=8, n_steps=2, val_every_steps=2,
+                                                               n_tokens=2 * 8 * spec.model.seq_len))
+    fits_two = step_bytes(spec.model, 2, 4) / 0.85 * 1.01  # room for two sequences, not four
+    result = train(spec, memory_fraction=fits_two / memory_bytes("cpu"))
+    assert result.extra["micro_batch_size"] == 2 and result.extra["accumulation_steps"] == 4
+
+
+def test_batches_built_by_worker_processes_train_identically(spec):
+    inline = train(spec)
+    prefetched = train(dataclasses.replace(spec, train=dataclasses.replace(spec.train, data_workers=2)))
+    assert prefetched.extra["data_workers"] == 2
+    assert [c["train_loss"] for c in prefetched.curves] == [c["train_loss"] for c in inline.curves]
+    assert prefetched.final_val_loss == inline.final_val_loss
