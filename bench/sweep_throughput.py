@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import multiprocessing as mp
 import platform
 import statistics
@@ -43,7 +42,7 @@ from sweep.spec import RunSpec  # noqa: E402
 from sweep.train.compiled import compile_loss  # noqa: E402
 from sweep.train.flops import n_params, train_flops_per_token  # noqa: E402
 from sweep.train.hardware import device_name, peak_flops  # noqa: E402
-from sweep.train.loop import _fresh, _micro_batch_size, _precision, train  # noqa: E402
+from sweep.train.loop import _fresh, _micro_batch_size, _precision, _use_compile, train  # noqa: E402
 
 SPECS = Path(__file__).parent / "specs"
 RESULTS = Path(__file__).parent / "results" / "sweep_throughput.jsonl"
@@ -83,8 +82,8 @@ def load_spec(ladder: str, name: str) -> RunSpec:
 def with_steps(spec: RunSpec, n_steps: int, log_every: int) -> RunSpec:
     tokens = n_steps * spec.train.batch_size * spec.model.seq_len
     plan = dataclasses.replace(spec.train, n_steps=n_steps, n_tokens=tokens, log_every_steps=log_every,
-                               val_every_steps=n_steps, val_batches=1, warmup_steps=min(spec.train.warmup_steps, n_steps),
-                               checkpoint_every_seconds=1e9)
+                               val_every_steps=n_steps, val_batches=1,
+                               warmup_steps=min(spec.train.warmup_steps, n_steps), checkpoint_every_seconds=1e9)
     return dataclasses.replace(spec, train=plan)
 
 
@@ -101,7 +100,7 @@ def model_alone(spec: RunSpec, device: str, seconds: float) -> dict:
     dtype = _precision(spec, device)
     micro = _micro_batch_size(spec, device, dtype, 1.0)
     model, optimizer = _fresh(spec, device)
-    compiled = str(spec.train.compile).lower() != "false" and (device.startswith("cuda") or spec.train.compile == "true")
+    compiled = _use_compile(spec, device)
     loss_fn = compile_loss(model, key=(spec.model, micro, dtype, device)) if compiled else model.loss
     rows = torch.randint(0, spec.model.vocab_size, (spec.train.batch_size, spec.model.seq_len + 1), device=device)
     autocast = torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=dtype,
@@ -139,7 +138,8 @@ def steady_rate(curves: list[dict]) -> float:
     return statistics.median(rates)
 
 
-def train_rate(spec: RunSpec, device: str, seconds: float, expected_tok_s: float, memory_fraction: float = 1.0) -> dict:
+def train_rate(spec: RunSpec, device: str, seconds: float, expected_tok_s: float,
+               memory_fraction: float = 1.0) -> dict:
     tokens_per_step = spec.train.batch_size * spec.model.seq_len
     n_steps = max(20, int(seconds * expected_tok_s / tokens_per_step))
     result = train(with_steps(spec, n_steps, max(1, n_steps // 10)), device=device, memory_fraction=memory_fraction)
@@ -231,9 +231,10 @@ def main(argv: list[str] | None = None) -> int:
                           "data_workers": t["data_workers"], "train_startup_seconds": t["startup_seconds"]}
                 emit(record, common, sink)
                 fmt = lambda x: f"{x:.1%}" if x is not None else ""  # noqa: E731
-                print(f"{name:>6} {n_params(spec.model) / 1e6:7.2f}M {spec.train.batch_size:>4} x {spec.model.seq_len:<4}"
-                      f" {m['tokens_per_second']:12.0f} {fmt(record['model_mfu']):>6} {t['tokens_per_second']:12.0f}"
-                      f" {fmt(record['train_mfu']):>6} {ratio:10.2f}x")
+                print(f"{name:>6} {n_params(spec.model) / 1e6:7.2f}M "
+                      f"{spec.train.batch_size:>4} x {spec.model.seq_len:<4} {m['tokens_per_second']:12.0f} "
+                      f"{fmt(record['model_mfu']):>6} {t['tokens_per_second']:12.0f} "
+                      f"{fmt(record['train_mfu']):>6} {ratio:10.2f}x")
         if "packing" in sections:
             spec = load_spec(ladder, names[0])
             expected = alone.get(names[0]) or model_alone(spec, device, seconds)["tokens_per_second"]
@@ -256,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             for spec in (a, b, a):
                 t0 = time.perf_counter()
                 result = train(with_steps(spec, 2, 1), device=device)
-                starts.append({"run_seconds": time.perf_counter() - t0, "startup_seconds": result.extra["first_log_seconds"]})
+                starts.append({"run_seconds": time.perf_counter() - t0,
+                               "startup_seconds": result.extra["first_log_seconds"]})
             emit({"section": "warm", "size": names[0], "cold_startup_seconds": starts[0]["startup_seconds"],
                   "warm_startup_seconds": starts[2]["startup_seconds"],
                   "warm_run_seconds": starts[2]["run_seconds"]}, common, sink)

@@ -26,7 +26,6 @@ from sweep.train.memory import micro_batch_size
 from sweep.train.model import GPT
 from sweep.train.schedule import lr_at
 
-
 # compile=auto on a CPU: compile a run whose training FLOPs exceed this (measured: see bench/).
 CPU_COMPILE_MIN_FLOPS = 5e12
 

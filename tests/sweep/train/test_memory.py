@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sweep.train.memory import DoesNotFit, HEADROOM, activation_bytes_per_token, micro_batch_size, step_bytes
+from sweep.train.memory import HEADROOM, DoesNotFit, activation_bytes_per_token, micro_batch_size, step_bytes
 from sweep.train.shape import ModelShape
 
 GPT2 = ModelShape(n_layer=12, d_model=768, n_head=12, vocab_size=50304, seq_len=1024)

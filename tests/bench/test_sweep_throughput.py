@@ -1,0 +1,33 @@
+"""The reduced (CPU) version of the GPU benchmark runs end to end and writes sane JSON lines.
+
+It checks that the benchmark works, never how fast anything is (timings on shared CI machines flake).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_benchmark_measures_every_section(tmp_path):
+    out = tmp_path / "bench.jsonl"
+    result = subprocess.run([sys.executable, "bench/sweep_throughput.py", "--quick", "--seconds", "0.5",
+                             "--threads", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    by_section = {}
+    for record in records:
+        by_section.setdefault(record["section"], []).append(record)
+        assert record["device"] == "cpu" and record["torch"]
+    assert {r["size"] for r in by_section["ladder"]} == {"70k", "800k"}
+    for r in by_section["ladder"]:
+        assert r["model_tokens_per_second"] > 0 and r["train_tokens_per_second"] > 0
+        assert r["train_over_model"] > 0 and r["batch_size"] >= 1 and r["model_mfu"] is None
+    (packing,) = by_section["packing"]
+    assert packing["copies"] == 2 and packing["one_tokens_per_second"] > 0 and packing["packed_tokens_per_second"] > 0
+    (warm,) = by_section["warm"]
+    assert 0 < warm["warm_startup_seconds"] and 0 < warm["cold_startup_seconds"]
+    assert "train/model" in result.stdout and "packing" in result.stdout
