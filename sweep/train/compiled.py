@@ -1,6 +1,6 @@
 """torch.compile for a worker that trains many runs, one after another, in one process.
 
-Dynamo keeps compiled code per Python code object (`GPT.loss`) with at most
+Dynamo keeps compiled code per Python code object (the loss module's `forward`) with at most
 `torch._dynamo.config.recompile_limit` (8) variants; past that it silently runs eagerly, so a worker
 that compiles a ninth model shape would train every later run at eager speed. This module keeps
 one variant alive at a time: consecutive runs of the same compile key (shape, micro-batch,
@@ -21,14 +21,15 @@ BACKEND = "inductor"  # tests swap in "eager": the same dynamo caching, no code 
 _state: dict[str, Hashable] = {}
 
 
-def compile_loss(model: torch.nn.Module, key: Hashable) -> Callable:
-    """`torch.compile(model.loss)`, clearing dynamo's caches first when `key` changed."""
+def compile_loss(loss: torch.nn.Module, key: Hashable) -> Callable:
+    """`torch.compile(loss)` (a module computing the training loss), clearing dynamo's caches first
+    when `key` changed."""
     import torch._dynamo
 
     if _state.get("key") != key:
         torch._dynamo.reset()
         _state["key"] = key
-    return torch.compile(model.loss, dynamic=False, backend=BACKEND)
+    return torch.compile(loss, dynamic=False, backend=BACKEND)
 
 
 def forget() -> None:

@@ -6,6 +6,7 @@ a sink (anything with `log(row)`), checkpoints to a CheckpointIO; the caller dec
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -20,6 +21,7 @@ from sweep.tasks.mixture import Mixture, mixture_for
 from sweep.train.batches import batch_stream, data_workers
 from sweep.train.checkpoint import CheckpointIO, CheckpointRejected, NoCheckpoints, pack, unpack
 from sweep.train.compiled import compile_loss
+from sweep.train.distributed import mean, no_sync, rank_and_world, wrap
 from sweep.train.flops import train_flops, train_flops_per_token
 from sweep.train.hardware import memory_bytes, peak_flops
 from sweep.train.memory import micro_batch_size
@@ -112,7 +114,7 @@ def validation_loss(model: GPT, rows: list[torch.Tensor], micro_batch_size: int,
             with autocast():
                 total += model.loss(chunk[:, :-1], chunk[:, 1:]).float() / len(chunks)
     model.train()
-    return total.item() / len(rows)
+    return mean(total).item() / len(rows)
 
 
 def _micro_batch_size(spec: RunSpec, device: str, dtype: torch.dtype, memory_fraction: float) -> int:
@@ -147,6 +149,7 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
+    rank, world = rank_and_world()
     model, optimizer = _fresh(spec, device)
     curves: list[dict[str, Any]] = []
     start_step, rejected = 0, None
@@ -164,12 +167,17 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
             return nullcontext()
         return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=dtype)
 
-    micro = _micro_batch_size(spec, device, dtype, memory_fraction)
-    accumulation = plan.batch_size // micro
+    if plan.batch_size % world:
+        raise ValueError(f"batch_size={plan.batch_size} does not split over {world} data-parallel ranks")
+    local_batch = plan.batch_size // world  # this rank's rows of every global batch: rank, rank + world, ...
+    micro = _micro_batch_size(dataclasses.replace(spec, train=dataclasses.replace(plan, batch_size=local_batch)),
+                              device, dtype, memory_fraction)
+    accumulation = local_batch // micro
     compiled = _use_compile(spec, device)
-    loss_fn = compile_loss(model, key=(shape, micro, dtype, device)) if compiled else model.loss
+    net = wrap(model, device)
+    loss_fn = compile_loss(net, key=(shape, micro, dtype, device, world)) if compiled else net
     val_rows = [torch.from_numpy(mixture.batch(spec.data.seed, i, plan.batch_size, shape.seq_len, "heldout")
-                                 ).to(device) for i in range(plan.val_batches)]
+                                 )[rank::world].to(device) for i in range(plan.val_batches)]
     workers = data_workers(plan.data_workers, device, torch.get_num_threads())
     batches = batch_stream(mixture, spec.seed, plan.batch_size, shape.seq_len, start_step, plan.n_steps,
                            device, workers)
@@ -178,6 +186,8 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
     peak = peak_flops(device)
 
     def save_checkpoint(step: int) -> None:
+        if rank:
+            return
         checkpoints.save(pack({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "curves": curves, "step": step}))
 
@@ -193,10 +203,12 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
                    final_fraction=plan.final_lr_fraction, schedule=plan.schedule)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        for chunk in rows.split(micro):  # gradient accumulation: equal micro-batches, mean of means
-            with autocast():
-                loss = loss_fn(chunk[:, :-1], chunk[:, 1:])
-            (loss / accumulation).backward()
+        chunks = rows[rank::world].split(micro)  # gradient accumulation: equal micro-batches, mean of means
+        for i, chunk in enumerate(chunks):
+            with no_sync(net, last_micro_batch=i == len(chunks) - 1):
+                with autocast():
+                    loss = loss_fn(chunk[:, :-1], chunk[:, 1:])
+                (loss / accumulation).backward()
             loss_sum += loss.detach() / accumulation
         if plan.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), plan.grad_clip)
@@ -208,7 +220,7 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
 
         is_val = (step + 1) % plan.val_every_steps == 0 or last
         if (step + 1) % plan.log_every_steps == 0 or is_val:
-            train_loss = (loss_sum / loss_count).item()
+            train_loss = (mean(loss_sum) / loss_count).item()
             loss_sum.zero_()
             loss_count = 0
             diverged = not math.isfinite(train_loss) or train_loss > plan.diverge_loss
@@ -221,13 +233,15 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
                    "val_loss": None, "lr": lr, "tok_per_s": tok_per_s}
             if diverged:
                 curves.append(row)
-                sink.log(row)
+                if not rank:
+                    sink.log(row)
                 raise Diverged(f"train loss {train_loss:.4g} at step {step + 1} (limit {plan.diverge_loss})", curves)
             if is_val:
                 val_loss = validation_loss(model, val_rows, micro, autocast)
                 row["val_loss"] = val_loss
             curves.append(row)
-            sink.log(row)
+            if not rank:
+                sink.log(row)
             t_log, steps_since_log = time.perf_counter(), 0
             if not last and now - t_ckpt >= plan.checkpoint_every_seconds:
                 save_checkpoint(step + 1)
@@ -236,9 +250,10 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
     seconds = time.perf_counter() - t_start
     trained_tokens = (plan.n_steps - start_step) * tokens_per_step
     tokens_per_second = trained_tokens / max(seconds, 1e-9)
-    mfu = tokens_per_second * flops_per_token / peak if peak else None
+    mfu = tokens_per_second * flops_per_token / (peak * world) if peak else None  # tokens of all ranks
     return TrainResult(model=model, curves=curves, final_train_loss=train_loss, final_val_loss=val_loss,
                        train_seconds=seconds, tokens_per_second=tokens_per_second, mfu=mfu,
                        resumed_from_step=start_step, checkpoint_rejected=rejected,
                        extra={"micro_batch_size": micro, "accumulation_steps": accumulation, "compiled": compiled,
-                              "data_workers": workers, "first_log_seconds": first_log_seconds})
+                              "data_workers": workers, "first_log_seconds": first_log_seconds,
+                              "world_size": world})
