@@ -1,8 +1,9 @@
 """The driver: skip finished runs, submit the rest to Ray largest-first, watch, record, summarise.
 
-Resources are declared per task (cluster.cpus_per_run, cluster.gpus_per_run; fractions pack several
-small runs on one GPU) and Ray's scheduler bounds concurrency. Results are consumed in completion
-order with ray.wait. Retries are narrow: Ray retries a run after its worker or node is lost
+Resources are declared per task, per run (sweep.resources: a GPU share by the run's size, so small
+runs are packed several to a GPU and large ones get a whole GPU; or the user's cluster.gpus_per_run
+and cluster.cpus_per_run for every run) and Ray's scheduler bounds concurrency. Results are
+consumed in completion order with ray.wait. Retries are narrow: Ray retries a run after its worker or node is lost
 (cluster.max_retries) and after an allow-listed transient error (runner.TRANSIENT_ERRORS); a run
 that fails in its own code or diverges is recorded and never retried. Workers are reused across runs
 (max_calls=0), so process start-up and CUDA initialisation are paid once per worker.
@@ -20,6 +21,7 @@ from rich.table import Table
 
 from sweep.config import SweepConfig
 from sweep.progress import HubSink, ProgressHub, SweepDisplay
+from sweep.resources import RunResources, run_device, run_resources
 from sweep.run_id import human_count, run_id
 from sweep.runner import TRANSIENT_ERRORS, commit_failure, execute
 from sweep.spec import RunSpec
@@ -44,8 +46,9 @@ class SweepOutcome:
 
 
 def worker_entry(spec_dict: dict[str, Any], results_dir: str, sweep_name: str, device: str, threads: int,
-                 wandb: dict[str, Any], hub, code_version: str | None) -> dict[str, Any]:
+                 wandb: dict[str, Any], hub, code_version: str | None, gpu_share: float = 0.0) -> dict[str, Any]:
     """Runs inside a Ray worker: one run, end to end. Returns the run's (small) runs-table row."""
+    import ray
     import torch
 
     torch.set_num_threads(threads)
@@ -57,8 +60,10 @@ def worker_entry(spec_dict: dict[str, Any], results_dir: str, sweep_name: str, d
         return table.to_pylist()[0] if table is not None else {"run_id": rid, "status": DONE}
     wandb_sink = WandbSink(run_id=rid, config=spec.to_dict(), **wandb)
     try:
+        held = ray.get_runtime_context().get_assigned_resources()  # what Ray gave it, into status.json
         return execute(spec, run_dir, device=device, sink=FanOut(wandb_sink, HubSink(hub, rid)),
-                       code_version=code_version)
+                       code_version=code_version, gpu_share=gpu_share,
+                       attempt_info={"resources": {k: held[k] for k in sorted(held)}})
     finally:
         wandb_sink.close()
         if torch.cuda.is_available():
@@ -115,7 +120,7 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
     """Train every run of `specs` that is not finished yet. Returns what happened."""
     import ray
 
-    from sweep.cluster import ClusterError, check_resources, connect
+    from sweep.cluster import ClusterError, check_resources, connect, live_nodes
 
     states = store.states([run_id(s) for s in specs])
     todo = [s for s in specs if states[run_id(s)] not in FINISHED]
@@ -137,21 +142,44 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
 
     t0 = time.perf_counter()
     with connect(cfg.cluster):
-        problems = check_resources(cfg.cluster)
+        nodes = live_nodes()
+        needs = {run_id(s): run_resources(s, cfg.cluster, nodes) for s in todo}
+        problems = check_resources(cfg.cluster, list(needs.values()), nodes)
         if problems:
             raise ClusterError("; ".join(problems))
         console.print(f"Ray up in {time.perf_counter() - t0:.1f} s: {ray.cluster_resources().get('CPU', 0):g} CPUs, "
                       f"{ray.cluster_resources().get('GPU', 0):g} GPUs")
+        console.print(resources_line(list(needs.values())))
         hub = ray.remote(num_cpus=0)(ProgressHub).remote()
-        task = ray.remote(max_calls=0)(worker_entry).options(
-            num_cpus=cfg.cluster.cpus_per_run, num_gpus=cfg.cluster.gpus_per_run,
-            max_retries=cfg.cluster.max_retries, retry_exceptions=list(TRANSIENT_ERRORS))
-        device = cfg.cluster.device if cfg.cluster.gpus_per_run > 0 or cfg.cluster.device != "auto" else "cpu"
-        threads = max(1, int(cfg.cluster.cpus_per_run))
-        pending = {task.remote(s.to_dict(), cfg.results_dir, cfg.name, device, threads, wandb, hub, code_version): s
-                   for s in todo}  # specs arrive largest-first from grid.expand
+        task = ray.remote(max_calls=0)(worker_entry)
+        pending = {}
+        for spec in todo:  # specs arrive largest-first from grid.expand
+            need = needs[run_id(spec)]
+            ref = task.options(num_cpus=need.num_cpus, num_gpus=need.num_gpus, max_retries=cfg.cluster.max_retries,
+                               retry_exceptions=list(TRANSIENT_ERRORS)).remote(
+                spec.to_dict(), cfg.results_dir, cfg.name, run_device(cfg.cluster.device, need), need.threads,
+                wandb, hub, code_version, gpu_share=need.num_gpus)
+            pending[ref] = spec
         _watch(pending, hub, store, outcome, console)
     return outcome
+
+
+def resources_line(needs: list[RunResources]) -> str:
+    """'resources per run: 3 x (1 CPU, 1/8 GPU), 1 x (4 CPUs, 1 GPU)': what the runs ask Ray for."""
+    counts: dict[tuple[float, float], int] = {}
+    for need in needs:
+        counts[(need.num_cpus, need.num_gpus)] = counts.get((need.num_cpus, need.num_gpus), 0) + 1
+    parts = [f"{n} x ({cpus:g} CPU{'s' * (cpus != 1)}, {_gpu_text(gpus)})"
+             for (cpus, gpus), n in sorted(counts.items(), key=lambda item: (-item[0][1], -item[0][0]))]
+    return "resources per run: " + ", ".join(parts)
+
+
+def _gpu_text(share: float) -> str:
+    if share == 0:
+        return "no GPU"
+    if share < 1 and abs(1 / share - round(1 / share)) < 1e-9:
+        return f"1/{round(1 / share)} GPU"
+    return f"{share:g} GPU" + "s" * (share > 1)
 
 
 def _watch(pending: dict, hub, store: Store, outcome: SweepOutcome, console: Console) -> None:
