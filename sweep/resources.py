@@ -106,6 +106,13 @@ def run_resources(spec: RunSpec, cluster: ClusterConfig, nodes: Sequence[Node]) 
     return RunResources(num_cpus=cpus, num_gpus=share)
 
 
+def share_text(share: float) -> str:
+    """0.125 -> '1/8', 1.0 -> '1', 2.0 -> '2'."""
+    if 0 < share < 1 and abs(1 / share - round(1 / share)) < 1e-9:
+        return f"1/{round(1 / share)}"
+    return f"{share:g}"
+
+
 def run_device(requested: str, resources: RunResources) -> str:
     """The device string handed to the run: `auto` stays auto only for a run holding a GPU share (the
     worker then insists on CUDA, sweep.train.hardware.resolve_device); a run holding none trains on CPU."""

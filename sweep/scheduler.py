@@ -21,7 +21,7 @@ from rich.table import Table
 
 from sweep.config import SweepConfig
 from sweep.progress import HubSink, ProgressHub, SweepDisplay
-from sweep.resources import RunResources, run_device, run_resources
+from sweep.resources import RunResources, run_device, run_resources, share_text
 from sweep.run_id import human_count, run_id
 from sweep.runner import TRANSIENT_ERRORS, commit_failure, execute
 from sweep.spec import RunSpec
@@ -70,17 +70,49 @@ def worker_entry(spec_dict: dict[str, Any], results_dir: str, sweep_name: str, d
             torch.cuda.empty_cache()
 
 
-def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str) -> Table:
+def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str, cost=None) -> Table:
+    """The run table of a dry run; with a GridCost, each run to train also shows its resources and cost."""
+    from sweep.cost import GPU, run_columns
+
+    extra = ()
+    if cost is not None:
+        extra = ("GPU", "est. MFU", "hours", "GPU-h") if cost.kind == GPU else ("CPUs", "FLOP/s", "hours", "core-h")
+    costs = {c.run_id: c for c in cost.runs} if cost is not None else {}
     table = Table(title=title)
-    for column in ("run_id", "model", "N", "D", "FLOPs", "lr", "status"):
-        table.add_column(column, justify="right" if column in ("N", "D", "FLOPs", "lr") else "left",
+    for column in ("run_id", "model", "N", "D", "FLOPs", "lr", *extra, "status"):
+        table.add_column(column, justify="left" if column in ("run_id", "model", "status") else "right",
                          no_wrap=column == "run_id")
     for spec in specs:
         rid = run_id(spec)
+        cells = run_columns(costs[rid], cost.kind, cost.throughput.peak_flops) if rid in costs else ("",) * len(extra)
         table.add_row(rid, spec.label, human_count(n_params(spec.model)), human_count(spec.train.n_tokens),
-                      f"{train_flops(spec.model, spec.train.n_tokens):.2e}", f"{spec.train.lr:.2e}",
+                      f"{train_flops(spec.model, spec.train.n_tokens):.2e}", f"{spec.train.lr:.2e}", *cells,
                       states.get(rid) or "pending")
     return table
+
+
+def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], states: dict[str, str | None],
+                  store: Store, console: Console) -> None:
+    """The run table with each run's planned resources and estimated cost, and the grid's total (sweep.cost)."""
+    from sweep.cluster import check_resources, planned_nodes
+    from sweep.cost import CPU, GPU, bench_documents, choose_throughput, cost_lines, grid_cost
+
+    nodes = planned_nodes(cfg.cluster)
+    needs = {run_id(s): run_resources(s, cfg.cluster, nodes) for s in specs}
+    kind = GPU if any(needs[run_id(s)].num_gpus > 0 for s in todo) else CPU
+    throughput = choose_throughput(kind, store.run_rows(), bench_documents() if kind == GPU else [], store.uri)
+    cost = grid_cost(todo, needs, nodes, throughput) if todo and throughput is not None else None
+    console.print(plan_table(specs, states, "dry run: nothing launched", cost))
+    console.print("planned for " + ", ".join(f"a node of {n.cpus:g} CPUs and {n.gpus:g} GPUs" for n in nodes)
+                  + (f" ({cfg.cluster.kind}: cluster.num_cpus / cluster.num_gpus plan for another)"
+                     if cfg.cluster.kind == "local" else ""), highlight=False)
+    if todo:
+        console.print(resources_line([needs[run_id(s)] for s in todo]), highlight=False)
+    for line in cost_lines(cost, len(todo), f"no finished CPU runs in {store.uri} to measure throughput from "
+                                            "(give the plan GPUs, e.g. cluster.num_gpus=1, for a GPU estimate)"):
+        console.print(line, highlight=False)
+    for problem in check_resources(cfg.cluster, [needs[run_id(s)] for s in todo], nodes):
+        console.print(f"[yellow]warning:[/] this cluster cannot run the grid as planned: {problem}", highlight=False)
 
 
 def summary_table(specs: list[RunSpec], outcome: SweepOutcome, store: Store) -> Table:
@@ -128,7 +160,7 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
     console.print(f"sweep [bold]{cfg.name}[/]: {len(specs)} runs in the grid, {len(outcome.skipped)} already "
                   f"finished, {len(todo)} to train  ->  {store.uri}")
     if cfg.dry_run:
-        console.print(plan_table(specs, states, "dry run: nothing launched"))
+        print_dry_run(cfg, specs, todo, states, store, console)
         return outcome
     write_manifest(store, cfg, specs, code_version)
     if not todo:
@@ -169,17 +201,9 @@ def resources_line(needs: list[RunResources]) -> str:
     counts: dict[tuple[float, float], int] = {}
     for need in needs:
         counts[(need.num_cpus, need.num_gpus)] = counts.get((need.num_cpus, need.num_gpus), 0) + 1
-    parts = [f"{n} x ({cpus:g} CPU{'s' * (cpus != 1)}, {_gpu_text(gpus)})"
+    parts = [f"{n} x ({cpus:g} CPU{'s' * (cpus != 1)}, {share_text(gpus) + ' GPU' if gpus else 'no GPU'})"
              for (cpus, gpus), n in sorted(counts.items(), key=lambda item: (-item[0][1], -item[0][0]))]
     return "resources per run: " + ", ".join(parts)
-
-
-def _gpu_text(share: float) -> str:
-    if share == 0:
-        return "no GPU"
-    if share < 1 and abs(1 / share - round(1 / share)) < 1e-9:
-        return f"1/{round(1 / share)} GPU"
-    return f"{share:g} GPU" + "s" * (share > 1)
 
 
 def _watch(pending: dict, hub, store: Store, outcome: SweepOutcome, console: Console) -> None:
