@@ -5,8 +5,9 @@ runs are packed several to a GPU and large ones get a whole GPU; or the user's c
 and cluster.cpus_per_run for every run) and Ray's scheduler bounds concurrency. Results are
 consumed in completion order with ray.wait. Retries are narrow: Ray retries a run after its worker or node is lost
 (cluster.max_retries) and after an allow-listed transient error (runner.TRANSIENT_ERRORS); a run
-that fails in its own code or diverges is recorded and never retried. Workers are reused across runs
-(max_calls=0), so process start-up and CUDA initialisation are paid once per worker.
+that fails in its own code or diverges is recorded and never retried. Each run is sweep.worker's
+worker_entry; workers are reused across runs (max_calls=0), so process start-up and CUDA
+initialisation are paid once per worker.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from rich.console import Console
 from rich.table import Table
 
 from sweep.config import SweepConfig
-from sweep.progress import HubSink, ProgressHub, SweepDisplay
+from sweep.progress import ProgressHub, SweepDisplay
 from sweep.resources import RunResources, run_device, run_resources, share_text
 from sweep.run_id import human_count, run_id
-from sweep.runner import TRANSIENT_ERRORS, commit_failure, execute
+from sweep.runner import TRANSIENT_ERRORS, commit_failure
 from sweep.spec import RunSpec
 from sweep.store import DONE, FAILED, FINISHED, Store, now_iso
-from sweep.tracking import FanOut, WandbSink, decide_wandb_mode
+from sweep.tracking import decide_wandb_mode
 from sweep.train.flops import n_params, train_flops
+from sweep.worker import worker_entry
 
 
 @dataclass
@@ -43,31 +45,6 @@ class SweepOutcome:
     @property
     def trained(self) -> list[str]:
         return [rid for rid, row in self.rows.items() if row["status"] == DONE]
-
-
-def worker_entry(spec_dict: dict[str, Any], results_dir: str, sweep_name: str, device: str, threads: int,
-                 wandb: dict[str, Any], hub, code_version: str | None, gpu_share: float = 0.0) -> dict[str, Any]:
-    """Runs inside a Ray worker: one run, end to end. Returns the run's (small) runs-table row."""
-    import ray
-    import torch
-
-    torch.set_num_threads(threads)
-    spec = RunSpec.from_dict(spec_dict)
-    rid = run_id(spec)
-    run_dir = Store(results_dir, sweep_name).run_dir(rid)
-    if run_dir.is_finished():  # another driver finished it meanwhile
-        table = run_dir.read_table("run.parquet")
-        return table.to_pylist()[0] if table is not None else {"run_id": rid, "status": DONE}
-    wandb_sink = WandbSink(run_id=rid, config=spec.to_dict(), **wandb)
-    try:
-        held = ray.get_runtime_context().get_assigned_resources()  # what Ray gave it, into status.json
-        return execute(spec, run_dir, device=device, sink=FanOut(wandb_sink, HubSink(hub, rid)),
-                       code_version=code_version, gpu_share=gpu_share,
-                       attempt_info={"resources": {k: held[k] for k in sorted(held)}})
-    finally:
-        wandb_sink.close()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
 
 
 def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str, cost=None) -> Table:
