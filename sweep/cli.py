@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.analysis:
         from analysis.inputs import is_current
 
-        if is_current(store.uri):  # a rerun that trained nothing: the analysis on disk is of these very runs
+        if not outcome.rows and is_current(store.uri):  # nothing trained and the analysis is of these very runs
             console.print(f"analysis up to date: no run changed since {store.uri}/analysis/ was written "
                           f"(python -m analysis {store.uri} redoes it)", highlight=False)
             return status
