@@ -3,9 +3,10 @@
 Resources are declared per task, per run (sweep.resources: a GPU share by the run's size, so small
 runs are packed several to a GPU and large ones get a whole GPU; or the user's cluster.gpus_per_run
 and cluster.cpus_per_run for every run) and Ray's scheduler bounds concurrency. Results are
-consumed in completion order with ray.wait. Retries are narrow: Ray retries a run after its worker or node is lost
-(cluster.max_retries) and after an allow-listed transient error (runner.TRANSIENT_ERRORS); a run
-that fails in its own code or diverges is recorded and never retried. Each run is sweep.worker's
+consumed in completion order with ray.wait. Retries are narrow: Ray retries a run after its worker
+or node is lost (cluster.max_retries) and after an allow-listed transient error
+(runner.TRANSIENT_ERRORS); a run that fails in its own code or diverges is recorded and never
+retried. Each run is sweep.worker's
 worker_entry; workers are reused across runs (max_calls=0), so process start-up and CUDA
 initialisation are paid once per worker.
 """
