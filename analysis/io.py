@@ -38,6 +38,14 @@ def write_bytes(uri: str, payload: bytes) -> None:
     fs.move(tmp, path)
 
 
+def list_files(uri: str) -> list[tuple[str, int, int]]:
+    """(path relative to `uri`, size, modification time in ns) of every file below `uri`; [] if absent."""
+    fs, path = _resolve(uri)
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    return [(info.path[len(path):].lstrip("/"), info.size, info.mtime_ns or 0)
+            for info in infos if info.type == pafs.FileType.File]
+
+
 def exists(uri: str) -> bool:
     fs, path = _resolve(uri)
     return fs.get_file_info(path).type != pafs.FileType.NotFound

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 
-from analysis.io import join, read_bytes
+from analysis.inputs import manifest_run_ids
+from analysis.io import join
 
 
 class NoResults(ValueError):
     """The directory holds no finished runs to analyse."""
-
-
-def manifest_run_ids(sweep_dir: str) -> list[str] | None:
-    """The run ids of the sweep's current grid (sweep.json), or None when there is no manifest."""
-    payload = read_bytes(join(sweep_dir, "sweep.json"))
-    return None if payload is None else list(json.loads(payload)["run_ids"])
 
 
 def _scan(sweep_dir: str, table: str, run_ids: list[str] | None) -> pl.DataFrame:

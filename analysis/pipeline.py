@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from analysis import inputs
 from analysis.emergence_analysis import N_BOOT, EmergenceInputError, EmergenceResult, run_emergence
 from analysis.fits_table import fits_table
 from analysis.frontier import FLOPS_PER_PARAM_TOKEN
@@ -188,10 +189,19 @@ def _add_figure(images: dict[str, bytes], name: str, fig) -> None:
 # ---- the entry point ---------------------------------------------------------------------------------------
 
 def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options: LossOptions | None = None,
-                  emergence_boot: int = N_BOOT) -> dict[str, Any]:
-    """Fit and report one sweep; writes <sweep>/analysis/ and returns the results."""
+                  emergence_boot: int = N_BOOT, only_if_changed: bool = False) -> dict[str, Any]:
+    """Fit and report one sweep; writes <sweep>/analysis/ and returns the results.
+
+    only_if_changed: do nothing when <sweep>/analysis/ was made from exactly these inputs (the runs'
+    tables and status files, the settings, the analysis code: analysis.inputs); returns {"skipped": True}.
+    """
     say = console.print if console is not None else print
     started = time.perf_counter()
+    analysis_settings = inputs.settings(all_runs, options, None if emergence_boot == N_BOOT else emergence_boot)
+    started_from = inputs.fingerprint(sweep_dir, analysis_settings)
+    if only_if_changed and inputs.recorded(sweep_dir) == started_from:
+        say(f"analysis up to date: no run changed since {join(sweep_dir, 'analysis')}/ was written")
+        return {"out": join(sweep_dir, "analysis"), "skipped": True}
     runs = load_runs(sweep_dir, all_runs=all_runs)
     done = runs.filter((pl.col("status") == "done") & pl.col("final_val_loss").is_not_null())
     evals = load_evals(sweep_dir, all_runs=all_runs)
@@ -230,6 +240,7 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
     png = {name: payload for name, payload in images.items() if name.endswith(".png")}
     write_bytes(join(out, "report.md"), markdown(title, sections).encode())
     write_bytes(join(out, "report.html"), html_page(title, sections, png).encode())
+    inputs.record(sweep_dir, started_from, analysis_settings)  # last: the analysis is complete
     if loss.fit is not None:
         f = loss.fit
         say(f"loss law: E={f.E:.4f} A={f.A:.4g} alpha={f.alpha:.3f} B={f.B:.4g} beta={f.beta:.3f} "
@@ -245,7 +256,7 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
     if done.is_empty():
         say(f"no finished runs in {sweep_dir} ({runs.height} runs, none done): the report only lists them")
     say(f"analysis written to {out}/ ({', '.join(written)}) in {seconds:.1f} s")
-    return {"loss": loss, "emergence": emergence, "out": out, "seconds": seconds}
+    return {"loss": loss, "emergence": emergence, "out": out, "seconds": seconds, "skipped": False}
 
 
 def _write_parquet(uri: str, frame: pl.DataFrame) -> None:

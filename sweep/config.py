@@ -121,8 +121,13 @@ class ClusterConfig:
     address: str | None = None  # auto | ray://host:port | host:port (kind=ray)
     num_cpus: int | None = None  # local only: CPUs for the embedded Ray (null = all)
     num_gpus: int | None = None  # local only
-    cpus_per_run: float = 1.0
-    gpus_per_run: float = 0.0  # fractions pack several small runs on one GPU
+    # What each run asks Ray for. null = auto, per run (sweep.resources.run_resources): GPUs: 0 on a
+    # cluster without GPUs, else a power-of-two share (1/8 .. 1) by the run's work per optimizer step;
+    # CPUs: 1 for a CPU run, a GPU run's share of its node's CPUs. A number applies to every run.
+    cpus_per_run: float | None = None
+    gpus_per_run: float | None = None  # e.g. 0.25 packs four runs on each GPU, 1 gives each run a GPU
+    max_runs_per_gpu: int = 8  # auto packing puts at most this many runs on one GPU (a power of two)
+    full_gpu_flops_per_step: float = 1.4e13  # FLOPs per optimizer step at which one run fills a GPU (H200)
     device: str = "auto"  # auto (cuda when the run holds a GPU) | cpu | cuda
     max_retries: int = 2  # retries after a lost worker or node (never after a config error or divergence)
     runtime_env: dict[str, Any] = field(default_factory=dict)  # passed to ray.init

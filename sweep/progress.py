@@ -7,10 +7,11 @@ move at the speed the cluster actually works, not per finished run.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+if TYPE_CHECKING:  # rich is the driver's: workers and the hub import this module without it
+    from rich.console import Console
+
 
 
 class ProgressHub:
@@ -47,6 +48,15 @@ class SweepDisplay:
     """A FLOP-weighted progress bar with done / running / failed counts and an ETA."""
 
     def __init__(self, console: Console, total_flops: float, n_runs: int):
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.console, self.n_runs = console, n_runs
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),

@@ -82,11 +82,15 @@ def evaluate_all(spec: RunSpec, model, device: str, rid: str,
 
 
 def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
-            code_version: str | None = None, gpu_share: float = 1.0) -> dict[str, Any]:
+            code_version: str | None = None, gpu_share: float | None = None,
+            attempt_info: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train and evaluate one run, writing everything into `run_dir`. Returns the run's row.
 
     `gpu_share` is the fraction of the GPU the scheduler gave this run (Ray's num_gpus): the
-    trainer keeps its memory within that share of the device (gradient accumulation if needed).
+    trainer keeps its memory within that share of the device (gradient accumulation if needed), and
+    with device="auto" a run holding a share fails clearly when it finds no CUDA. None (a direct
+    call, no scheduler): the whole device if there is one. `attempt_info` goes into status.json's
+    record of this attempt (the scheduler records the resources Ray gave the run).
     """
     import torch
 
@@ -96,13 +100,20 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
     rid = compute_run_id(spec)
     t_start = time.perf_counter()
     run_dir.write_json("config.json", {"run_id": rid, "code_version": code_version, "spec": spec.to_dict()})
-    device = resolve_device(device)
-    status = run_dir.begin_attempt(rid, {"host": socket.gethostname(), "pid": os.getpid(), "device": device,
-                                         "python": platform.python_version(), "torch": torch.__version__})
+    host = {"host": socket.gethostname(), "pid": os.getpid(), "python": platform.python_version(),
+            "torch": torch.__version__, "gpu_share": gpu_share, **(attempt_info or {})}
+    try:
+        device = resolve_device(device, gpu_share)
+    except RuntimeError as exc:  # e.g. a GPU share but no CUDA: recorded with its reason, never retried
+        run_dir.begin_attempt(rid, {**host, "device": device})
+        return commit_failure(run_dir, spec, rid, FAILED, str(exc), wall_seconds=time.perf_counter() - t_start,
+                              device=device)
+    status = run_dir.begin_attempt(rid, {**host, "device": device})
     attempts = len(status["attempts"])
     checkpoints = CheckpointFile(run_dir)
     try:
-        result = train(spec, device=device, sink=sink, checkpoints=checkpoints, memory_fraction=gpu_share)
+        result = train(spec, device=device, sink=sink, checkpoints=checkpoints,
+                       memory_fraction=min(gpu_share, 1.0) if gpu_share else 1.0)
         t_eval = time.perf_counter()
         samples, evals = evaluate_all(spec, result.model, device, rid, result.final_val_loss)
         eval_seconds = time.perf_counter() - t_eval

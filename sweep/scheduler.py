@@ -1,11 +1,14 @@
 """The driver: skip finished runs, submit the rest to Ray largest-first, watch, record, summarise.
 
-Resources are declared per task (cluster.cpus_per_run, cluster.gpus_per_run; fractions pack several
-small runs on one GPU) and Ray's scheduler bounds concurrency. Results are consumed in completion
-order with ray.wait. Retries are narrow: Ray retries a run after its worker or node is lost
-(cluster.max_retries) and after an allow-listed transient error (runner.TRANSIENT_ERRORS); a run
-that fails in its own code or diverges is recorded and never retried. Workers are reused across runs
-(max_calls=0), so process start-up and CUDA initialisation are paid once per worker.
+Resources are declared per task, per run (sweep.resources: a GPU share by the run's size, so small
+runs are packed several to a GPU and large ones get a whole GPU; or the user's cluster.gpus_per_run
+and cluster.cpus_per_run for every run) and Ray's scheduler bounds concurrency. Results are
+consumed in completion order with ray.wait. Retries are narrow: Ray retries a run after its worker
+or node is lost (cluster.max_retries) and after an allow-listed transient error
+(runner.TRANSIENT_ERRORS); a run that fails in its own code or diverges is recorded and never
+retried. Each run is sweep.worker's
+worker_entry; workers are reused across runs (max_calls=0), so process start-up and CUDA
+initialisation are paid once per worker.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from rich.console import Console
 from rich.table import Table
 
 from sweep.config import SweepConfig
-from sweep.progress import HubSink, ProgressHub, SweepDisplay
+from sweep.progress import ProgressHub, SweepDisplay
+from sweep.resources import RunResources, run_device, run_resources, share_text
 from sweep.run_id import human_count, run_id
-from sweep.runner import TRANSIENT_ERRORS, commit_failure, execute
+from sweep.runner import TRANSIENT_ERRORS, commit_failure
 from sweep.spec import RunSpec
 from sweep.store import DONE, FAILED, FINISHED, Store, now_iso
-from sweep.tracking import FanOut, WandbSink, decide_wandb_mode
+from sweep.tracking import decide_wandb_mode
 from sweep.train.flops import n_params, train_flops
+from sweep.worker import worker_entry
 
 
 @dataclass
@@ -43,39 +48,49 @@ class SweepOutcome:
         return [rid for rid, row in self.rows.items() if row["status"] == DONE]
 
 
-def worker_entry(spec_dict: dict[str, Any], results_dir: str, sweep_name: str, device: str, threads: int,
-                 wandb: dict[str, Any], hub, code_version: str | None) -> dict[str, Any]:
-    """Runs inside a Ray worker: one run, end to end. Returns the run's (small) runs-table row."""
-    import torch
+def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str, cost=None) -> Table:
+    """The run table of a dry run; with a GridCost, each run to train also shows its resources and cost."""
+    from sweep.cost import GPU, run_columns
 
-    torch.set_num_threads(threads)
-    spec = RunSpec.from_dict(spec_dict)
-    rid = run_id(spec)
-    run_dir = Store(results_dir, sweep_name).run_dir(rid)
-    if run_dir.is_finished():  # another driver finished it meanwhile
-        table = run_dir.read_table("run.parquet")
-        return table.to_pylist()[0] if table is not None else {"run_id": rid, "status": DONE}
-    wandb_sink = WandbSink(run_id=rid, config=spec.to_dict(), **wandb)
-    try:
-        return execute(spec, run_dir, device=device, sink=FanOut(wandb_sink, HubSink(hub, rid)),
-                       code_version=code_version)
-    finally:
-        wandb_sink.close()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-
-def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str) -> Table:
+    extra = ()
+    if cost is not None:
+        extra = ("GPU", "est. MFU", "hours", "GPU-h") if cost.kind == GPU else ("CPUs", "FLOP/s", "hours", "core-h")
+    costs = {c.run_id: c for c in cost.runs} if cost is not None else {}
     table = Table(title=title)
-    for column in ("run_id", "model", "N", "D", "FLOPs", "lr", "status"):
-        table.add_column(column, justify="right" if column in ("N", "D", "FLOPs", "lr") else "left",
+    for column in ("run_id", "model", "N", "D", "FLOPs", "lr", *extra, "status"):
+        table.add_column(column, justify="left" if column in ("run_id", "model", "status") else "right",
                          no_wrap=column == "run_id")
     for spec in specs:
         rid = run_id(spec)
+        cells = run_columns(costs[rid], cost.kind, cost.throughput.peak_flops) if rid in costs else ("",) * len(extra)
         table.add_row(rid, spec.label, human_count(n_params(spec.model)), human_count(spec.train.n_tokens),
-                      f"{train_flops(spec.model, spec.train.n_tokens):.2e}", f"{spec.train.lr:.2e}",
+                      f"{train_flops(spec.model, spec.train.n_tokens):.2e}", f"{spec.train.lr:.2e}", *cells,
                       states.get(rid) or "pending")
     return table
+
+
+def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], states: dict[str, str | None],
+                  store: Store, console: Console) -> None:
+    """The run table with each run's planned resources and estimated cost, and the grid's total (sweep.cost)."""
+    from sweep.cluster import check_resources, planned_nodes
+    from sweep.cost import CPU, GPU, bench_documents, choose_throughput, cost_lines, grid_cost
+
+    nodes = planned_nodes(cfg.cluster)
+    needs = {run_id(s): run_resources(s, cfg.cluster, nodes) for s in specs}
+    kind = GPU if any(needs[run_id(s)].num_gpus > 0 for s in todo) else CPU
+    throughput = choose_throughput(kind, store.run_rows(), bench_documents() if kind == GPU else [], store.uri)
+    cost = grid_cost(todo, needs, nodes, throughput) if todo and throughput is not None else None
+    console.print(plan_table(specs, states, "dry run: nothing launched", cost))
+    console.print("planned for " + ", ".join(f"a node of {n.cpus:g} CPUs and {n.gpus:g} GPUs" for n in nodes)
+                  + (f" ({cfg.cluster.kind}: cluster.num_cpus / cluster.num_gpus plan for another)"
+                     if cfg.cluster.kind == "local" else ""), highlight=False)
+    if todo:
+        console.print(resources_line([needs[run_id(s)] for s in todo]), highlight=False)
+    for line in cost_lines(cost, len(todo), f"no finished CPU runs in {store.uri} to measure throughput from "
+                                            "(give the plan GPUs, e.g. cluster.num_gpus=1, for a GPU estimate)"):
+        console.print(line, highlight=False)
+    for problem in check_resources(cfg.cluster, [needs[run_id(s)] for s in todo], nodes):
+        console.print(f"[yellow]warning:[/] this cluster cannot run the grid as planned: {problem}", highlight=False)
 
 
 def summary_table(specs: list[RunSpec], outcome: SweepOutcome, store: Store) -> Table:
@@ -115,7 +130,7 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
     """Train every run of `specs` that is not finished yet. Returns what happened."""
     import ray
 
-    from sweep.cluster import ClusterError, check_resources, connect
+    from sweep.cluster import ClusterError, check_resources, connect, live_nodes
 
     states = store.states([run_id(s) for s in specs])
     todo = [s for s in specs if states[run_id(s)] not in FINISHED]
@@ -123,7 +138,7 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
     console.print(f"sweep [bold]{cfg.name}[/]: {len(specs)} runs in the grid, {len(outcome.skipped)} already "
                   f"finished, {len(todo)} to train  ->  {store.uri}")
     if cfg.dry_run:
-        console.print(plan_table(specs, states, "dry run: nothing launched"))
+        print_dry_run(cfg, specs, todo, states, store, console)
         return outcome
     write_manifest(store, cfg, specs, code_version)
     if not todo:
@@ -137,21 +152,36 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
 
     t0 = time.perf_counter()
     with connect(cfg.cluster):
-        problems = check_resources(cfg.cluster)
+        nodes = live_nodes()
+        needs = {run_id(s): run_resources(s, cfg.cluster, nodes) for s in todo}
+        problems = check_resources(cfg.cluster, list(needs.values()), nodes)
         if problems:
             raise ClusterError("; ".join(problems))
         console.print(f"Ray up in {time.perf_counter() - t0:.1f} s: {ray.cluster_resources().get('CPU', 0):g} CPUs, "
                       f"{ray.cluster_resources().get('GPU', 0):g} GPUs")
+        console.print(resources_line(list(needs.values())))
         hub = ray.remote(num_cpus=0)(ProgressHub).remote()
-        task = ray.remote(max_calls=0)(worker_entry).options(
-            num_cpus=cfg.cluster.cpus_per_run, num_gpus=cfg.cluster.gpus_per_run,
-            max_retries=cfg.cluster.max_retries, retry_exceptions=list(TRANSIENT_ERRORS))
-        device = cfg.cluster.device if cfg.cluster.gpus_per_run > 0 or cfg.cluster.device != "auto" else "cpu"
-        threads = max(1, int(cfg.cluster.cpus_per_run))
-        pending = {task.remote(s.to_dict(), cfg.results_dir, cfg.name, device, threads, wandb, hub, code_version): s
-                   for s in todo}  # specs arrive largest-first from grid.expand
+        task = ray.remote(max_calls=0)(worker_entry)
+        pending = {}
+        for spec in todo:  # specs arrive largest-first from grid.expand
+            need = needs[run_id(spec)]
+            ref = task.options(num_cpus=need.num_cpus, num_gpus=need.num_gpus, max_retries=cfg.cluster.max_retries,
+                               retry_exceptions=list(TRANSIENT_ERRORS)).remote(
+                spec.to_dict(), cfg.results_dir, cfg.name, run_device(cfg.cluster.device, need), need.threads,
+                wandb, hub, code_version, gpu_share=need.num_gpus)
+            pending[ref] = spec
         _watch(pending, hub, store, outcome, console)
     return outcome
+
+
+def resources_line(needs: list[RunResources]) -> str:
+    """'resources per run: 3 x (1 CPU, 1/8 GPU), 1 x (4 CPUs, 1 GPU)': what the runs ask Ray for."""
+    counts: dict[tuple[float, float], int] = {}
+    for need in needs:
+        counts[(need.num_cpus, need.num_gpus)] = counts.get((need.num_cpus, need.num_gpus), 0) + 1
+    parts = [f"{n} x ({cpus:g} CPU{'s' * (cpus != 1)}, {share_text(gpus) + ' GPU' if gpus else 'no GPU'})"
+             for (cpus, gpus), n in sorted(counts.items(), key=lambda item: (-item[0][1], -item[0][0]))]
+    return "resources per run: " + ", ".join(parts)
 
 
 def _watch(pending: dict, hub, store: Store, outcome: SweepOutcome, console: Console) -> None:

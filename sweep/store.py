@@ -164,3 +164,13 @@ class Store:
 
     def states(self, run_ids: list[str]) -> dict[str, str | None]:
         return {rid: self.run_dir(rid).state() for rid in run_ids}
+
+    def run_rows(self) -> list[dict[str, Any]]:
+        """The run.parquet row of every run directory here, of any grid: what ran before (for planning)."""
+        selector = pafs.FileSelector(f"{self.root.path}/runs", allow_not_found=True)
+        rows: list[dict[str, Any]] = []
+        for info in self.root.fs.get_file_info(selector):
+            if info.type == pafs.FileType.Directory:
+                table = RunDir(self.root.fs, info.path).read_table("run.parquet")
+                rows.extend(table.to_pylist() if table is not None else [])
+        return rows

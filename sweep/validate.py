@@ -206,16 +206,32 @@ def _check_cluster_and_logger(cfg: SweepConfig, out: list[str]) -> None:
         out.append(f"cluster.kind: {c.kind!r} is not one of local, ray")
     if c.kind == "ray" and not c.address:
         out.append("cluster.address: cluster=ray needs an address (auto, host:port or ray://host:port)")
-    if not c.cpus_per_run > 0:
-        out.append(f"cluster.cpus_per_run: must be positive, got {c.cpus_per_run}")
-    if c.gpus_per_run < 0:
-        out.append(f"cluster.gpus_per_run: must be >= 0, got {c.gpus_per_run}")
-    if c.gpus_per_run > 1 and c.gpus_per_run != int(c.gpus_per_run):
+    if c.cpus_per_run is not None and not c.cpus_per_run > 0:
+        out.append(f"cluster.cpus_per_run: must be positive (or null: auto), got {c.cpus_per_run}")
+    if c.gpus_per_run is not None and c.gpus_per_run < 0:
+        out.append(f"cluster.gpus_per_run: must be >= 0 (or null: auto, by each run's size), got {c.gpus_per_run}")
+    if c.gpus_per_run is not None and c.gpus_per_run > 1 and c.gpus_per_run != int(c.gpus_per_run):
         out.append(f"cluster.gpus_per_run: above 1 it must be a whole number, got {c.gpus_per_run}")
+    if c.max_runs_per_gpu < 1 or c.max_runs_per_gpu & (c.max_runs_per_gpu - 1):
+        out.append(f"cluster.max_runs_per_gpu: must be a power of two (1, 2, 4, 8, ...: GPU shares are 1/2^k), "
+                   f"got {c.max_runs_per_gpu}")
+    if not c.full_gpu_flops_per_step > 0:
+        out.append(f"cluster.full_gpu_flops_per_step: must be positive (FLOPs per optimizer step that fill one GPU, "
+                   f"1.4e13 on an H200), got {c.full_gpu_flops_per_step}")
     if c.device not in ("auto", "cpu", "cuda"):
         out.append(f"cluster.device: {c.device!r} is not one of auto, cpu, cuda")
-    if c.device == "cuda" and c.gpus_per_run <= 0:
-        out.append("cluster.device: cuda needs cluster.gpus_per_run > 0 (Ray hides GPUs from runs that hold none)")
+    if c.device == "cuda" and c.gpus_per_run is not None and c.gpus_per_run <= 0:
+        out.append("cluster.device: cuda needs cluster.gpus_per_run > 0 or null (Ray hides GPUs from runs that hold "
+                   "none)")
+    if c.kind == "local":  # the node's size is in the config: check the per-run numbers against it now
+        if c.num_cpus is not None and c.cpus_per_run is not None and c.cpus_per_run > c.num_cpus:
+            out.append(f"cluster.cpus_per_run: {c.cpus_per_run:g} is more than the node has (cluster.num_cpus="
+                       f"{c.num_cpus}); no run could start")
+        if c.num_gpus is not None and c.gpus_per_run is not None and c.gpus_per_run > c.num_gpus:
+            out.append(f"cluster.gpus_per_run: {c.gpus_per_run:g} is more than the node has (cluster.num_gpus="
+                       f"{c.num_gpus}); no run could start")
+        if c.num_gpus == 0 and c.device == "cuda":
+            out.append("cluster.device: cuda but cluster.num_gpus=0; set cluster.device=auto or give GPUs")
     if c.max_retries < 0:
         out.append(f"cluster.max_retries: must be >= 0, got {c.max_retries}")
     for key in ("num_cpus", "num_gpus"):

@@ -10,15 +10,37 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
-@pytest.fixture(scope="session")
-def ray_local():
-    """A real Ray instance on this machine (2 CPUs), shared by the tests that need one."""
+def _ray_with(num_gpus: int):
+    """The test Ray instance (2 CPUs, `num_gpus` GPUs), restarted only when a test needs the other kind."""
     import ray
 
+    if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) != num_gpus:
+        ray.shutdown()
     if not ray.is_initialized():
-        ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+        ray.init(num_cpus=2, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
+    return ray
+
+
+@pytest.fixture
+def ray_local():
+    """A real Ray instance on this machine (2 CPUs, no GPU), shared by the tests that need one."""
+    return _ray_with(0)
+
+
+@pytest.fixture
+def ray_fake_gpu():
+    """A real Ray instance with 2 CPUs and one GPU it believes in (num_gpus=1 needs no GPU): scheduling
+    tests see GPU shares given out on any machine. Runs that should not touch CUDA use cluster.device=cpu."""
+    return _ray_with(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ray_shutdown_at_exit():
+    yield
+    import sys
+
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        sys.modules["ray"].shutdown()
 
 
 @pytest.fixture

@@ -18,10 +18,18 @@ PEAK_BF16_FLOPS: tuple[tuple[str, float], ...] = (
 )
 
 
-def resolve_device(requested: str) -> str:
-    """'auto' -> 'cuda' when a GPU is visible to this process, else 'cpu'."""
+def resolve_device(requested: str, gpu_share: float | None = None) -> str:
+    """'auto' -> 'cuda' when a GPU is visible to this process, else 'cpu' -- unless the run holds a GPU
+    share (gpu_share > 0, from the scheduler): then no CUDA is an error, not a silent CPU run."""
     if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        if gpu_share:  # the scheduler gave this run a GPU share: training on the CPU would waste it silently
+            build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+            raise RuntimeError(f"this run holds {gpu_share:g} of a GPU (cluster.gpus_per_run) but torch "
+                               f"{torch.__version__} ({build}) sees no GPU; install the CUDA build of torch on GPU "
+                               "nodes (make setup) or set cluster.gpus_per_run=0 to train on CPU")
+        return "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device=cuda was asked for but no GPU is visible to this worker")
     return requested

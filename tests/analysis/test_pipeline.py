@@ -83,3 +83,39 @@ def test_a_grid_with_one_budget_reports_why_the_law_is_not_fitted(tmp_path):
 def test_analysis_of_an_empty_directory_is_a_clear_error(tmp_path, capsys):
     assert main([str(tmp_path / "nothing")]) == 2
     assert "no run.parquet files" in capsys.readouterr().err
+
+
+def test_an_analysis_of_unchanged_runs_is_not_redone(tmp_path):
+    """only_if_changed (what `make sweep` uses on a rerun): skipped while the runs' tables, status files, the
+    settings and the analysis code are what the analysis on disk was made from; redone when any changes."""
+    import os
+
+    from analysis import inputs
+    from analysis.loss_analysis import LossOptions
+    from analysis.pipeline import analyze_sweep
+
+    sizes = SIZES[:4]
+    store = make_sweep(tmp_path, sizes=sizes)
+    quick = dict(emergence_boot=20, options=LossOptions(n_resamples=20))
+    made_with = inputs.settings(**quick)
+    assert not inputs.is_current(store.uri, made_with)
+    assert analyze_sweep(store.uri, only_if_changed=True, **quick)["skipped"] is False
+    report = tmp_path / "s" / "analysis" / "report.html"
+    written = report.stat().st_mtime_ns
+    assert inputs.is_current(store.uri, made_with)
+    assert not inputs.is_current(store.uri)  # other settings (the defaults) are another analysis
+    assert analyze_sweep(store.uri, only_if_changed=True, **quick)["skipped"] is True
+    assert report.stat().st_mtime_ns == written
+
+    evals = tmp_path / "s" / "runs" / f"run_id=N{int(sizes[1])}-D{int(5e5)}" / "evals.parquet"
+    stamp = evals.stat().st_mtime_ns
+    os.utime(evals, ns=(stamp + 10**9, stamp + 10**9))  # a table rewritten
+    assert not inputs.is_current(store.uri, made_with)
+    os.utime(evals, ns=(stamp, stamp))
+    assert inputs.is_current(store.uri, made_with)
+    # a run's status file changes (it finished, was retried, ...): the analysis is redone
+    store.run_dir(f"N{int(sizes[0])}-D{int(5e5)}").write_json("status.json", {"state": "done", "attempts": []})
+    assert analyze_sweep(store.uri, only_if_changed=True, **quick)["skipped"] is False
+    assert report.stat().st_mtime_ns > written and inputs.is_current(store.uri, made_with)
+    report.unlink()  # the analysis removed by hand
+    assert not inputs.is_current(store.uri, made_with)

@@ -47,3 +47,34 @@ def test_help_lists_groups(tmp_path):
     assert result.returncode == 0
     for group in ("grid", "model", "train", "data", "tasks", "cluster", "logger"):
         assert group in result.stdout
+
+
+def test_dry_run_states_the_gpu_hours_of_the_grid_for_the_gpus_it_plans_for(tmp_path):
+    result = run_cli("grid=emergence", "dry_run=true", "cluster.num_gpus=1", f"results_dir={tmp_path}/res",
+                     cwd=tmp_path)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "GPU-h" in out and "est. MFU" in out and out.count("pending") == 7
+    assert "planned for a node of" in out and "and 1 GPUs" in out
+    assert "x (1 CPU, 1/8 GPU)" in out  # the small runs are packed eight to the GPU
+    assert "estimated cost of the 7 run(s) to train: " in out and "GPU-hours" in out and "on 1 GPU" in out
+    assert ("estimate from built-in figures measured on an H200" in out
+            or "GPU measurements in bench/results" in out)
+    assert not (tmp_path / "res").exists()
+
+
+def test_dry_run_on_cpus_estimates_core_hours_from_finished_runs_or_says_it_cannot(tmp_path):
+    from sweep.schemas import RUNS, to_table
+    from sweep.store import Store
+
+    args = ("grid=tiny", "dry_run=true", f"results_dir={tmp_path}/res")
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0 and "no estimate of the cost: no finished CPU runs" in result.stdout
+    store = Store(f"{tmp_path}/res", "tiny")  # a run of another grid, finished in this results directory
+    store.run_dir("other").write_table("run.parquet", to_table([{
+        "run_id": "other", "status": "done", "n_params": 30_000, "flops": 1e10, "n_tokens": 40_000,
+        "wall_seconds": 10.0, "tokens_per_second": 8000.0, "device": "cpu"}], RUNS))
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "estimated cost of the 2 run(s) to train: " in result.stdout and "CPU core-hours" in result.stdout
+    assert "the wall time per FLOP of 1 finished CPU run(s)" in result.stdout

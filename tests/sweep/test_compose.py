@@ -71,10 +71,15 @@ def test_every_value_a_conf_file_sets_arrives(compose_cfg, group, path: Path):
 
 def test_the_emergence_grid_brings_its_batch_and_gpu_share(compose_cfg):
     # The bug this guards: `train` and `cluster` defaults used to come after `grid` and overwrite it.
+    from sweep.grid import expand
+    from sweep.resources import Node, run_resources
+
     cfg = compose_cfg("grid=emergence")
     raw = OmegaConf.load(CONF_DIR / "grid" / "emergence.yaml")
     assert cfg.train.batch_size == raw["train"]["batch_size"]
-    assert cfg.cluster.gpus_per_run == raw["cluster"]["gpus_per_run"] > 0
+    # Its GPU shares are chosen per run by size: on a GPU node every run is packed, the small ones most.
+    shares = {s.label: run_resources(s, cfg.cluster, [Node(cpus=16, gpus=1)]).num_gpus for s in expand(cfg)}
+    assert shares["g1"] == 1 / 8 and 0 < shares["g7"] < 1 and shares["g7"] >= shares["g1"]
     # ... and the command line still wins over the grid file
     assert compose_cfg("grid=emergence", "cluster.gpus_per_run=1").cluster.gpus_per_run == 1
 

@@ -30,6 +30,7 @@ def test_sweep_cli_trains_logs_offline_and_reports(tmp_path):
     proc = cli("grid=tiny", f"results_dir={tmp_path}", "tasks.n_eval=16", cwd=tmp_path, env=env)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "nothing to train" in out and "Ray up" not in out
+    assert "analysis up to date" in out and "analysis written" not in out  # same runs: not analysed again
 
 
 def _states(sweep_dir: Path) -> list[str]:

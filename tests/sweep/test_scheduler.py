@@ -84,3 +84,37 @@ def test_killed_worker_is_retried_and_resumes_from_checkpoint(ray_local, compose
     assert outcome.trained == [run_id(spec)], status
     assert len(status["attempts"]) == 2
     assert status["attempts"][-1]["resumed_from_step"] > 0
+
+
+def test_each_run_holds_the_gpu_share_and_cpus_its_size_calls_for(ray_fake_gpu, compose_cfg, tmp_path):
+    """Per-run Ray options on a real Ray with one (believed) GPU: the larger run a whole GPU and the
+    node's CPUs, the smaller one a quarter and one CPU; both train on CPU here (cluster.device=cpu)."""
+    from sweep.resources import flops_per_step
+
+    models = "grid.models=[{name: small, n_layer: 1, d_model: 32, n_head: 2},{name: big, n_layer: 2, d_model: 64}]"
+    base = expand(compose_cfg("grid=tiny", models))
+    big_work = max(flops_per_step(s) for s in base)  # the big run fills the GPU, the small one ~1/5 of it
+    specs, store, outcome = sweep(compose_cfg, tmp_path, models, "cluster.device=cpu",
+                                  f"cluster.full_gpu_flops_per_step={big_work}")
+    assert sorted(outcome.trained) == sorted(run_id(s) for s in specs), outcome.rows
+    held = {s.label: store.run_dir(run_id(s)).status()["attempts"][-1] for s in specs}
+    assert held["big"]["resources"] == {"CPU": 2.0, "GPU": 1.0} and held["big"]["gpu_share"] == 1.0
+    assert held["small"]["resources"] == {"CPU": 1.0, "GPU": 0.25} and held["small"]["gpu_share"] == 0.25
+    assert held["big"]["device"] == held["small"]["device"] == "cpu"
+
+
+def test_a_run_holding_a_gpu_share_without_cuda_fails_with_a_clear_message(ray_fake_gpu, compose_cfg, tmp_path):
+    """cluster.device=auto on a GPU node whose torch has no CUDA (a CPU wheel): each run fails saying so,
+    instead of silently training on the CPU while holding its GPU share."""
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this torch sees a GPU: the runs would (rightly) train on it")
+    specs, store, outcome = sweep(compose_cfg, tmp_path)
+    assert sorted(outcome.failed) == sorted(run_id(s) for s in specs) and not outcome.trained
+    for spec in specs:
+        status = store.run_dir(run_id(spec)).status()
+        assert status["state"] == "failed" and len(status["attempts"]) == 1  # not retried
+        assert status["error"].startswith("this run holds 0.125 of a GPU (cluster.gpus_per_run) but torch")
+        assert "CPU-only build" in status["error"] and "cluster.gpus_per_run=0" in status["error"]

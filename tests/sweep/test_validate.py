@@ -67,8 +67,17 @@ def test_all_problems_reported_at_once(compose_cfg):
     (lambda c: setattr(c.tasks.suite[1], "args", {"digits": 0}), "tasks.suite[1]"),
     (lambda c: setattr(c.tasks.suite[1], "args", {"digits": 2, "base": 7}), "tasks.suite[1]"),
     (lambda c: setattr(c.data, "heldout_fraction", 0.0), "data.heldout_fraction"),
-    (lambda c: setattr(c.cluster, "device", "cuda"), "cluster.device"),
+    # device=cuda with GPU shares left to auto is checked against the cluster (sweep.cluster.check_resources)
+    (lambda c: (setattr(c.cluster, "device", "cuda"), setattr(c.cluster, "gpus_per_run", 0.0)), "cluster.device"),
     (lambda c: setattr(c.cluster, "cpus_per_run", 0.0), "cluster.cpus_per_run"),
+    (lambda c: setattr(c.cluster, "gpus_per_run", -0.5), "cluster.gpus_per_run"),
+    (lambda c: setattr(c.cluster, "gpus_per_run", 1.5), "cluster.gpus_per_run"),
+    (lambda c: setattr(c.cluster, "max_runs_per_gpu", 6), "cluster.max_runs_per_gpu"),
+    (lambda c: setattr(c.cluster, "max_runs_per_gpu", 0), "cluster.max_runs_per_gpu"),
+    (lambda c: setattr(c.cluster, "full_gpu_flops_per_step", 0.0), "cluster.full_gpu_flops_per_step"),
+    (lambda c: (setattr(c.cluster, "num_cpus", 2), setattr(c.cluster, "cpus_per_run", 4.0)), "cluster.cpus_per_run"),
+    (lambda c: (setattr(c.cluster, "num_gpus", 1), setattr(c.cluster, "gpus_per_run", 2.0)), "cluster.gpus_per_run"),
+    (lambda c: (setattr(c.cluster, "num_gpus", 0), setattr(c.cluster, "device", "cuda")), "cluster.device"),
     (lambda c: setattr(c, "name", "a/b"), "name"),
 ])
 def test_each_bad_value_names_its_key(compose_cfg, mutate, key):
@@ -86,3 +95,14 @@ def test_a_task_with_too_few_heldout_problems_gets_a_warning_not_an_error(compos
     notes = advisories(cfg)
     assert len(notes) == 1 and notes[0].startswith("tasks.suite[0] (add_1d): only 10 held-out problems")
     assert advisories(compose_cfg()) == []  # the default suite evaluates every task on enough problems
+
+
+def test_auto_resources_and_their_limits_validate(compose_cfg):
+    cfg = compose_cfg("grid=tiny")
+    assert cfg.cluster.gpus_per_run is None and cfg.cluster.cpus_per_run is None  # auto by default
+    for n in (1, 2, 4, 8, 16):
+        cfg.cluster.max_runs_per_gpu = n
+        validate(cfg)
+    validate(compose_cfg("grid=tiny", "cluster.device=cuda"))  # auto shares: checked against the cluster's GPUs
+    validate(compose_cfg("grid=tiny", "cluster.num_gpus=1", "cluster.gpus_per_run=1", "cluster.num_cpus=2",
+                         "cluster.cpus_per_run=2"))
