@@ -76,10 +76,15 @@ def test_the_emergence_grid_brings_its_batch_and_gpu_share(compose_cfg):
 
     cfg = compose_cfg("grid=emergence")
     raw = OmegaConf.load(CONF_DIR / "grid" / "emergence.yaml")
-    assert cfg.train.batch_size == raw["train"]["batch_size"]
+    assert cfg.model.seq_len == raw["model"]["seq_len"]
+    assert compose_cfg("grid=chinchilla").model.seq_len == OmegaConf.load(CONF_DIR / "grid" / "chinchilla.yaml")[
+        "model"]["seq_len"] != compose_cfg().model.seq_len
+    # Batches are derived per run from its compute: larger runs take larger batches.
+    batches = {s.label: s.train.batch_size for s in expand(cfg)}
+    assert batches["g1"] < batches["g7"] and batches["g7"] * cfg.model.seq_len >= 16384
     # Its GPU shares are chosen per run by size: on a GPU node every run is packed, the small ones most.
     shares = {s.label: run_resources(s, cfg.cluster, [Node(cpus=16, gpus=1)]).num_gpus for s in expand(cfg)}
-    assert shares["g1"] == 1 / 8 and 0 < shares["g7"] < 1 and shares["g7"] >= shares["g1"]
+    assert shares["g1"] == 1 / 8 and shares["g7"] > shares["g1"]
     # ... and the command line still wins over the grid file
     assert compose_cfg("grid=emergence", "cluster.gpus_per_run=1").cluster.gpus_per_run == 1
 
