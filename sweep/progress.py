@@ -20,28 +20,50 @@ class ProgressHub:
     def __init__(self):
         self.tokens: dict[str, int] = {}
         self.started: dict[str, float] = {}
+        self.stopping = False
 
-    def report(self, run_id: str, tokens: int) -> None:
+    def report(self, run_id: str, tokens: int) -> bool:
+        """Record a run's progress; returns whether the driver asked the runs to stop."""
         self.started.setdefault(run_id, time.time())
         self.tokens[run_id] = tokens
+        return self.stopping
+
+    def request_stop(self) -> None:
+        """Ctrl-C on the driver: runs checkpoint at their next log point and end `interrupted`."""
+        self.stopping = True
 
     def snapshot(self) -> tuple[dict[str, int], list[str]]:
         return dict(self.tokens), list(self.started)
 
 
 class HubSink:
-    """A metrics sink that forwards the token count to the hub, at most every `every_seconds`."""
+    """A metrics sink that forwards the token count to the hub, at most every `every_seconds`, and
+    learns from the answer whether the driver asked the runs to stop (`should_stop`)."""
 
     def __init__(self, hub, run_id: str, every_seconds: float = 2.0):
         self.hub, self.run_id, self.every = hub, run_id, every_seconds
         self.last = 0.0
-        hub.report.remote(run_id, 0)
+        self.pending = hub.report.remote(run_id, 0)
+        self.stopping = False
 
     def log(self, row: dict[str, Any]) -> None:
         now = time.monotonic()
         if now - self.last >= self.every:
             self.last = now
-            self.hub.report.remote(self.run_id, int(row["tokens"]))
+            self._collect()
+            self.pending = self.hub.report.remote(self.run_id, int(row["tokens"]))
+
+    def _collect(self) -> None:
+        """The answer to the previous report, if it has arrived (never waits)."""
+        import ray
+
+        if self.pending is not None and ray.wait([self.pending], timeout=0)[0]:
+            self.stopping = bool(ray.get(self.pending)) or self.stopping
+            self.pending = None
+
+    def should_stop(self) -> bool:
+        self._collect()
+        return self.stopping
 
 
 class SweepDisplay:

@@ -21,7 +21,7 @@ from sweep.metrics import aggregate, chance_levels, complete_sample
 from sweep.run_id import run_id as compute_run_id
 from sweep.schemas import CURVES, EVALS, RUNS, SAMPLES, to_table
 from sweep.spec import RunSpec
-from sweep.store import DIVERGED, DONE, FAILED, CheckpointFile, RunDir
+from sweep.store import DIVERGED, DONE, FAILED, INTERRUPTED, CheckpointFile, RunDir
 from sweep.tasks.mixture import eval_problems, mixture_for
 from sweep.train.flops import flops_6nd, n_nonembed_params, n_params, train_flops
 
@@ -83,19 +83,20 @@ def evaluate_all(spec: RunSpec, model, device: str, rid: str,
 
 def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
             code_version: str | None = None, gpu_share: float | None = None,
-            attempt_info: dict[str, Any] | None = None) -> dict[str, Any]:
+            attempt_info: dict[str, Any] | None = None, stop=None) -> dict[str, Any]:
     """Train and evaluate one run, writing everything into `run_dir`. Returns the run's row.
 
     `gpu_share` is the fraction of the GPU the scheduler gave this run (Ray's num_gpus): the
     trainer keeps its memory within that share of the device (gradient accumulation if needed), and
     with device="auto" a run holding a share fails clearly when it finds no CUDA. None (a direct
     call, no scheduler): the whole device if there is one. `attempt_info` goes into status.json's
-    record of this attempt (the scheduler records the resources Ray gave the run).
+    record of this attempt (the scheduler records the resources Ray gave the run). `stop` (polled by
+    the trainer): when it returns True the run checkpoints and ends `interrupted`, to resume later.
     """
     import torch
 
     from sweep.train.hardware import device_name, resolve_device
-    from sweep.train.loop import Diverged, train
+    from sweep.train.loop import Diverged, Interrupted, train
 
     rid = compute_run_id(spec)
     t_start = time.perf_counter()
@@ -113,10 +114,14 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
     checkpoints = CheckpointFile(run_dir)
     try:
         result = train(spec, device=device, sink=sink, checkpoints=checkpoints,
-                       memory_fraction=min(gpu_share, 1.0) if gpu_share else 1.0)
+                       memory_fraction=min(gpu_share, 1.0) if gpu_share else 1.0, stop=stop)
         t_eval = time.perf_counter()
         samples, evals = evaluate_all(spec, result.model, device, rid, result.final_val_loss)
         eval_seconds = time.perf_counter() - t_eval
+    except Interrupted as exc:
+        run_dir.end_attempt(rid, INTERRUPTED, checkpoint_step=exc.step)
+        return run_row(spec, rid, INTERRUPTED, attempts, wall_seconds=time.perf_counter() - t_start, device=device,
+                       error=f"interrupted at step {exc.step} of {spec.train.n_steps}; resumes there on the next run")
     except Diverged as exc:
         return commit_failure(run_dir, spec, rid, DIVERGED, str(exc), curves=getattr(exc, "curves", None),
                               wall_seconds=time.perf_counter() - t_start, device=device)

@@ -1,14 +1,15 @@
-"""The driver: skip finished runs, submit the rest to Ray largest-first, watch, record, summarise.
+"""The driver: skip finished runs, hand the rest to workers largest-first, watch, record, summarise.
 
-Resources are declared per task, per run (sweep.resources: a GPU share by the run's size, so small
-runs are packed several to a GPU and large ones get a whole GPU; or the user's cluster.gpus_per_run
-and cluster.cpus_per_run for every run) and Ray's scheduler bounds concurrency. Results are
-consumed in completion order with ray.wait. Retries are narrow: Ray retries a run after its worker
-or node is lost (cluster.max_retries) and after an allow-listed transient error
-(runner.TRANSIENT_ERRORS); a run that fails in its own code or diverges is recorded and never
-retried. Each run is sweep.worker's
-worker_entry; workers are reused across runs (max_calls=0), so process start-up and CUDA
-initialisation are paid once per worker.
+Resources are declared per run (sweep.resources: a GPU share by the run's size, so small runs are
+packed several to a GPU and large ones get a whole GPU; or the user's cluster.gpus_per_run and
+cluster.cpus_per_run for every run). Runs are trained by long-lived Ray actors (sweep.worker.RunWorker)
+holding one run's resources each, reused run after run (sweep.pool decides which run goes where), so
+process start-up, CUDA initialisation and compilation are paid once per worker, and a worker never
+changes GPU. Results are consumed in completion order with ray.wait. Retries are narrow: a run whose
+worker or node is lost, or that raised an allow-listed transient error (runner.TRANSIENT_ERRORS), is
+retried up to cluster.max_retries times from its checkpoint; a run that fails in its own code or
+diverges is recorded and never retried. Ctrl-C asks the runs in flight to checkpoint and stop
+(`interrupted`); a second Ctrl-C stops them at once.
 """
 
 from __future__ import annotations
@@ -22,15 +23,18 @@ from rich.console import Console
 from rich.table import Table
 
 from sweep.config import SweepConfig
+from sweep.pool import Job, RunPool
 from sweep.progress import ProgressHub, SweepDisplay
-from sweep.resources import RunResources, run_device, run_resources, share_text
+from sweep.resources import Node, RunResources, run_device, run_resources, share_text
 from sweep.run_id import human_count, run_id
-from sweep.runner import TRANSIENT_ERRORS, commit_failure
+from sweep.runner import TRANSIENT_ERRORS, commit_failure, run_row
 from sweep.spec import RunSpec
-from sweep.store import DONE, FAILED, FINISHED, Store, now_iso
+from sweep.store import DONE, FAILED, FINISHED, INTERRUPTED, RUNNING, CheckpointFile, Store, now_iso
 from sweep.tracking import decide_wandb_mode
 from sweep.train.flops import n_params, train_flops
-from sweep.worker import worker_entry
+from sweep.worker import RunWorker
+
+STOP_GRACE_SECONDS = 120.0  # after Ctrl-C, how long runs in flight get to checkpoint and stop
 
 
 @dataclass
@@ -105,7 +109,8 @@ def summary_table(specs: list[RunSpec], outcome: SweepOutcome, store: Store) -> 
             table.add_row(rid, state, human_count(n_params(spec.model)), human_count(spec.train.n_tokens),
                           "", "", "", "finished earlier" if state in FINISHED else "")
             continue
-        style = {"done": "green", "diverged": "yellow", "failed": "red"}.get(row["status"], "")
+        style = {"done": "green", "diverged": "yellow", "failed": "red", "interrupted": "yellow"}.get(
+            row["status"], "")
         error = (row.get("error") or "").strip().splitlines()
         table.add_row(rid, f"[{style}]{row['status']}[/]", human_count(row["n_params"]), human_count(row["n_tokens"]),
                       _fmt(row.get("final_val_loss"), ".4f"), _fmt(row.get("tokens_per_second"), ".0f"),
@@ -160,18 +165,58 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
         console.print(f"Ray up in {time.perf_counter() - t0:.1f} s: {ray.cluster_resources().get('CPU', 0):g} CPUs, "
                       f"{ray.cluster_resources().get('GPU', 0):g} GPUs")
         console.print(resources_line(list(needs.values())))
+        for note in resume_notes(todo, store):
+            console.print(note, highlight=False)
         hub = ray.remote(num_cpus=0)(ProgressHub).remote()
-        task = ray.remote(max_calls=0)(worker_entry)
-        pending = {}
+        pool = worker_pool(cfg, nodes, hub, wandb, code_version)
         for spec in todo:  # specs arrive largest-first from grid.expand
             need = needs[run_id(spec)]
-            ref = task.options(num_cpus=need.num_cpus, num_gpus=need.num_gpus, max_retries=cfg.cluster.max_retries,
-                               retry_exceptions=list(TRANSIENT_ERRORS)).remote(
-                spec.to_dict(), cfg.results_dir, cfg.name, run_device(cfg.cluster.device, need), need.threads,
-                wandb, hub, code_version, gpu_share=need.num_gpus)
-            pending[ref] = spec
-        _watch(pending, hub, store, outcome, console)
+            pool.submit(Job(run_id(spec), need, spec))
+        _watch(pool, hub, store, outcome, console)
     return outcome
+
+
+def worker_pool(cfg: SweepConfig, nodes: list[Node], hub, wandb: dict[str, Any],
+                code_version: str | None) -> RunPool:
+    """A RunPool over RunWorker actors: one actor per (CPUs, GPU share) slot the runs need."""
+    import ray
+
+    actor = ray.remote(RunWorker)
+
+    def start(need: RunResources):
+        return actor.options(num_cpus=need.num_cpus, num_gpus=need.num_gpus, max_restarts=0,
+                             max_concurrency=1).remote(need.threads, hub)
+
+    def call(handle, job: Job):
+        need = job.shape
+        return handle.run.remote(job.payload.to_dict(), cfg.results_dir, cfg.name,
+                                 run_device(cfg.cluster.device, need), wandb, code_version, gpu_share=need.num_gpus)
+
+    def capacity(need: RunResources) -> int:
+        """Workers of this shape the live nodes hold at once (at least one: an autoscaler may add a node)."""
+        def fits(node: Node) -> int:
+            by_cpu = int(node.cpus // need.num_cpus) if need.num_cpus else 10**6
+            by_gpu = int(node.gpus // need.num_gpus) if need.num_gpus else 10**6
+            return min(by_cpu, by_gpu)
+        return max(1, sum(fits(n) for n in nodes))
+
+    return RunPool(start=start, call=call, stop=lambda handle: ray.kill(handle), capacity=capacity,
+                   max_retries=cfg.cluster.max_retries)
+
+
+def resume_notes(todo: list[RunSpec], store: Store) -> list[str]:
+    """Where each unfinished run of an earlier invocation picks up: its checkpoint's step, or 0."""
+    notes = []
+    for spec in todo:
+        run_dir = store.run_dir(run_id(spec))
+        state = run_dir.state()
+        if state is None:
+            continue
+        step = CheckpointFile(run_dir).step()
+        where = f"resumes from its checkpoint at step {step} of {spec.train.n_steps}" if step else \
+            "restarts from step 0 (no checkpoint)"
+        notes.append(f"{run_id(spec)} ({state} earlier) {where}")
+    return notes
 
 
 def resources_line(needs: list[RunResources]) -> str:
@@ -184,23 +229,25 @@ def resources_line(needs: list[RunResources]) -> str:
     return "resources per run: " + ", ".join(parts)
 
 
-def _watch(pending: dict, hub, store: Store, outcome: SweepOutcome, console: Console) -> None:
+def _watch(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Console) -> None:
     import ray
 
-    total = {run_id(s): float(train_flops(s.model, s.train.n_tokens)) for s in pending.values()}
-    per_token = {run_id(s): float(train_flops(s.model, 1)) for s in pending.values()}
-    display = SweepDisplay(console, sum(total.values()), len(pending))
+    specs = {job.key: job.payload for job in pool.queue}
+    total = {rid: float(train_flops(s.model, s.train.n_tokens)) for rid, s in specs.items()}
+    per_token = {rid: float(train_flops(s.model, 1)) for rid, s in specs.items()}
+    display = SweepDisplay(console, sum(total.values()), len(specs))
     finished_flops = 0.0
     try:
         with display:
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            while pool.queue or pool.running:
+                pool.dispatch()
+                ready, _ = ray.wait(list(pool.running), num_returns=1, timeout=1.0)
                 for ref in ready:
-                    spec = pending.pop(ref)
-                    rid = run_id(spec)
-                    row = _result(ref, spec, rid, store)
-                    outcome.rows[rid] = row
-                    finished_flops += total[rid]
+                    row = _collect(pool, ref, store)
+                    if row is None:  # queued again for another attempt
+                        continue
+                    outcome.rows[row["run_id"]] = row
+                    finished_flops += total[row["run_id"]]
                     display.note(_one_line(row))
                 tokens, started = ray.get(hub.snapshot.remote())
                 live = [r for r in started if r not in outcome.rows]
@@ -209,21 +256,64 @@ def _watch(pending: dict, hub, store: Store, outcome: SweepOutcome, console: Con
                 display.update(done=len(outcome.rows) - failed, failed=failed, running=len(live), flops_done=flops)
     except KeyboardInterrupt:
         outcome.interrupted = True
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        console.print(f"[yellow]interrupted[/]: {len(outcome.rows)} runs finished in this invocation are kept; "
-                      f"{len(pending)} unfinished runs resume from their last checkpoint when you rerun")
+        _stop(pool, hub, store, outcome, console)
+    finally:
+        pool.shutdown()
 
 
-def _result(ref, spec: RunSpec, rid: str, store: Store) -> dict[str, Any]:
-    """The run's row; Ray-level failures (lost worker after all retries, ...) are recorded here."""
+def _collect(pool: RunPool, ref, store: Store) -> dict[str, Any] | None:
+    """The finished run's row; None when it was queued again (a lost worker or a transient error with
+    retries left). Failures Ray reports (lost worker after all retries, ...) are recorded here."""
     import ray
 
     try:
-        return ray.get(ref)
+        row = ray.get(ref)
     except ray.exceptions.RayError as exc:
         cause = getattr(exc, "cause", None) or exc
-        return commit_failure(store.run_dir(rid), spec, rid, FAILED, f"{type(cause).__name__}: {cause}")
+        lost = isinstance(exc, ray.exceptions.RayActorError)
+        if not lost and not isinstance(cause, TRANSIENT_ERRORS):
+            job = pool.finished(ref)
+        else:
+            job = pool.failed(ref, worker_lost=lost)
+            if job is None:
+                return None
+        spec = job.payload
+        return commit_failure(store.run_dir(job.key), spec, job.key, FAILED, f"{type(cause).__name__}: {cause}")
+    pool.finished(ref)
+    return row
+
+
+def _stop(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Console) -> None:
+    """Ctrl-C: no new runs; runs in flight checkpoint at their next log point and end `interrupted`
+    (a second Ctrl-C, or STOP_GRACE_SECONDS, stops them at once: they resume from their last
+    periodic checkpoint). Every run's status says what happened to it."""
+    import ray
+
+    pool.queue.clear()
+    hub.request_stop.remote()
+    console.print(f"[yellow]interrupted[/]: asking {len(pool.running)} run(s) in flight to checkpoint and stop "
+                  "(Ctrl-C again to stop them now)")
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    try:
+        while pool.running and time.monotonic() < deadline:
+            for ref in ray.wait(list(pool.running), num_returns=1, timeout=1.0)[0]:
+                row = _collect(pool, ref, store)
+                if row is not None:
+                    outcome.rows[row["run_id"]] = row
+    except KeyboardInterrupt:
+        pass
+    for _, job in list(pool.running.values()):
+        run_dir = store.run_dir(job.key)
+        if run_dir.state() == RUNNING:
+            step = CheckpointFile(run_dir).step()
+            error = (f"stopped by Ctrl-C before it could checkpoint; resumes from "
+                     f"{f'its checkpoint at step {step}' if step else 'step 0'}")
+            status = run_dir.end_attempt(job.key, INTERRUPTED, error=error, checkpoint_step=step)
+            outcome.rows[job.key] = run_row(job.payload, job.key, INTERRUPTED, len(status["attempts"]), error=error)
+    stopped = [r for r in outcome.rows.values() if r["status"] == INTERRUPTED]
+    kept = len(outcome.rows) - len(stopped)
+    console.print(f"{kept} run(s) finished in this invocation are kept; {len(stopped)} interrupted run(s) resume "
+                  "from their checkpoints when you rerun (see `dry_run=true`)")
 
 
 def _one_line(row: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 # Statuses a run can be in. FINISHED ones are never rerun.
-RUNNING, DONE, DIVERGED, FAILED = "running", "done", "diverged", "failed"
+RUNNING, DONE, DIVERGED, FAILED, INTERRUPTED = "running", "done", "diverged", "failed", "interrupted"
 FINISHED = (DONE, DIVERGED)
 
 
@@ -128,9 +128,11 @@ class RunDir(Location):
 
 
 class CheckpointFile:
-    """CheckpointIO over a RunDir: checkpoint/latest.pt, replaced atomically."""
+    """CheckpointIO over a RunDir: checkpoint/latest.pt, replaced atomically, and beside it
+    checkpoint/latest.json saying which step it holds (read by the driver without unpickling)."""
 
     NAME = "checkpoint/latest.pt"
+    INFO = "checkpoint/latest.json"
 
     def __init__(self, run_dir: RunDir):
         self.run_dir = run_dir
@@ -138,11 +140,18 @@ class CheckpointFile:
     def load(self) -> bytes | None:
         return self.run_dir.read_bytes(self.NAME)
 
-    def save(self, payload: bytes) -> None:
+    def save(self, payload: bytes, step: int) -> None:
         self.run_dir.write_bytes(self.NAME, payload)
+        self.run_dir.write_json(self.INFO, {"step": step, "saved": now_iso()})
+
+    def step(self) -> int | None:
+        """The step of the checkpoint on disk (None: no checkpoint)."""
+        info = self.run_dir.read_json(self.INFO) if self.run_dir.exists(self.NAME) else None
+        return None if info is None else int(info["step"])
 
     def clear(self) -> None:
         self.run_dir.delete(self.NAME)
+        self.run_dir.delete(self.INFO)
 
 
 class Store:

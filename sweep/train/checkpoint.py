@@ -24,14 +24,14 @@ class CheckpointRejected(ValueError):
 class CheckpointIO(Protocol):
     def load(self) -> bytes | None: ...
 
-    def save(self, payload: bytes) -> None: ...
+    def save(self, payload: bytes, step: int) -> None: ...  # the state after `step` optimizer steps
 
 
 class NoCheckpoints:
     def load(self) -> bytes | None:
         return None
 
-    def save(self, payload: bytes) -> None:
+    def save(self, payload: bytes, step: int) -> None:
         pass
 
 

@@ -59,3 +59,13 @@ def mean(value: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(value)
         value /= world
     return value
+
+
+def any_rank(flag: bool) -> bool:
+    """Whether `flag` holds on any rank (every rank gets the same answer)."""
+    world = rank_and_world()[1]
+    if world == 1:
+        return bool(flag)
+    value = torch.tensor([float(flag)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())

@@ -10,6 +10,7 @@ import dataclasses
 import math
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,7 +22,7 @@ from sweep.tasks.mixture import Mixture, mixture_for
 from sweep.train.batches import batch_stream, data_workers
 from sweep.train.checkpoint import CheckpointIO, CheckpointRejected, NoCheckpoints, pack, unpack
 from sweep.train.compiled import compile_loss
-from sweep.train.distributed import mean, no_sync, rank_and_world, wrap
+from sweep.train.distributed import any_rank, mean, no_sync, rank_and_world, wrap
 from sweep.train.flops import train_flops, train_flops_per_token
 from sweep.train.hardware import memory_bytes, peak_flops
 from sweep.train.memory import micro_batch_size
@@ -38,6 +39,14 @@ class Diverged(RuntimeError):
     def __init__(self, message: str, curves: list[dict[str, Any]]):
         super().__init__(message)
         self.curves = curves
+
+
+class Interrupted(RuntimeError):
+    """Training stopped because the driver asked (Ctrl-C): a checkpoint of `step` was written first."""
+
+    def __init__(self, step: int, curves: list[dict[str, Any]]):
+        super().__init__(f"interrupted at step {step}; checkpoint written")
+        self.step, self.curves = step, curves
 
 
 class Sink(Protocol):
@@ -137,8 +146,9 @@ def _use_compile(spec: RunSpec, device: str) -> bool:
 
 def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
           checkpoints: CheckpointIO | None = None, mixture: Mixture | None = None,
-          memory_fraction: float = 1.0) -> TrainResult:
-    """Train one run. `memory_fraction`: the share of the device this run may fill (a packed GPU)."""
+          memory_fraction: float = 1.0, stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train one run. `memory_fraction`: the share of the device this run may fill (a packed GPU).
+    `stop`, polled at log points: when it says so, checkpoint and raise Interrupted."""
     t_enter = time.perf_counter()
     sink = sink or NullSink()
     checkpoints = checkpoints or NoCheckpoints()
@@ -189,7 +199,7 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
         if rank:
             return
         checkpoints.save(pack({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "curves": curves, "step": step}))
+                               "curves": curves, "step": step}), step)
 
     model.train()
     loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync between log points
@@ -198,54 +208,65 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
     t_start = t_log = t_ckpt = time.perf_counter()
     first_log_seconds = None  # from entering train(): start-up, compilation and the first steps
     steps_since_log = 0
-    for step, rows in zip(range(start_step, plan.n_steps), batches):
-        lr = lr_at(step, n_steps=plan.n_steps, warmup_steps=plan.warmup_steps, peak_lr=plan.lr,
-                   final_fraction=plan.final_lr_fraction, schedule=plan.schedule)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        chunks = rows[rank::world].split(micro)  # gradient accumulation: equal micro-batches, mean of means
-        for i, chunk in enumerate(chunks):
-            with no_sync(net, last_micro_batch=i == len(chunks) - 1):
-                with autocast():
-                    loss = loss_fn(chunk[:, :-1], chunk[:, 1:])
-                (loss / accumulation).backward()
-            loss_sum += loss.detach() / accumulation
-        if plan.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), plan.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss_count += 1
-        steps_since_log += 1
-        last = step == plan.n_steps - 1
+    completed = start_step  # optimizer steps taken, for a checkpoint on Ctrl-C
+    try:
+        for step, rows in zip(range(start_step, plan.n_steps), batches):
+            lr = lr_at(step, n_steps=plan.n_steps, warmup_steps=plan.warmup_steps, peak_lr=plan.lr,
+                       final_fraction=plan.final_lr_fraction, schedule=plan.schedule)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            chunks = rows[rank::world].split(micro)  # gradient accumulation: equal micro-batches, mean of means
+            for i, chunk in enumerate(chunks):
+                with no_sync(net, last_micro_batch=i == len(chunks) - 1):
+                    with autocast():
+                        loss = loss_fn(chunk[:, :-1], chunk[:, 1:])
+                    (loss / accumulation).backward()
+                loss_sum += loss.detach() / accumulation
+            if plan.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), plan.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            completed = step + 1
+            loss_count += 1
+            steps_since_log += 1
+            last = step == plan.n_steps - 1
 
-        is_val = (step + 1) % plan.val_every_steps == 0 or last
-        if (step + 1) % plan.log_every_steps == 0 or is_val:
-            train_loss = (mean(loss_sum) / loss_count).item()
-            loss_sum.zero_()
-            loss_count = 0
-            diverged = not math.isfinite(train_loss) or train_loss > plan.diverge_loss
-            now = time.perf_counter()
-            if first_log_seconds is None:
-                first_log_seconds = now - t_enter
-            tok_per_s = steps_since_log * tokens_per_step / max(now - t_log, 1e-9)
-            row = {"step": step + 1, "tokens": (step + 1) * tokens_per_step,
-                   "flops": (step + 1) * tokens_per_step * flops_per_token, "train_loss": train_loss,
-                   "val_loss": None, "lr": lr, "tok_per_s": tok_per_s}
-            if diverged:
+            is_val = (step + 1) % plan.val_every_steps == 0 or last
+            if (step + 1) % plan.log_every_steps == 0 or is_val:
+                train_loss = (mean(loss_sum) / loss_count).item()
+                loss_sum.zero_()
+                loss_count = 0
+                diverged = not math.isfinite(train_loss) or train_loss > plan.diverge_loss
+                now = time.perf_counter()
+                if first_log_seconds is None:
+                    first_log_seconds = now - t_enter
+                tok_per_s = steps_since_log * tokens_per_step / max(now - t_log, 1e-9)
+                row = {"step": step + 1, "tokens": (step + 1) * tokens_per_step,
+                       "flops": (step + 1) * tokens_per_step * flops_per_token, "train_loss": train_loss,
+                       "val_loss": None, "lr": lr, "tok_per_s": tok_per_s}
+                if diverged:
+                    curves.append(row)
+                    if not rank:
+                        sink.log(row)
+                    raise Diverged(f"train loss {train_loss:.4g} at step {step + 1} (limit {plan.diverge_loss})",
+                                   curves)
+                if is_val:
+                    val_loss = validation_loss(model, val_rows, micro, autocast)
+                    row["val_loss"] = val_loss
                 curves.append(row)
                 if not rank:
                     sink.log(row)
-                raise Diverged(f"train loss {train_loss:.4g} at step {step + 1} (limit {plan.diverge_loss})", curves)
-            if is_val:
-                val_loss = validation_loss(model, val_rows, micro, autocast)
-                row["val_loss"] = val_loss
-            curves.append(row)
-            if not rank:
-                sink.log(row)
-            t_log, steps_since_log = time.perf_counter(), 0
-            if not last and now - t_ckpt >= plan.checkpoint_every_seconds:
-                save_checkpoint(step + 1)
-                t_ckpt = time.perf_counter()
+                t_log, steps_since_log = time.perf_counter(), 0
+                if not last and stop is not None and any_rank(stop()):
+                    save_checkpoint(step + 1)
+                    raise Interrupted(step + 1, curves)
+                if not last and now - t_ckpt >= plan.checkpoint_every_seconds:
+                    save_checkpoint(step + 1)
+                    t_ckpt = time.perf_counter()
+    except KeyboardInterrupt:  # Ctrl-C in a notebook or a terminal: keep the work done so far
+        if completed > start_step:
+            save_checkpoint(completed)
+        raise Interrupted(completed, curves) from None
 
     seconds = time.perf_counter() - t_start
     trained_tokens = (plan.n_steps - start_step) * tokens_per_step

@@ -50,14 +50,25 @@ def test_ctrl_c_keeps_finished_runs_and_rerun_completes_the_rest(tmp_path):
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground process group
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
-    finished = {p.parent.name for p in sweep_dir.glob("runs/run_id=*/status.json")
-                if json.loads(p.read_text())["state"] == "done"}
+    statuses = {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("runs/run_id=*/status.json")}
+    finished = {name for name, status in statuses.items() if status["state"] == "done"}
     assert 1 <= len(finished) < 6
+    # No run is left claiming to be running: the one in flight checkpointed and says interrupted.
+    stopped = {name: status for name, status in statuses.items() if status["state"] != "done"}
+    assert stopped and all(status["state"] == "interrupted" for status in stopped.values()), stopped
+    info = {name: sweep_dir / "runs" / name / "checkpoint" / "latest.json" for name in stopped}
+    steps = {name: json.loads(path.read_text())["step"] for name, path in info.items() if path.exists()}
+    assert steps and all(step > 0 for step in steps.values()), steps  # (a run stopped before its first step has none)
+    assert "interrupted" in out and "resume from their checkpoints" in out
 
     proc = cli(*args, cwd=tmp_path)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
     assert f"{len(finished)} already finished, {6 - len(finished)} to train" in out
+    for name, step in steps.items():  # the rerun says where each run picks up, and picks up there
+        assert f"{name.removeprefix('run_id=')} (interrupted earlier) resumes from its checkpoint at step {step}" in out
+        status = json.loads((sweep_dir / "runs" / name / "status.json").read_text())
+        assert status["attempts"][-1]["resumed_from_step"] == step
     assert _states(sweep_dir).count("done") == 6
     for name in finished:  # finished runs were not touched again
         status = json.loads((sweep_dir / "runs" / name / "status.json").read_text())

@@ -92,9 +92,9 @@ def test_each_run_holds_the_gpu_share_and_cpus_its_size_calls_for(ray_fake_gpu, 
     from sweep.resources import flops_per_step
 
     models = "grid.models=[{name: small, n_layer: 1, d_model: 32, n_head: 2},{name: big, n_layer: 2, d_model: 64}]"
-    base = expand(compose_cfg("grid=tiny", models))
+    base = expand(compose_cfg("grid=tiny", models, "train.batch_size=16"))
     big_work = max(flops_per_step(s) for s in base)  # the big run fills the GPU, the small one ~1/5 of it
-    specs, store, outcome = sweep(compose_cfg, tmp_path, models, "cluster.device=cpu",
+    specs, store, outcome = sweep(compose_cfg, tmp_path, models, "train.batch_size=16", "cluster.device=cpu",
                                   f"cluster.full_gpu_flops_per_step={big_work}")
     assert sorted(outcome.trained) == sorted(run_id(s) for s in specs), outcome.rows
     held = {s.label: store.run_dir(run_id(s)).status()["attempts"][-1] for s in specs}

@@ -40,7 +40,7 @@ class Given:
     def load(self):
         return self.payload
 
-    def save(self, payload):
+    def save(self, payload, step):
         self.saved.append(payload)
 
 

@@ -56,7 +56,7 @@ def test_two_ranks_train_the_run_as_one_process_does(spec, micro_batch_size):
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
-    for rank, losses, val_loss, world, micro in results:
+    for _rank_index, losses, val_loss, world, micro in results:
         assert world == 2 and micro == (micro_batch_size or 4)
         # every rank reports the global mean loss, equal to the single-process run's
         assert losses == pytest.approx([c["train_loss"] for c in single.curves], rel=1e-4)

@@ -35,7 +35,7 @@ class InterruptAfterSave:
     def load(self):
         return self.payload
 
-    def save(self, payload):
+    def save(self, payload, step):
         self.payload = payload
         raise KeyboardInterrupt
 
@@ -50,7 +50,7 @@ def test_resume_from_checkpoint_reproduces_the_uninterrupted_run(spec):
     assert 0 < saved_step < spec.train.n_steps
 
     class Keep(InterruptAfterSave):
-        def save(self, payload):
+        def save(self, payload, step):
             self.payload = payload
 
     keep = Keep()
