@@ -79,6 +79,16 @@ def planned_nodes(cfg: ClusterConfig) -> list[Node]:
         raise ClusterError(f"cannot reach cluster.address={cfg.address!r} to plan for its nodes: {exc}") from exc
 
 
+def placeable(need: RunResources, nodes: Sequence[Node]) -> bool:
+    """Whether the nodes can hold the run: on one node, or, for a data-parallel run (several GPUs),
+    its ranks (one GPU and their share of the CPUs each) spread over the nodes."""
+    if need.ranks == 1:
+        return any(n.cpus >= need.num_cpus and n.gpus >= need.num_gpus for n in nodes)
+    cpus = need.num_cpus / need.ranks
+    slots = sum(min(int(n.gpus), int(n.cpus // cpus) if cpus else 10**6) for n in nodes)
+    return slots >= need.ranks
+
+
 def check_resources(cfg: ClusterConfig, needs: Sequence[RunResources], nodes: Sequence[Node]) -> list[str]:
     """Problems that would leave runs pending forever: a run whose CPUs and GPUs no single node has."""
     max_cpus = max((n.cpus for n in nodes), default=0.0)
@@ -86,8 +96,15 @@ def check_resources(cfg: ClusterConfig, needs: Sequence[RunResources], nodes: Se
     problems = []
     if cfg.device == "cuda" and max_gpus == 0:
         problems.append("cluster.device=cuda but the cluster has no GPU (set cluster.device=auto or cpu)")
-    unplaceable = [r for r in needs if not any(n.cpus >= r.num_cpus and n.gpus >= r.num_gpus for n in nodes)]
+    unplaceable = [r for r in needs if not placeable(r, nodes)]
     if not unplaceable:
+        return problems
+    spread = [r for r in unplaceable if r.ranks > 1]
+    if spread:
+        need = max(spread, key=lambda r: r.ranks)
+        total = sum(int(n.gpus) for n in nodes)
+        problems.append(f"cluster.gpus_per_run={need.num_gpus:g} trains a run data parallel on {need.ranks} GPUs "
+                        f"({need.num_cpus / need.ranks:g} CPUs each), but the cluster has {total} GPUs for it")
         return problems
     cpus = max(r.num_cpus for r in unplaceable)
     gpus = max(r.num_gpus for r in unplaceable)

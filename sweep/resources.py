@@ -60,6 +60,11 @@ class RunResources:
         """torch threads for the run: one per whole CPU it holds."""
         return max(1, int(self.num_cpus))
 
+    @property
+    def ranks(self) -> int:
+        """Processes the run trains in: one per GPU when it holds more than one (data parallel)."""
+        return int(self.num_gpus) if self.num_gpus > 1 else 1
+
 
 def flops_per_step(spec: RunSpec) -> float:
     """Training FLOPs of one optimizer step: batch x seq_len tokens x training FLOPs per token."""

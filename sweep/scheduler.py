@@ -184,21 +184,27 @@ def worker_pool(cfg: SweepConfig, nodes: list[Node], hub, wandb: dict[str, Any],
     actor = ray.remote(RunWorker)
 
     def start(need: RunResources):
+        if need.ranks > 1:  # holds nothing itself: its Ray Train workers hold a GPU each
+            return actor.options(num_cpus=0, num_gpus=0, max_restarts=0).remote(1, hub)
         return actor.options(num_cpus=need.num_cpus, num_gpus=need.num_gpus, max_restarts=0,
                              max_concurrency=1).remote(need.threads, hub)
 
     def call(handle, job: Job):
         need = job.shape
         return handle.run.remote(job.payload.to_dict(), cfg.results_dir, cfg.name,
-                                 run_device(cfg.cluster.device, need), wandb, code_version, gpu_share=need.num_gpus)
+                                 run_device(cfg.cluster.device, need), wandb, code_version,
+                                 gpu_share=min(need.num_gpus, 1.0), ranks=need.ranks,
+                                 cpus_per_rank=need.num_cpus / need.ranks)
 
     def capacity(need: RunResources) -> int:
         """Workers of this shape the live nodes hold at once (at least one: an autoscaler may add a node)."""
+        per_rank = RunResources(num_cpus=need.num_cpus / need.ranks, num_gpus=need.num_gpus / need.ranks)
+
         def fits(node: Node) -> int:
-            by_cpu = int(node.cpus // need.num_cpus) if need.num_cpus else 10**6
-            by_gpu = int(node.gpus // need.num_gpus) if need.num_gpus else 10**6
+            by_cpu = int(node.cpus // per_rank.num_cpus) if per_rank.num_cpus else 10**6
+            by_gpu = int(node.gpus // per_rank.num_gpus) if per_rank.num_gpus else 10**6
             return min(by_cpu, by_gpu)
-        return max(1, sum(fits(n) for n in nodes))
+        return max(1, sum(fits(n) for n in nodes) // need.ranks)
 
     return RunPool(start=start, call=call, stop=lambda handle: ray.kill(handle), capacity=capacity,
                    max_retries=cfg.cluster.max_retries)

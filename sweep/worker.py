@@ -34,8 +34,11 @@ class RunWorker:
         return os.getpid()
 
     def run(self, spec_dict: dict[str, Any], results_dir: str, sweep_name: str, device: str,
-            wandb: dict[str, Any], code_version: str | None, gpu_share: float = 0.0) -> dict[str, Any]:
-        """One run, end to end. Returns the run's (small) runs-table row."""
+            wandb: dict[str, Any], code_version: str | None, gpu_share: float = 0.0,
+            ranks: int = 1, cpus_per_rank: float = 1.0) -> dict[str, Any]:
+        """One run, end to end. Returns the run's (small) runs-table row. With `ranks` > 1 the run
+        trains data parallel on that many GPUs through Ray Train (sweep.data_parallel); this worker
+        then holds no GPU itself and waits for it."""
         import ray
         import torch
 
@@ -45,6 +48,12 @@ class RunWorker:
         if run_dir.is_finished():  # another driver finished it meanwhile
             table = run_dir.read_table("run.parquet")
             return table.to_pylist()[0] if table is not None else {"run_id": rid, "status": DONE}
+        if ranks > 1:
+            from sweep.data_parallel import run_data_parallel
+
+            return run_data_parallel(spec, results_dir, sweep_name, rid, ranks=ranks, use_gpu=device != "cpu",
+                                     cpus_per_rank=cpus_per_rank, wandb=wandb, hub=self.hub,
+                                     code_version=code_version)
         wandb_sink = WandbSink(run_id=rid, config=spec.to_dict(), **wandb)
         hub_sink = HubSink(self.hub, rid)
         try:

@@ -257,7 +257,7 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
                 if not rank:
                     sink.log(row)
                 t_log, steps_since_log = time.perf_counter(), 0
-                if not last and stop is not None and any_rank(stop()):
+                if not last and any_rank(stop is not None and stop()):  # every rank takes part, every log point
                     save_checkpoint(step + 1)
                     raise Interrupted(step + 1, curves)
                 if not last and now - t_ckpt >= plan.checkpoint_every_seconds:
