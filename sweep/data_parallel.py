@@ -39,8 +39,8 @@ def _rank_loop(config: dict[str, Any]) -> None:
 
     from sweep.progress import HubSink
     from sweep.runner import execute
-    from sweep.train.loop import Diverged, Interrupted, train
     from sweep.tracking import FanOut, WandbSink
+    from sweep.train.loop import Diverged, Interrupted, train
 
     torch.set_num_threads(config["threads"])
     spec = RunSpec.from_dict(config["spec"])
