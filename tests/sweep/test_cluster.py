@@ -15,9 +15,13 @@ def test_runs_that_fit_a_node_pass():
 
 def test_the_largest_run_is_checked_against_the_largest_node_naming_the_key():
     nodes = [Node(cpus=4, gpus=1), Node(cpus=2, gpus=0)]
-    problems = check_resources(ClusterConfig(gpus_per_run=2), [RunResources(1, 2.0)], nodes)
-    assert problems == ["cluster.gpus_per_run=2 but the largest node has 1 GPUs "
+    problems = check_resources(ClusterConfig(gpus_per_run=1), [RunResources(1, 1.0)], [Node(cpus=4, gpus=0.5)])
+    assert problems == ["cluster.gpus_per_run=1 but the largest node has 0.5 GPUs "
                         "(set cluster.gpus_per_run=0 to train on CPU)"]
+    # several GPUs: a data-parallel run, checked against the GPUs of all nodes
+    problems = check_resources(ClusterConfig(gpus_per_run=2), [RunResources(1, 2.0)], nodes)
+    assert problems == ["cluster.gpus_per_run=2 trains a run data parallel on 2 GPUs (0.5 CPUs each), "
+                        "but the cluster has 1 GPUs for it"]
     problems = check_resources(ClusterConfig(cpus_per_run=8), [RunResources(1, 0), RunResources(8, 0)], nodes)
     assert problems == ["cluster.cpus_per_run=8 but the largest node has 4 CPUs"]
 
