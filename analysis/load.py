@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import polars as pl
 
 from analysis.inputs import manifest_run_ids
-from analysis.io import join
+from analysis.io import join, list_files, read_bytes
 
 
 class NoResults(ValueError):
@@ -13,14 +15,23 @@ class NoResults(ValueError):
 
 
 def _scan(sweep_dir: str, table: str, run_ids: list[str] | None) -> pl.DataFrame:
-    pattern = join(sweep_dir, "runs", "*", f"{table}.parquet")
-    try:
-        frame = pl.scan_parquet(pattern, hive_partitioning=True).collect()
-    except (FileNotFoundError, pl.exceptions.ComputeError) as exc:
-        raise NoResults(f"no {table}.parquet files under {join(sweep_dir, 'runs')}: {exc}") from exc
-    if run_ids is not None:
-        frame = frame.filter(pl.col("run_id").is_in(run_ids))
-    return frame
+    """Every run's `table`, one file at a time: a file that cannot be read (cut short, overwritten) is
+    left out with a warning naming it, instead of failing the whole analysis."""
+    wanted = None if run_ids is None else {f"run_id={rid}" for rid in run_ids}
+    names = [path for path, _, _ in list_files(join(sweep_dir, "runs"))
+             if path.endswith(f"/{table}.parquet") and path.count("/") == 1
+             and (wanted is None or path.split("/")[0] in wanted)]
+    frames = []
+    for name in sorted(names):
+        try:
+            frames.append(pl.read_parquet(read_bytes(join(sweep_dir, "runs", name))))
+        except (pl.exceptions.PolarsError, OSError, TypeError) as exc:
+            warnings.warn(f"left out {join(sweep_dir, 'runs', name)}: not readable Parquet ({type(exc).__name__}); "
+                          "rerun the sweep to redo that run", stacklevel=2)
+    if not frames:
+        raise NoResults(f"no {table}.parquet files under {join(sweep_dir, 'runs')}"
+                        + (f" ({len(names)} found, none readable)" if names else ""))
+    return pl.concat(frames, how="diagonal_relaxed")
 
 
 def load_runs(sweep_dir: str, all_runs: bool = False) -> pl.DataFrame:

@@ -48,11 +48,13 @@ def commit_failure(run_dir: RunDir, spec: RunSpec, rid: str, state: str, error: 
                    curves: list[dict[str, Any]] | None = None, **values: Any) -> dict[str, Any]:
     """Record a run that ended without results (failed or diverged): run.parquet, then status.json."""
     attempts = len((run_dir.status() or {}).get("attempts", [])) or 1
+    files = {}
     if curves:
-        run_dir.write_table("curves.parquet", to_table([{"run_id": rid, **r} for r in curves], CURVES))
+        files["curves.parquet"] = run_dir.write_table("curves.parquet",
+                                                      to_table([{"run_id": rid, **r} for r in curves], CURVES))
     row = run_row(spec, rid, state, attempts, error=error, **values)
-    run_dir.write_table("run.parquet", to_table([row], RUNS))
-    run_dir.end_attempt(rid, state, error=error)
+    files["run.parquet"] = run_dir.write_table("run.parquet", to_table([row], RUNS))
+    run_dir.end_attempt(rid, state, error=error, files=files)
     return row
 
 
@@ -132,9 +134,10 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
         return commit_failure(run_dir, spec, rid, FAILED, traceback.format_exc(limit=20),
                               wall_seconds=time.perf_counter() - t_start, device=device)
 
-    run_dir.write_table("curves.parquet", to_table([{"run_id": rid, **r} for r in result.curves], CURVES))
-    run_dir.write_table("evals.parquet", to_table(evals, EVALS))
-    run_dir.write_table("samples.parquet", to_table(samples, SAMPLES))
+    files = {"curves.parquet": run_dir.write_table("curves.parquet",
+                                                   to_table([{"run_id": rid, **r} for r in result.curves], CURVES)),
+             "evals.parquet": run_dir.write_table("evals.parquet", to_table(evals, EVALS)),
+             "samples.parquet": run_dir.write_table("samples.parquet", to_table(samples, SAMPLES))}
     row = run_row(spec, rid, DONE, attempts,
                   final_train_loss=result.final_train_loss, final_val_loss=result.final_val_loss,
                   train_seconds=result.train_seconds, eval_seconds=eval_seconds,
@@ -143,8 +146,8 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
                   startup_seconds=result.extra["first_log_seconds"], micro_batch_size=result.extra["micro_batch_size"],
                   compiled=result.extra["compiled"], data_workers=result.extra["data_workers"],
                   gpu_share=gpu_share if device != "cpu" else 0.0)
-    run_dir.write_table("run.parquet", to_table([row], RUNS))
-    run_dir.end_attempt(rid, DONE, resumed_from_step=result.resumed_from_step,
+    files["run.parquet"] = run_dir.write_table("run.parquet", to_table([row], RUNS))
+    run_dir.end_attempt(rid, DONE, files=files, resumed_from_step=result.resumed_from_step,
                         checkpoint_rejected=result.checkpoint_rejected)
     checkpoints.clear()
     return row

@@ -29,7 +29,7 @@ from sweep.resources import Node, RunResources, run_device, run_resources, share
 from sweep.run_id import human_count, run_id
 from sweep.runner import TRANSIENT_ERRORS, commit_failure, run_row
 from sweep.spec import RunSpec
-from sweep.store import DONE, FAILED, FINISHED, INTERRUPTED, RUNNING, CheckpointFile, Store, now_iso
+from sweep.store import CORRUPT, DONE, FAILED, FINISHED, INTERRUPTED, RUNNING, CheckpointFile, Store, now_iso
 from sweep.tracking import decide_wandb_mode
 from sweep.train.flops import n_params, train_flops
 from sweep.worker import RunWorker
@@ -138,6 +138,13 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
     from sweep.cluster import ClusterError, check_resources, connect, live_nodes
 
     states = store.states([run_id(s) for s in specs])
+    corrupt = store.verify([rid for rid, state in states.items() if state in FINISHED])
+    for rid, problems in corrupt.items():
+        console.print(f"[yellow]{rid}[/] was {states[rid]} but {'; '.join(problems)}: "
+                      f"{'it would be redone' if cfg.dry_run else 'redoing it'}", highlight=False)
+        states[rid] = CORRUPT
+        if not cfg.dry_run:
+            store.run_dir(rid).mark_corrupt(problems)
     todo = [s for s in specs if states[run_id(s)] not in FINISHED]
     outcome = SweepOutcome(skipped=[rid for rid, state in states.items() if state in FINISHED])
     console.print(f"sweep [bold]{cfg.name}[/]: {len(specs)} runs in the grid, {len(outcome.skipped)} already "

@@ -15,6 +15,7 @@ pyarrow.fs understands (s3://bucket/prefix, gs://bucket/prefix).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -28,6 +29,7 @@ import pyarrow.parquet as pq
 
 # Statuses a run can be in. FINISHED ones are never rerun.
 RUNNING, DONE, DIVERGED, FAILED, INTERRUPTED = "running", "done", "diverged", "failed", "interrupted"
+CORRUPT = "corrupt"  # was finished, but its files no longer match what was written: redone
 FINISHED = (DONE, DIVERGED)
 
 
@@ -80,10 +82,13 @@ class Location:
         payload = self.read_bytes(name)
         return None if payload is None else json.loads(payload)
 
-    def write_table(self, name: str, table: pa.Table) -> None:
+    def write_table(self, name: str, table: pa.Table) -> dict[str, Any]:
+        """Write `table` as Parquet; returns what a later check compares against (fingerprint)."""
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
-        self.write_bytes(name, buffer.getvalue())
+        payload = buffer.getvalue()
+        self.write_bytes(name, payload)
+        return {**fingerprint(payload), "rows": table.num_rows}
 
     def read_table(self, name: str) -> pa.Table | None:
         payload = self.read_bytes(name)
@@ -96,11 +101,65 @@ class Location:
             pass
 
 
+def fingerprint(payload: bytes) -> dict[str, Any]:
+    return {"bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
+
+
+def file_problem(name: str, payload: bytes | None, expected: dict[str, Any]) -> str | None:
+    """Why a file does not match what was recorded when its run committed (None: it does)."""
+    if payload is None:
+        return f"{name} is missing"
+    got = fingerprint(payload)
+    if got["bytes"] != expected["bytes"]:
+        return f"{name} has {got['bytes']} bytes, {expected['bytes']} when written"
+    if got["sha256"] != expected["sha256"]:
+        return f"{name} does not match its checksum"
+    if "rows" in expected:
+        rows = pq.ParquetFile(io.BytesIO(payload)).metadata.num_rows
+        if rows != expected["rows"]:
+            return f"{name} has {rows} rows, {expected['rows']} when written"
+    return None
+
+
 class RunDir(Location):
     """One run's directory. Status transitions: (none) -> running -> done | diverged | failed."""
 
     def status(self) -> dict[str, Any] | None:
-        return self.read_json("status.json")
+        try:
+            return self.read_json("status.json")
+        except (json.JSONDecodeError, UnicodeDecodeError):  # cut short or overwritten: the run is redone
+            return {"state": CORRUPT, "attempts": [], "error": "status.json is unreadable"}
+
+    def verify(self) -> list[str]:
+        """Problems with the files of a finished run: each must match the size, checksum and row count
+        status.json recorded when the run committed. Runs committed before checksums were recorded
+        get their tables' Parquet footers checked."""
+        status = self.status() or {}
+        recorded = status.get("files")
+        if recorded is None:
+            recorded = {name: None for name in ("run.parquet", "evals.parquet") if status.get("state") == DONE}
+        problems = []
+        for name, expected in sorted(recorded.items()):
+            payload = self.read_bytes(name)
+            if expected is not None:
+                problem = file_problem(name, payload, expected)
+            elif payload is None:
+                problem = f"{name} is missing"
+            else:
+                try:
+                    pq.ParquetFile(io.BytesIO(payload)).metadata
+                    problem = None
+                except Exception as exc:  # pyarrow raises ArrowInvalid and friends for a broken footer
+                    problem = f"{name} is not readable Parquet ({type(exc).__name__})"
+            if problem:
+                problems.append(problem)
+        return problems
+
+    def mark_corrupt(self, problems: list[str]) -> None:
+        """A finished run whose files failed verification: no longer finished, so the next sweep redoes it."""
+        status = self.status() or {"attempts": []}
+        status.update(state=CORRUPT, updated=now_iso(), error="; ".join(problems))
+        self.write_json("status.json", status)
 
     def state(self) -> str | None:
         status = self.status()
@@ -114,15 +173,22 @@ class RunDir(Location):
         status = self.status() or {"run_id": run_id, "attempts": []}
         status["attempts"].append({"attempt": len(status["attempts"]) + 1, "started": now_iso(), **host_info})
         status.update(state=RUNNING, updated=now_iso(), error=None)
+        status.pop("files", None)  # an earlier commit's files are rewritten by this attempt
         self.write_json("status.json", status)
         return status
 
-    def end_attempt(self, run_id: str, state: str, error: str | None = None, **extra: Any) -> dict[str, Any]:
-        """Commit point: close the current attempt with `state` and write status.json."""
+    def end_attempt(self, run_id: str, state: str, error: str | None = None,
+                    files: dict[str, dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+        """Commit point: close the current attempt with `state` and write status.json. `files`: the
+        fingerprints (bytes, sha256, rows) of the tables the run wrote, checked by verify()."""
         status = self.status() or {"run_id": run_id, "attempts": [{"attempt": 1, "started": None}]}
+        if not status.get("attempts"):
+            status["attempts"] = [{"attempt": 1, "started": None}]
         attempt = status["attempts"][-1]
         attempt.update(ended=now_iso(), state=state, error=error, **extra)
         status.update(state=state, updated=now_iso(), error=error)
+        if files is not None:
+            status["files"] = files
         self.write_json("status.json", status)
         return status
 
@@ -173,6 +239,14 @@ class Store:
 
     def states(self, run_ids: list[str]) -> dict[str, str | None]:
         return {rid: self.run_dir(rid).state() for rid in run_ids}
+
+    def verify(self, run_ids: list[str]) -> dict[str, list[str]]:
+        """run_id -> problems, for the runs whose files fail RunDir.verify (checked in parallel)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            found = dict(zip(run_ids, pool.map(lambda rid: self.run_dir(rid).verify(), run_ids)))
+        return {rid: problems for rid, problems in found.items() if problems}
 
     def run_rows(self) -> list[dict[str, Any]]:
         """The run.parquet row of every run directory here, of any grid: what ran before (for planning)."""
