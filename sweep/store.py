@@ -121,6 +121,15 @@ def file_problem(name: str, payload: bytes | None, expected: dict[str, Any]) -> 
     return None
 
 
+def footer_problem(name: str, payload: bytes) -> str | None:
+    """Whether a Parquet file's footer reads (a file cut short loses it)."""
+    try:
+        pq.read_metadata(io.BytesIO(payload))
+    except Exception as exc:  # pyarrow raises ArrowInvalid and friends for a broken footer
+        return f"{name} is not readable Parquet ({type(exc).__name__})"
+    return None
+
+
 class RunDir(Location):
     """One run's directory. Status transitions: (none) -> running -> done | diverged | failed."""
 
@@ -146,11 +155,7 @@ class RunDir(Location):
             elif payload is None:
                 problem = f"{name} is missing"
             else:
-                try:
-                    pq.ParquetFile(io.BytesIO(payload)).metadata
-                    problem = None
-                except Exception as exc:  # pyarrow raises ArrowInvalid and friends for a broken footer
-                    problem = f"{name} is not readable Parquet ({type(exc).__name__})"
+                problem = footer_problem(name, payload)
             if problem:
                 problems.append(problem)
         return problems
