@@ -130,6 +130,7 @@ class ClusterConfig:
     full_gpu_flops_per_step: float = 1.4e13  # FLOPs per optimizer step at which one run fills a GPU (H200)
     device: str = "auto"  # auto (cuda when the run holds a GPU) | cpu | cuda
     max_retries: int = 2  # retries after a lost worker or node (never after a config error or divergence)
+    lease_seconds: float = 120.0  # a run's lease (sweep/lease.py) lapses this long after its worker stops renewing
     runtime_env: dict[str, Any] = field(default_factory=dict)  # passed to ray.init
     log_to_driver: bool = True  # show workers' warnings and errors in the driver's terminal
 

@@ -23,13 +23,14 @@ from rich.console import Console
 from rich.table import Table
 
 from sweep.config import SweepConfig
+from sweep.lease import driver_id, held_by_other
 from sweep.pool import Job, RunPool
 from sweep.progress import ProgressHub, SweepDisplay
 from sweep.resources import Node, RunResources, run_device, run_resources, share_text
 from sweep.run_id import human_count, run_id
 from sweep.runner import TRANSIENT_ERRORS, commit_failure, run_row
 from sweep.spec import RunSpec
-from sweep.store import CORRUPT, DONE, FAILED, FINISHED, INTERRUPTED, RUNNING, CheckpointFile, Store, now_iso
+from sweep.store import CORRUPT, DONE, FAILED, FINISHED, INTERRUPTED, LEASED, RUNNING, CheckpointFile, Store, now_iso
 from sweep.tracking import decide_wandb_mode
 from sweep.train.flops import n_params, train_flops
 from sweep.worker import RunWorker
@@ -175,16 +176,17 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
         for note in resume_notes(todo, store):
             console.print(note, highlight=False)
         hub = ray.remote(num_cpus=0)(ProgressHub).remote()
-        pool = worker_pool(cfg, nodes, hub, wandb, code_version)
+        owner = driver_id()
+        pool = worker_pool(cfg, nodes, hub, wandb, code_version, owner)
         for spec in todo:  # specs arrive largest-first from grid.expand
             need = needs[run_id(spec)]
             pool.submit(Job(run_id(spec), need, spec))
-        _watch(pool, hub, store, outcome, console)
+        _watch(pool, hub, store, outcome, console, owner)
     return outcome
 
 
 def worker_pool(cfg: SweepConfig, nodes: list[Node], hub, wandb: dict[str, Any],
-                code_version: str | None) -> RunPool:
+                code_version: str | None, owner: str) -> RunPool:
     """A RunPool over RunWorker actors: one actor per (CPUs, GPU share) slot the runs need."""
     import ray
 
@@ -201,7 +203,8 @@ def worker_pool(cfg: SweepConfig, nodes: list[Node], hub, wandb: dict[str, Any],
         return handle.run.remote(job.payload.to_dict(), cfg.results_dir, cfg.name,
                                  run_device(cfg.cluster.device, need), wandb, code_version,
                                  gpu_share=min(need.num_gpus, 1.0), ranks=need.ranks,
-                                 cpus_per_rank=need.num_cpus / need.ranks)
+                                 cpus_per_rank=need.num_cpus / need.ranks, owner=owner,
+                                 lease_seconds=cfg.cluster.lease_seconds)
 
     def capacity(need: RunResources) -> int:
         """Workers of this shape the live nodes hold at once (at least one: an autoscaler may add a node)."""
@@ -242,7 +245,7 @@ def resources_line(needs: list[RunResources]) -> str:
     return "resources per run: " + ", ".join(parts)
 
 
-def _watch(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Console) -> None:
+def _watch(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Console, owner: str) -> None:
     import ray
 
     specs = {job.key: job.payload for job in pool.queue}
@@ -250,18 +253,33 @@ def _watch(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Con
     per_token = {rid: float(train_flops(s.model, 1)) for rid, s in specs.items()}
     display = SweepDisplay(console, sum(total.values()), len(specs))
     finished_flops = 0.0
+    waiting = Waiting(store, owner, console)
+    for job in list(pool.queue):  # another driver's worker trains it: wait for it instead
+        if waiting.held(job):
+            pool.queue.remove(job)
     try:
         with display:
-            while pool.queue or pool.running:
+            while pool.queue or pool.running or waiting.jobs:
                 pool.dispatch()
                 ready, _ = ray.wait(list(pool.running), num_returns=1, timeout=1.0)
                 for ref in ready:
-                    row = _collect(pool, ref, store)
+                    job, row = _collect(pool, ref, store)
                     if row is None:  # queued again for another attempt
+                        continue
+                    if row["status"] == LEASED:
+                        waiting.add(job, row["error"])
                         continue
                     outcome.rows[row["run_id"]] = row
                     finished_flops += total[row["run_id"]]
                     display.note(_one_line(row))
+                for job, state in waiting.poll():
+                    if state in FINISHED:
+                        outcome.skipped.append(job.key)
+                        finished_flops += total[job.key]
+                        display.note(f"{job.key} was finished by another driver")
+                    else:
+                        job.attempts = 0
+                        pool.submit(job)
                 tokens, started = ray.get(hub.snapshot.remote())
                 live = [r for r in started if r not in outcome.rows]
                 flops = finished_flops + sum(min(tokens.get(r, 0) * per_token[r], total[r]) for r in live if r in total)
@@ -274,9 +292,10 @@ def _watch(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Con
         pool.shutdown()
 
 
-def _collect(pool: RunPool, ref, store: Store) -> dict[str, Any] | None:
-    """The finished run's row; None when it was queued again (a lost worker or a transient error with
-    retries left). Failures Ray reports (lost worker after all retries, ...) are recorded here."""
+def _collect(pool: RunPool, ref, store: Store) -> tuple[Job | None, dict[str, Any] | None]:
+    """(job, the finished run's row); the row is None when the run was queued again (a lost worker or
+    a transient error with retries left). Failures Ray reports (lost worker after all retries, ...)
+    are recorded here."""
     import ray
 
     try:
@@ -289,11 +308,46 @@ def _collect(pool: RunPool, ref, store: Store) -> dict[str, Any] | None:
         else:
             job = pool.failed(ref, worker_lost=lost)
             if job is None:
-                return None
+                return None, None
         spec = job.payload
-        return commit_failure(store.run_dir(job.key), spec, job.key, FAILED, f"{type(cause).__name__}: {cause}")
-    pool.finished(ref)
-    return row
+        return job, commit_failure(store.run_dir(job.key), spec, job.key, FAILED, f"{type(cause).__name__}: {cause}")
+    return pool.finished(ref), row
+
+
+class Waiting:
+    """Runs another driver's worker is training (a live lease, sweep.lease): checked every
+    POLL_SECONDS until they are finished (counted as done elsewhere) or their lease lapses (its owner
+    died: trained here, resuming from its checkpoint)."""
+
+    POLL_SECONDS = 5.0
+
+    def __init__(self, store: Store, owner: str, console: Console):
+        self.store, self.owner, self.console = store, owner, console
+        self.jobs: dict[str, Job] = {}
+        self.last = 0.0
+
+    def held(self, job: Job) -> bool:
+        lease = held_by_other(self.store.run_dir(job.key), self.owner)
+        if lease is not None:
+            self.add(job, f"being trained by {lease.get('owner')} (pid {lease.get('pid')} on {lease.get('host')})")
+        return lease is not None
+
+    def add(self, job: Job, why: str) -> None:
+        self.jobs[job.key] = job
+        self.console.print(f"{job.key} is {why}; waiting for it", highlight=False)
+
+    def poll(self) -> list[tuple[Job, str | None]]:
+        """(job, state) of the waiting runs that are finished or whose lease lapsed."""
+        if not self.jobs or time.monotonic() - self.last < self.POLL_SECONDS:
+            return []
+        self.last = time.monotonic()
+        released = []
+        for key in list(self.jobs):
+            run_dir = self.store.run_dir(key)
+            state = run_dir.state()
+            if state in FINISHED or held_by_other(run_dir, self.owner) is None:
+                released.append((self.jobs.pop(key), state))
+        return released
 
 
 def _stop(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Console) -> None:
@@ -310,8 +364,8 @@ def _stop(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Cons
     try:
         while pool.running and time.monotonic() < deadline:
             for ref in ray.wait(list(pool.running), num_returns=1, timeout=1.0)[0]:
-                row = _collect(pool, ref, store)
-                if row is not None:
+                _, row = _collect(pool, ref, store)
+                if row is not None and row["status"] != LEASED:
                     outcome.rows[row["run_id"]] = row
     except KeyboardInterrupt:
         pass

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 # Statuses a run can be in. FINISHED ones are never rerun.
 RUNNING, DONE, DIVERGED, FAILED, INTERRUPTED = "running", "done", "diverged", "failed", "interrupted"
 CORRUPT = "corrupt"  # was finished, but its files no longer match what was written: redone
+LEASED = "leased"  # not a state on disk: a worker found another driver's worker training the run
 FINISHED = (DONE, DIVERGED)
 
 

@@ -234,6 +234,9 @@ def _check_cluster_and_logger(cfg: SweepConfig, out: list[str]) -> None:
             out.append("cluster.device: cuda but cluster.num_gpus=0; set cluster.device=auto or give GPUs")
     if c.max_retries < 0:
         out.append(f"cluster.max_retries: must be >= 0, got {c.max_retries}")
+    if not c.lease_seconds >= 10:
+        out.append(f"cluster.lease_seconds: must be >= 10 (a lease is renewed every quarter of it), "
+                   f"got {c.lease_seconds}")
     for key in ("num_cpus", "num_gpus"):
         value = getattr(c, key)
         if value is not None and value < 0:

@@ -13,12 +13,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from sweep.lease import acquire, live_lease
 from sweep.progress import HubSink
 from sweep.run_id import run_id
 from sweep.runner import execute
 from sweep.spec import RunSpec
-from sweep.store import DONE, Store
+from sweep.store import DONE, LEASED, RunDir, Store
 from sweep.tracking import FanOut, WandbSink
+
+
+def finished_row(run_dir: RunDir, rid: str) -> dict[str, Any]:
+    table = run_dir.read_table("run.parquet")
+    return table.to_pylist()[0] if table is not None else {"run_id": rid, "status": DONE}
 
 
 class RunWorker:
@@ -35,19 +41,33 @@ class RunWorker:
 
     def run(self, spec_dict: dict[str, Any], results_dir: str, sweep_name: str, device: str,
             wandb: dict[str, Any], code_version: str | None, gpu_share: float = 0.0,
-            ranks: int = 1, cpus_per_rank: float = 1.0) -> dict[str, Any]:
-        """One run, end to end. Returns the run's (small) runs-table row. With `ranks` > 1 the run
-        trains data parallel on that many GPUs through Ray Train (sweep.data_parallel); this worker
-        then holds no GPU itself and waits for it."""
-        import ray
-        import torch
-
+            ranks: int = 1, cpus_per_rank: float = 1.0, owner: str = "", lease_seconds: float = 120.0
+            ) -> dict[str, Any]:
+        """One run, end to end, under the run's lease (sweep.lease: another driver's worker training it
+        already -> status `leased`, nothing done). Returns the run's (small) runs-table row. With
+        `ranks` > 1 the run trains data parallel on that many GPUs through Ray Train
+        (sweep.data_parallel); this worker then holds no GPU itself and waits for it."""
         spec = RunSpec.from_dict(spec_dict)
         rid = run_id(spec)
         run_dir = Store(results_dir, sweep_name).run_dir(rid)
         if run_dir.is_finished():  # another driver finished it meanwhile
-            table = run_dir.read_table("run.parquet")
-            return table.to_pylist()[0] if table is not None else {"run_id": rid, "status": DONE}
+            return finished_row(run_dir, rid)
+        lease = acquire(run_dir, owner, lease_seconds)
+        if lease is None:
+            holder = live_lease(run_dir) or {}
+            who = f"{holder.get('owner')} (pid {holder.get('pid')} on {holder.get('host')})"
+            return {"run_id": rid, "status": LEASED, "error": f"being trained by {who}"}
+        with lease.renewing():
+            if run_dir.is_finished():  # finished between the first check and the lease
+                return finished_row(run_dir, rid)
+            return self._train(spec, rid, run_dir, results_dir, sweep_name, device, wandb, code_version,
+                               gpu_share, ranks, cpus_per_rank)
+
+    def _train(self, spec, rid, run_dir, results_dir, sweep_name, device, wandb, code_version, gpu_share,
+               ranks, cpus_per_rank) -> dict[str, Any]:
+        import ray
+        import torch
+
         if ranks > 1:
             from sweep.data_parallel import run_data_parallel
 

@@ -49,3 +49,19 @@ def compose_cfg():
     from sweep.cli import compose
 
     return lambda *overrides: compose(list(overrides))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The chaos tests' summary table (tests/sweep/test_chaos.py), when they ran."""
+    import sys
+
+    chaos = sys.modules.get("tests.sweep.test_chaos") or sys.modules.get("test_chaos")
+    rows = getattr(chaos, "SUMMARY", None)
+    if not rows:
+        return
+    terminalreporter.section("chaos summary")
+    columns = ("case", "runs lost", "duplicate rows", "steps recomputed", "seconds", "note")
+    terminalreporter.write_line(" | ".join(columns))
+    for row in rows:
+        cells = [f"{row[c]:.1f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+        terminalreporter.write_line(" | ".join(cells))
