@@ -31,7 +31,7 @@ from sweep.run_id import human_count, run_id
 from sweep.runner import TRANSIENT_ERRORS, commit_failure, run_row
 from sweep.spec import RunSpec
 from sweep.store import CORRUPT, DONE, FAILED, FINISHED, INTERRUPTED, LEASED, RUNNING, CheckpointFile, Store, now_iso
-from sweep.tracking import decide_wandb_mode
+from sweep.tracking import OFFLINE, decide_wandb_mode, sync_command
 from sweep.train.flops import n_params, train_flops
 from sweep.worker import RunWorker
 
@@ -182,6 +182,9 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
             need = needs[run_id(spec)]
             pool.submit(Job(run_id(spec), need, spec))
         _watch(pool, hub, store, outcome, console, owner)
+    command = sync_command(wandb["directory"]) if wandb_mode == OFFLINE else None
+    if command:
+        console.print(f"W&B runs are offline; upload them with: {command}", highlight=False, soft_wrap=True)
     return outcome
 
 

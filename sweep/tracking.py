@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+import shutil
 import socket
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -56,29 +58,55 @@ def decide_wandb_mode(cfg: LoggerConfig) -> tuple[str, str]:
     return ONLINE, f"API key found and {host} reachable"
 
 
+def wandb_id(run_id: str) -> str:
+    return run_id.replace(".", "_")
+
+
+def offline_runs(directory: str, run_id: str | None = None) -> list[Path]:
+    """The offline W&B run directories under `directory` (of one run, or all)."""
+    pattern = f"offline-run-*-{wandb_id(run_id)}" if run_id else "offline-run-*"
+    return sorted((Path(directory) / "wandb").glob(pattern))
+
+
+def sync_command(directory: str) -> str | None:
+    """The command that uploads a sweep's offline W&B runs, or None when there are none."""
+    if not offline_runs(directory):
+        return None
+    return f"wandb sync --include-offline {Path(directory) / 'wandb'}/offline-run-*"
+
+
 class WandbSink:
-    """Mirrors curve rows into a W&B run whose id is the run_id (so retries resume the same run)."""
+    """Mirrors curve rows into a W&B run whose id is the run_id: one W&B run per run, however many
+    attempts. Offline, an attempt replaces the earlier attempts' offline directories of the run (the
+    trainer replays the curves it resumed with, so the new directory holds the whole run and
+    `wandb sync` logs every step once); online, the run resumes and rows before its step are skipped."""
 
     def __init__(self, *, mode: str, project: str, entity: str | None, group: str, run_id: str,
                  config: dict[str, Any], directory: str):
         self.run = None
+        self.first_step = 0
         if mode == DISABLED:
             return
         try:
             import wandb
 
             os.makedirs(directory, exist_ok=True)
+            if mode == OFFLINE:
+                for earlier in offline_runs(directory, run_id):
+                    shutil.rmtree(earlier, ignore_errors=True)
             os.environ["WANDB_MODE"] = mode  # the sweep decided; a stray (even empty) WANDB_MODE must not override
             self.run = wandb.init(project=project, entity=entity, group=group, name=run_id,
-                                  id=run_id.replace(".", "_"), resume="allow", config=config, dir=directory,
+                                  id=wandb_id(run_id), resume="allow", config=config, dir=directory,
                                   mode=mode, reinit="finish_previous",
                                   settings=wandb.Settings(silent=True, console="off", init_timeout=60))
+            if mode == ONLINE and self.run.resumed:
+                self.first_step = int(self.run.step)
         except Exception as exc:  # W&B is a mirror: never fail the run for it
             log.warning("W&B init failed for %s (%s); continuing without W&B", run_id, exc)
             self.run = None
 
     def log(self, row: dict[str, Any]) -> None:
-        if self.run is None:
+        if self.run is None or int(row["step"]) < self.first_step:
             return
         try:
             self.run.log({k: v for k, v in row.items() if v is not None and k != "step"}, step=int(row["step"]))

@@ -172,6 +172,10 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
             warnings.warn(f"checkpoint rejected, the run restarts from step 0: {rejected}", stacklevel=2)
             model, optimizer = _fresh(spec, device)  # loading may have half-filled the first pair
 
+    if not rank:
+        for row in curves:  # the resumed run's history, for sinks that start afresh (an offline W&B run)
+            sink.log(row)
+
     def autocast():
         if dtype == torch.float32:
             return nullcontext()

@@ -50,3 +50,67 @@ def test_broken_wandb_never_raises(clean_env, tmp_path):
     assert sink.run is None
     sink.log({"step": 1, "train_loss": 1.0})
     sink.close()
+
+
+def test_a_resumed_run_keeps_one_offline_w_and_b_run_with_every_step_once(clean_env, tmp_path):
+    from sweep.tracking import offline_runs, sync_command
+
+    directory = str(tmp_path / "wb")
+    first = WandbSink(mode="offline", project="p", entity=None, group="g", run_id="N1k-D2k-s0-abc",
+                      config={}, directory=directory)
+    for step in range(1, 6):
+        first.log({"step": step, "train_loss": 1.0 / step})
+    first.close()
+    other = WandbSink(mode="offline", project="p", entity=None, group="g", run_id="N1k-D2k-s0-other",
+                      config={}, directory=directory)
+    other.close()
+    # the run is retried: the trainer replays the checkpoint's curves (steps 1-3), then goes on
+    again = WandbSink(mode="offline", project="p", entity=None, group="g", run_id="N1k-D2k-s0-abc",
+                      config={}, directory=directory)
+    for step in range(1, 9):
+        again.log({"step": step, "train_loss": 1.0 / step})
+    again.close()
+    runs = offline_runs(directory, "N1k-D2k-s0-abc")
+    assert len(runs) == 1 and len(offline_runs(directory)) == 2  # the other run's directory is untouched
+    assert sync_command(directory) == f"wandb sync --include-offline {tmp_path / 'wb' / 'wandb'}/offline-run-*"
+
+
+def test_training_replays_the_resumed_curves_to_its_sinks(compose_cfg):
+    import dataclasses
+
+    import torch
+
+    from sweep.grid import expand
+    from sweep.train.loop import train
+
+    torch.set_num_threads(1)
+    spec = min(expand(compose_cfg("grid=tiny", "train.log_every_steps=2")), key=lambda s: s.model.n_layer)
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, checkpoint_every_seconds=1e-9))
+    saved = {}
+
+    class StopAfterFirstSave:
+        def load(self):
+            return saved.get("payload")
+
+        def save(self, payload, step):
+            if "payload" not in saved:
+                saved["payload"] = payload
+                raise KeyboardInterrupt
+
+    class Rows:
+        def __init__(self):
+            self.steps = []
+
+        def log(self, row):
+            self.steps.append(row["step"])
+
+    import pytest
+
+    from sweep.train.loop import Interrupted
+
+    with pytest.raises(Interrupted):
+        train(spec, checkpoints=StopAfterFirstSave())
+    rows = Rows()
+    result = train(spec, sink=rows, checkpoints=StopAfterFirstSave())
+    assert result.resumed_from_step > 0
+    assert rows.steps == sorted(set(rows.steps)) == [c["step"] for c in result.curves]  # each step once, from 2
