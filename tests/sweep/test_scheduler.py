@@ -118,3 +118,11 @@ def test_a_run_holding_a_gpu_share_without_cuda_fails_with_a_clear_message(ray_f
         assert status["state"] == "failed" and len(status["attempts"]) == 1  # not retried
         assert status["error"].startswith("this run holds 0.125 of a GPU (cluster.gpus_per_run) but torch")
         assert "CPU-only build" in status["error"] and "cluster.gpus_per_run=0" in status["error"]
+
+
+def test_runs_whose_batches_come_from_forked_data_workers_train_inside_ray_workers(ray_local, compose_cfg, tmp_path):
+    """DataLoader worker processes forked from a Ray actor (as on a GPU node, where data_workers > 0)."""
+    specs, store, outcome = sweep(compose_cfg, tmp_path, "train.data_workers=2")
+    assert sorted(outcome.trained) == sorted(run_id(s) for s in specs), outcome.rows
+    runs = pl.read_parquet(f"{tmp_path}/tiny/runs/*/run.parquet")
+    assert (runs["data_workers"] == 2).all()
