@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sweep.config import SweepConfig
-from sweep.lease import driver_id, held_by_other
+from sweep.lease import driver_id, held_by_other, live_lease
 from sweep.pool import Job, RunPool
 from sweep.progress import ProgressHub, SweepDisplay
 from sweep.resources import Node, RunResources, run_device, run_resources, share_text
@@ -74,6 +74,21 @@ def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str, 
     return table
 
 
+def describe_state(run_dir, state: str | None) -> str | None:
+    """A run's state as the dry run shows it: whether a `running` run is alive (its lease) or was left
+    behind by a worker or driver that died, and where an unfinished run would resume."""
+    if state not in (RUNNING, INTERRUPTED, CORRUPT):
+        return state
+    step = CheckpointFile(run_dir).step()
+    resume = f"resumes at step {step}" if step else "restarts at step 0"
+    if state == RUNNING:
+        lease = live_lease(run_dir)
+        if lease is not None:
+            return f"running (pid {lease.get('pid')} on {lease.get('host')})"
+        return f"stale: its worker died; {resume}"
+    return f"{state}; {resume}" if state == INTERRUPTED else f"{state}: redone"
+
+
 def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], states: dict[str, str | None],
                   store: Store, console: Console) -> None:
     """The run table with each run's planned resources and estimated cost, and the grid's total (sweep.cost)."""
@@ -85,7 +100,8 @@ def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], s
     kind = GPU if any(needs[run_id(s)].num_gpus > 0 for s in todo) else CPU
     throughput = choose_throughput(kind, store.run_rows(), bench_documents() if kind == GPU else [], store.uri)
     cost = grid_cost(todo, needs, nodes, throughput) if todo and throughput is not None else None
-    console.print(plan_table(specs, states, "dry run: nothing launched", cost))
+    described = {rid: describe_state(store.run_dir(rid), state) for rid, state in states.items()}
+    console.print(plan_table(specs, described, "dry run: nothing launched", cost))
     console.print("planned for " + ", ".join(f"a node of {n.cpus:g} CPUs and {n.gpus:g} GPUs" for n in nodes)
                   + (f" ({cfg.cluster.kind}: cluster.num_cpus / cluster.num_gpus plan for another)"
                      if cfg.cluster.kind == "local" else ""), highlight=False)

@@ -126,3 +126,22 @@ def test_runs_whose_batches_come_from_forked_data_workers_train_inside_ray_worke
     assert sorted(outcome.trained) == sorted(run_id(s) for s in specs), outcome.rows
     runs = pl.read_parquet(f"{tmp_path}/tiny/runs/*/run.parquet")
     assert (runs["data_workers"] == 2).all()
+
+
+def test_dry_run_tells_live_stale_and_interrupted_runs_apart(tmp_path):
+    from sweep.lease import acquire
+    from sweep.scheduler import describe_state
+    from sweep.store import CheckpointFile
+
+    store = Store(str(tmp_path), "s")
+    live, dead, stopped = (store.run_dir(name) for name in ("live", "dead", "stopped"))
+    for run in (live, dead, stopped):
+        run.begin_attempt(run.path, {"pid": 1})
+    acquire(live, "another-driver", seconds=60, settle=0)
+    CheckpointFile(dead).save(b"x", 40)
+    stopped.end_attempt("stopped", "interrupted")
+    CheckpointFile(stopped).save(b"x", 7)
+    assert describe_state(live, "running").startswith("running (pid ")
+    assert describe_state(dead, "running") == "stale: its worker died; resumes at step 40"
+    assert describe_state(stopped, "interrupted") == "interrupted; resumes at step 7"
+    assert describe_state(stopped, "done") == "done"
