@@ -28,6 +28,7 @@ class Job:
     shape: Hashable
     payload: Any
     attempts: int = 0
+    recorded: int = 0  # attempts the run's status.json held when the job was last handed out
 
 
 @dataclass
@@ -79,12 +80,16 @@ class RunPool:
         self.idle.append(worker)
         return job
 
-    def failed(self, ref: Any, worker_lost: bool) -> Job | None:
+    def failed(self, ref: Any, worker_lost: bool, started: bool = True) -> Job | None:
         """The run behind `ref` raised a retryable error, or its worker died (`worker_lost`). Returns
-        the job when it has no retries left (the caller records it failed), else re-queues it."""
+        the job when it has no retries left (the caller records it failed), else re-queues it. A run
+        that never `started` (its worker died before running it, e.g. placed on a node that was
+        dying) does not use up a retry."""
         worker, job = self.running.pop(ref)
         if not worker_lost:
             self.idle.append(worker)
+        if not started:
+            job.attempts -= 1
         if job.attempts > self.max_retries:
             return job
         self.queue.insert(0, job)

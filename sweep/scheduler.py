@@ -193,7 +193,7 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
             console.print(note, highlight=False)
         hub = ray.remote(num_cpus=0)(ProgressHub).remote()
         owner = driver_id()
-        pool = worker_pool(cfg, nodes, hub, wandb, code_version, owner)
+        pool = worker_pool(cfg, nodes, hub, wandb, code_version, owner, store)
         for spec in todo:  # specs arrive largest-first from grid.expand
             need = needs[run_id(spec)]
             pool.submit(Job(run_id(spec), need, spec))
@@ -205,7 +205,7 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
 
 
 def worker_pool(cfg: SweepConfig, nodes: list[Node], hub, wandb: dict[str, Any],
-                code_version: str | None, owner: str) -> RunPool:
+                code_version: str | None, owner: str, store: Store) -> RunPool:
     """A RunPool over RunWorker actors: one actor per (CPUs, GPU share) slot the runs need."""
     import ray
 
@@ -218,6 +218,7 @@ def worker_pool(cfg: SweepConfig, nodes: list[Node], hub, wandb: dict[str, Any],
                              max_concurrency=1).remote(need.threads, hub)
 
     def call(handle, job: Job):
+        job.recorded = len((store.run_dir(job.key).status() or {}).get("attempts", []))  # to tell if it starts
         need = job.shape
         return handle.run.remote(job.payload.to_dict(), cfg.results_dir, cfg.name,
                                  run_device(cfg.cluster.device, need), wandb, code_version,
@@ -325,7 +326,9 @@ def _collect(pool: RunPool, ref, store: Store) -> tuple[Job | None, dict[str, An
         if not lost and not isinstance(cause, TRANSIENT_ERRORS):
             job = pool.finished(ref)
         else:
-            job = pool.failed(ref, worker_lost=lost)
+            job = pool.running[ref][1]
+            started = len((store.run_dir(job.key).status() or {}).get("attempts", [])) > job.recorded
+            job = pool.failed(ref, worker_lost=lost, started=started)
             if job is None:
                 return None, None
         spec = job.payload
