@@ -20,6 +20,7 @@ import io
 import json
 import os
 import socket
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -64,7 +65,7 @@ class Location:
         final = self.file(name)
         parent = final.rsplit("/", 1)[0]
         self.fs.create_dir(parent, recursive=True)
-        tmp = f"{final}.tmp-{socket.gethostname()}-{os.getpid()}"
+        tmp = f"{final}.tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         with self.fs.open_output_stream(tmp) as out:
             out.write(payload)
         self.fs.move(tmp, final)
