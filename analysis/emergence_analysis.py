@@ -35,6 +35,7 @@ import numpy as np
 import polars as pl
 
 from analysis.artifact import EM_METRICS, TOKEN_METRICS, CompositionTest, artifact_verdict, composition_test
+from analysis.invalid import invalid_rows, summary
 from analysis.metric_kinds import metric_info
 from analysis.verdicts import N_BOOT, Criteria, CurveVerdict, judge_curve
 
@@ -122,6 +123,24 @@ def _drop_unlabelled(frame: pl.DataFrame, notes: list[str] | None) -> pl.DataFra
     return kept
 
 
+def _check_rows(frame: pl.DataFrame, x: str, notes: list[str] | None) -> None:
+    """Rows no curve can use (value not finite; n_params, or flops on that axis, not > 0): an
+    EmergenceInputError naming the columns and rows when none is usable, else a note saying which are dropped."""
+    columns = {"column 'n_params'": frame["n_params"].fill_null(float("nan")).to_numpy(),
+               "column 'value'": frame["value"].fill_null(float("nan")).to_numpy()}
+    positive = ["column 'n_params'"]
+    if x == "log_flops" and "flops" in frame.columns:
+        columns["column 'flops'"] = frame["flops"].fill_null(float("nan")).to_numpy()
+        positive.append("column 'flops'")
+    usable, problems = invalid_rows(columns, positive=tuple(positive))
+    if not problems or not frame.height:
+        return
+    if not usable.any():
+        raise EmergenceInputError(f"no usable row: {summary(problems)}")
+    if notes is not None:
+        notes.append(f"{int((~usable).sum())} of {frame.height} rows dropped: {summary(problems)}")
+
+
 def validate_points(points: pl.DataFrame, x: str = "log_n", notes: list[str] | None = None) -> pl.DataFrame:
     """Check columns and types; returns the table with numeric columns as Float64. Raises EmergenceInputError.
 
@@ -133,11 +152,12 @@ def validate_points(points: pl.DataFrame, x: str = "log_n", notes: list[str] | N
     if missing:
         raise EmergenceInputError(f"missing column(s) {', '.join(missing)}; the table needs "
                                   f"{', '.join(REQUIRED)} (has {', '.join(points.columns) or 'none'})")
-    frame = _drop_unlabelled(points.with_columns(pl.col("task").cast(pl.String), pl.col("metric").cast(pl.String)),
-                             notes)
+    frame = points.with_columns(pl.col("task").cast(pl.String), pl.col("metric").cast(pl.String))
     for name in NUMERIC:
         if name in frame.columns:
             frame = _numeric(frame, name)
+    _check_rows(frame, x, notes)
+    frame = _drop_unlabelled(frame, notes)
     if "higher_is_better" in frame.columns:
         frame = _boolean(frame, "higher_is_better")
     if "metric_kind" in frame.columns:

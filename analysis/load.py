@@ -17,7 +17,10 @@ def _scan(sweep_dir: str, table: str, run_ids: list[str] | None) -> pl.DataFrame
     try:
         frame = pl.scan_parquet(pattern, hive_partitioning=True).collect()
     except (FileNotFoundError, pl.exceptions.ComputeError) as exc:
-        raise NoResults(f"no {table}.parquet files under {join(sweep_dir, 'runs')}: {exc}") from exc
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if "expanded paths were empty" in detail or isinstance(exc, FileNotFoundError):
+            detail = "no run has written one yet, or this is not a sweep directory"
+        raise NoResults(f"no {table}.parquet files under {join(sweep_dir, 'runs')} to read ({detail})") from exc
     if run_ids is not None:
         frame = frame.filter(pl.col("run_id").is_in(run_ids))
     return frame

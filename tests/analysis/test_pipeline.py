@@ -80,9 +80,16 @@ def test_a_grid_with_one_budget_reports_why_the_law_is_not_fitted(tmp_path):
     assert pl.read_parquet(tmp_path / "one" / "analysis" / "fits.parquet").is_empty()
 
 
-def test_analysis_of_an_empty_directory_is_a_clear_error(tmp_path, capsys):
+def test_analysis_of_an_empty_or_missing_directory_is_one_line_and_exit_2(tmp_path, capsys):
     assert main([str(tmp_path / "nothing")]) == 2
-    assert "no run.parquet files" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: no such sweep directory:") and err.count("\n") == 1 and "nothing" in err
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no run.parquet files under") and err.count("\n") == 1
+    assert "polars" not in err.lower() and "PlRefPath" not in err  # was polars' own multi-clause error
+    assert not (tmp_path / "nothing").exists() and not (tmp_path / "empty" / "analysis").exists()
 
 
 def test_an_analysis_of_unchanged_runs_is_not_redone(tmp_path):
