@@ -127,13 +127,16 @@ def composition_problem(exc: Exception, overrides: list[str], conf_dir: Path = C
     return _first_line(text) + (f": {message}" if message and message not in text else "")
 
 
-def print_problems(console: Console, problems: list[str]) -> None:
+def print_problems(console: Console, problems: list[str], what: str | None = None) -> None:
     """Every problem on its own 'error:' line (the key first), then one line saying nothing started."""
-    for problem in problems:
-        console.print(f"[red]error:[/] {problem}", markup=True, highlight=False)
+    for problem in problems:  # never wrapped: one line per problem, whatever the terminal's width
+        console.print(f"[red]error:[/] {problem}", markup=True, highlight=False, soft_wrap=True)
+    if what is not None:
+        console.print(f"{what}; nothing was launched", highlight=False, soft_wrap=True)
+        return
     count = f"{len(problems)} problem{'s' * (len(problems) != 1)}"
     console.print(f"{count} in the sweep config; nothing was launched (`python -m sweep --help` lists the config "
-                  "groups and their options)", highlight=False)
+                  "groups and their options)", highlight=False, soft_wrap=True)
 
 
 def load_config(overrides: list[str], console: Console) -> SweepConfig | None:
@@ -183,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     from sweep.scheduler import run_sweep, summary_table
     from sweep.store import FINISHED, Store
     from sweep.validate import ConfigError, validate_runs
+    from sweep.version import code_version
 
     specs = expand(cfg)
     try:
@@ -198,13 +202,9 @@ def main(argv: list[str] | None = None) -> int:
             states = store.states([run_id(s) for s in specs])
             checked = ready(cfg.cluster, [s for s in specs if states[run_id(s)] not in FINISHED])
         with checked:  # nothing is written or launched unless the cluster can run the runs to train
-            from sweep.version import code_version
-
             outcome = run_sweep(cfg, specs, store, console, code_version=code_version())
     except ClusterError as exc:
-        for problem in str(exc).splitlines():
-            console.print(f"[red]error:[/] {problem}", highlight=False)
-        console.print("the cluster cannot run this sweep; nothing was launched", highlight=False)
+        print_problems(console, str(exc).splitlines(), "the cluster cannot run this sweep")
         return EXIT_CONFIG
     if cfg.dry_run:
         return EXIT_OK
