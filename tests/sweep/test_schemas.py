@@ -10,31 +10,31 @@ import pytest
 
 from sweep.schemas import CURVES, EVALS, RUNS, SAMPLES, TABLE_SCHEMA_VERSION
 
-S, I, F, B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
+S, INT, F, B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 
 EXPECTED = {
     "curves": (CURVES, [
-        ("run_id", S), ("step", I), ("tokens", I), ("flops", F), ("train_loss", F), ("val_loss", F), ("lr", F),
+        ("run_id", S), ("step", INT), ("tokens", INT), ("flops", F), ("train_loss", F), ("val_loss", F), ("lr", F),
         ("tok_per_s", F),
     ]),
     "evals": (EVALS, [
-        ("run_id", S), ("seed", I), ("n_params", I), ("n_nonembed_params", I), ("n_tokens", I), ("flops", F),
-        ("task", S), ("metric", S), ("metric_kind", S), ("higher_is_better", B), ("value", F), ("n_samples", I),
+        ("run_id", S), ("seed", INT), ("n_params", INT), ("n_nonembed_params", INT), ("n_tokens", INT), ("flops", F),
+        ("task", S), ("metric", S), ("metric_kind", S), ("higher_is_better", B), ("value", F), ("n_samples", INT),
         ("chance", F), ("answer_tokens", F),
     ]),
     "samples": (SAMPLES, [
-        ("run_id", S), ("task", S), ("sample_id", I), ("prompt", S), ("target", S), ("answer", S),
-        ("prediction", S), ("n_target_tokens", I), ("correct", B), ("token_correct", F), ("target_logprob", F),
+        ("run_id", S), ("task", S), ("sample_id", INT), ("prompt", S), ("target", S), ("answer", S),
+        ("prediction", S), ("n_target_tokens", INT), ("correct", B), ("token_correct", F), ("target_logprob", F),
         ("target_logprob_per_token", F), ("token_brier", F), ("edit_similarity", F), ("relative_error", F),
         ("mc_correct", B), ("mc_brier", F),
     ]),
     "runs": (RUNS, [
-        ("run_id", S), ("label", S), ("status", S), ("seed", I), ("n_layer", I), ("d_model", I), ("n_head", I),
-        ("seq_len", I), ("n_params", I), ("n_nonembed_params", I), ("n_tokens_budget", I), ("n_tokens", I),
-        ("flops", F), ("flops_6nd", F), ("batch_size", I), ("n_steps", I), ("lr", F), ("final_train_loss", F),
+        ("run_id", S), ("label", S), ("status", S), ("seed", INT), ("n_layer", INT), ("d_model", INT), ("n_head", INT),
+        ("seq_len", INT), ("n_params", INT), ("n_nonembed_params", INT), ("n_tokens_budget", INT), ("n_tokens", INT),
+        ("flops", F), ("flops_6nd", F), ("batch_size", INT), ("n_steps", INT), ("lr", F), ("final_train_loss", F),
         ("final_val_loss", F), ("train_seconds", F), ("eval_seconds", F), ("wall_seconds", F),
-        ("tokens_per_second", F), ("mfu", F), ("startup_seconds", F), ("micro_batch_size", I), ("compiled", B),
-        ("data_workers", I), ("gpu_share", F), ("device", S), ("gpu_type", S), ("attempts", I), ("error", S),
+        ("tokens_per_second", F), ("mfu", F), ("startup_seconds", F), ("micro_batch_size", INT), ("compiled", B),
+        ("data_workers", INT), ("gpu_share", F), ("device", S), ("gpu_type", S), ("attempts", INT), ("error", S),
     ]),
 }
 
