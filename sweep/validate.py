@@ -304,7 +304,7 @@ def _check_cluster_and_logger(cfg: SweepConfig, out: list[str]) -> None:
         out.append(f"cluster.cpus_per_run: must be positive (or null: auto), got {c.cpus_per_run}")
     if c.gpus_per_run is not None and not c.gpus_per_run >= 0:
         out.append(f"cluster.gpus_per_run: must be >= 0 (or null: auto, by each run's size), got {c.gpus_per_run}")
-    if c.gpus_per_run is not None and c.gpus_per_run > 1 and c.gpus_per_run != int(c.gpus_per_run):
+    if _finite(c.gpus_per_run) and c.gpus_per_run > 1 and c.gpus_per_run != int(c.gpus_per_run):
         out.append(f"cluster.gpus_per_run: above 1 it must be a whole number, got {c.gpus_per_run}")
     if c.max_runs_per_gpu < 1 or c.max_runs_per_gpu & (c.max_runs_per_gpu - 1):
         out.append(f"cluster.max_runs_per_gpu: must be a power of two (1, 2, 4, 8, ...: GPU shares are 1/2^k), "
