@@ -168,7 +168,7 @@ CASES = [
 
 @dataclass
 class Outcome:
-    returncode: int
+    returncode: int | None  # None: killed, still running after 2 x max_seconds
     output: str
     seconds: float
     case_dir: Path
@@ -194,10 +194,15 @@ def _prepare(case: Case, root: Path) -> tuple[Path, list[str]]:
 
 
 def _run_subprocess(case: Case, root: Path) -> Outcome:
+    """The command as a user types it; one that hangs is killed after 2 x max_seconds (recorded, exit None)."""
     case_dir, args = _prepare(case, root)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", case.program, *args], capture_output=True, text=True,
-                          cwd=case_dir, timeout=180)
+    try:
+        done = subprocess.run([sys.executable, "-m", case.program, *args], capture_output=True, text=True,
+                              cwd=case_dir, timeout=2 * case.max_seconds)
+    except subprocess.TimeoutExpired as exc:
+        output = "".join(b.decode() if isinstance(b, bytes) else (b or "") for b in (exc.stdout, exc.stderr))
+        return Outcome(None, f"{output}\n[killed after {exc.timeout:g} s]", time.perf_counter() - started, case_dir)
     return Outcome(done.returncode, done.stdout + done.stderr, time.perf_counter() - started, case_dir)
 
 
