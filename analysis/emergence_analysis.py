@@ -123,22 +123,34 @@ def _drop_unlabelled(frame: pl.DataFrame, notes: list[str] | None) -> pl.DataFra
     return kept
 
 
-def _check_rows(frame: pl.DataFrame, x: str, notes: list[str] | None) -> None:
-    """Rows no curve can use (value not finite; n_params, or flops on that axis, not > 0): an
-    EmergenceInputError naming the columns and rows when none is usable, else a note saying which are dropped."""
+def _unusable(frame: pl.DataFrame, x: str) -> tuple[np.ndarray, list[str]]:
+    """(usable-row mask, descriptions of the unusable rows by column): value not finite; n_params (and
+    flops on that axis) not > 0. Rows are numbered as in the table given."""
     columns = {"column 'n_params'": frame["n_params"].fill_null(float("nan")).to_numpy(),
                "column 'value'": frame["value"].fill_null(float("nan")).to_numpy()}
     positive = ["column 'n_params'"]
     if x == "log_flops" and "flops" in frame.columns:
         columns["column 'flops'"] = frame["flops"].fill_null(float("nan")).to_numpy()
         positive.append("column 'flops'")
-    usable, problems = invalid_rows(columns, positive=tuple(positive))
-    if not problems or not frame.height:
-        return
-    if not usable.any():
+    return invalid_rows(columns, positive=tuple(positive))
+
+
+def _typed(points: pl.DataFrame) -> pl.DataFrame:
+    frame = points.with_columns(pl.col("task").cast(pl.String), pl.col("metric").cast(pl.String))
+    for name in NUMERIC:
+        if name in frame.columns:
+            frame = _numeric(frame, name)
+    return frame
+
+
+def require_usable_rows(points: pl.DataFrame, x: str = "log_n") -> None:
+    """Raise EmergenceInputError naming the columns and rows when no row of the table can be used at all (a
+    table of nothing: bad input for the command line; a single curve of nothing is `insufficient-data`)."""
+    validate_points(points, x)  # columns and types first
+    frame = _typed(points)
+    usable, problems = _unusable(frame, x)
+    if frame.height and problems and not usable.any():
         raise EmergenceInputError(f"no usable row: {summary(problems)}")
-    if notes is not None:
-        notes.append(f"{int((~usable).sum())} of {frame.height} rows dropped: {summary(problems)}")
 
 
 def validate_points(points: pl.DataFrame, x: str = "log_n", notes: list[str] | None = None) -> pl.DataFrame:
@@ -152,11 +164,10 @@ def validate_points(points: pl.DataFrame, x: str = "log_n", notes: list[str] | N
     if missing:
         raise EmergenceInputError(f"missing column(s) {', '.join(missing)}; the table needs "
                                   f"{', '.join(REQUIRED)} (has {', '.join(points.columns) or 'none'})")
-    frame = points.with_columns(pl.col("task").cast(pl.String), pl.col("metric").cast(pl.String))
-    for name in NUMERIC:
-        if name in frame.columns:
-            frame = _numeric(frame, name)
-    _check_rows(frame, x, notes)
+    frame = _typed(points)
+    usable, problems = _unusable(frame, x)
+    if problems and usable.any() and notes is not None:  # each curve drops them too (n_dropped): say which
+        notes.append(f"{int((~usable).sum())} of {frame.height} rows dropped: {summary(problems)}")
     frame = _drop_unlabelled(frame, notes)
     if "higher_is_better" in frame.columns:
         frame = _boolean(frame, "higher_is_better")

@@ -68,8 +68,10 @@ def probe_address(address: str | None, timeout: float = PROBE_SECONDS) -> str | 
 def connect(cfg: ClusterConfig) -> Iterator[None]:
     """Connect for the duration of the block; shut down only what this block started.
 
-    cluster=ray: the address is probed first (PROBE_SECONDS) and a failure to join is a ClusterError
-    naming cluster.address, so an unreachable cluster fails in seconds instead of ray.init's minutes.
+    cluster=local starts a Ray of its own even when another runs on this machine (ray.init without an
+    address would join a cluster that `ray start` left in /tmp/ray, or RAY_ADDRESS names, and refuse
+    num_cpus there). cluster=ray: the address is probed first (PROBE_SECONDS) and a failure to join is a
+    ClusterError naming cluster.address, so an unreachable cluster fails in seconds instead of minutes.
     """
     import ray
 
@@ -78,8 +80,8 @@ def connect(cfg: ClusterConfig) -> Iterator[None]:
         return
     common = dict(runtime_env=dict(cfg.runtime_env) or None, log_to_driver=cfg.log_to_driver,
                   logging_level=logging.WARNING, configure_logging=True)
-    if cfg.kind == "local":
-        ray.init(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, include_dashboard=False, **common)
+    if cfg.kind == "local":  # address="local": a Ray of its own, never one found running on this machine
+        ray.init(address="local", num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, include_dashboard=False, **common)
     else:
         problem = probe_address(cfg.address)
         if problem:

@@ -37,7 +37,8 @@ def _ray_with(num_gpus: int):
     if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) != num_gpus:
         ray.shutdown()
     if not ray.is_initialized():
-        ray.init(num_cpus=2, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
+        # address="local": always a Ray of the tests' own, never another session's cluster on a shared machine
+        ray.init(address="local", num_cpus=2, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
     return ray
 
 
