@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-runs", action="store_true",
                         help="use every run in the directory, not only those of the sweep's current grid")
     args = parser.parse_args(argv)
+    from analysis.io import exists
+
+    if not exists(args.sweep_dir):
+        print(f"error: no such sweep directory: {args.sweep_dir} (give the directory `python -m sweep` wrote, "
+              "results/<name>)", file=sys.stderr)
+        return 2
     try:
         analyze_sweep(args.sweep_dir, all_runs=args.all_runs)
     except NoResults as exc:

@@ -35,6 +35,7 @@ import numpy as np
 import polars as pl
 
 from analysis.artifact import EM_METRICS, TOKEN_METRICS, CompositionTest, artifact_verdict, composition_test
+from analysis.invalid import invalid_rows, summary
 from analysis.metric_kinds import metric_info
 from analysis.verdicts import N_BOOT, Criteria, CurveVerdict, judge_curve
 
@@ -122,6 +123,36 @@ def _drop_unlabelled(frame: pl.DataFrame, notes: list[str] | None) -> pl.DataFra
     return kept
 
 
+def _unusable(frame: pl.DataFrame, x: str) -> tuple[np.ndarray, list[str]]:
+    """(usable-row mask, descriptions of the unusable rows by column): value not finite; n_params (and
+    flops on that axis) not > 0. Rows are numbered as in the table given."""
+    columns = {"column 'n_params'": frame["n_params"].fill_null(float("nan")).to_numpy(),
+               "column 'value'": frame["value"].fill_null(float("nan")).to_numpy()}
+    positive = ["column 'n_params'"]
+    if x == "log_flops" and "flops" in frame.columns:
+        columns["column 'flops'"] = frame["flops"].fill_null(float("nan")).to_numpy()
+        positive.append("column 'flops'")
+    return invalid_rows(columns, positive=tuple(positive))
+
+
+def _typed(points: pl.DataFrame) -> pl.DataFrame:
+    frame = points.with_columns(pl.col("task").cast(pl.String), pl.col("metric").cast(pl.String))
+    for name in NUMERIC:
+        if name in frame.columns:
+            frame = _numeric(frame, name)
+    return frame
+
+
+def require_usable_rows(points: pl.DataFrame, x: str = "log_n") -> None:
+    """Raise EmergenceInputError naming the columns and rows when no row of the table can be used at all (a
+    table of nothing: bad input for the command line; a single curve of nothing is `insufficient-data`)."""
+    validate_points(points, x)  # columns and types first
+    frame = _typed(points)
+    usable, problems = _unusable(frame, x)
+    if frame.height and problems and not usable.any():
+        raise EmergenceInputError(f"no usable row: {summary(problems)}")
+
+
 def validate_points(points: pl.DataFrame, x: str = "log_n", notes: list[str] | None = None) -> pl.DataFrame:
     """Check columns and types; returns the table with numeric columns as Float64. Raises EmergenceInputError.
 
@@ -133,11 +164,11 @@ def validate_points(points: pl.DataFrame, x: str = "log_n", notes: list[str] | N
     if missing:
         raise EmergenceInputError(f"missing column(s) {', '.join(missing)}; the table needs "
                                   f"{', '.join(REQUIRED)} (has {', '.join(points.columns) or 'none'})")
-    frame = _drop_unlabelled(points.with_columns(pl.col("task").cast(pl.String), pl.col("metric").cast(pl.String)),
-                             notes)
-    for name in NUMERIC:
-        if name in frame.columns:
-            frame = _numeric(frame, name)
+    frame = _typed(points)
+    usable, problems = _unusable(frame, x)
+    if problems and usable.any() and notes is not None:  # each curve drops them too (n_dropped): say which
+        notes.append(f"{int((~usable).sum())} of {frame.height} rows dropped: {summary(problems)}")
+    frame = _drop_unlabelled(frame, notes)
     if "higher_is_better" in frame.columns:
         frame = _boolean(frame, "higher_is_better")
     if "metric_kind" in frame.columns:

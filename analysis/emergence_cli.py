@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis.emergence_analysis import N_BOOT, X_AXES, EmergenceInputError, run_emergence
+from analysis.emergence_analysis import N_BOOT, X_AXES, EmergenceInputError, require_usable_rows, run_emergence
 from analysis.io import json_ready
 
 
@@ -117,6 +117,7 @@ def emergence_main(argv: list[str]) -> int:
         points = read_table(args.file)
         if points.height == 0:
             raise EmergenceInputError(f"{args.file} has no rows")
+        require_usable_rows(points, args.x)
         result = run_emergence(points, x=args.x, n_boot=args.bootstrap, seed=args.seed,
                                answer_tokens=args.answer_tokens, ci_level=args.level)
     except EmergenceInputError as exc:

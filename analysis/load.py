@@ -29,8 +29,9 @@ def _scan(sweep_dir: str, table: str, run_ids: list[str] | None) -> pl.DataFrame
             warnings.warn(f"left out {join(sweep_dir, 'runs', name)}: not readable Parquet ({type(exc).__name__}); "
                           "rerun the sweep to redo that run", stacklevel=2)
     if not frames:
-        raise NoResults(f"no {table}.parquet files under {join(sweep_dir, 'runs')}"
-                        + (f" ({len(names)} found, none readable)" if names else ""))
+        raise NoResults(f"no {table}.parquet files under {join(sweep_dir, 'runs')} to read ("
+                        + (f"{len(names)} found, none readable)" if names
+                           else "no run has written one yet, or this is not a sweep directory)"))
     return pl.concat(frames, how="diagonal_relaxed")
 
 

@@ -25,6 +25,7 @@ from analysis.backtest import MIN_HOLDOUT_FRACTION, MIN_HOLDOUT_RUNS, backtest_l
 from analysis.bootstrap import bootstrap_loss_law
 from analysis.chinchilla import PARAM_NAMES, check_options, fit_loss_law, identifiability_problem, valid_rows
 from analysis.frontier import FLOPS_PER_PARAM_TOKEN, compute_frontier
+from analysis.invalid import invalid_rows, summary
 from analysis.io import json_ready
 from analysis.isoflop import compare_exponents, fit_isoflop
 
@@ -95,6 +96,29 @@ def _budgets(text: str | None, n: np.ndarray, d: np.ndarray) -> list[float]:
     return [c_max, 10 * c_max, 100 * c_max]
 
 
+def _checked_rows(columns: dict[str, np.ndarray]):
+    """The unusable rows of the table, named: (explain, note). explain(exc) adds them to a fit's error (too
+    few valid points) so the message points at column and rows; note() says on stderr which rows a
+    successful fit dropped."""
+    usable, notes = invalid_rows(columns, positive=tuple(columns))
+
+    def note() -> None:
+        if notes:
+            print(f"note: {int((~usable).sum())} of {len(usable)} rows dropped: {summary(notes)}", file=sys.stderr)
+
+    def explain(exc: ValueError) -> InputError:
+        if not notes:
+            return InputError(str(exc))
+        if not usable.any():
+            return InputError(f"no usable row: {summary(notes)}")
+        return InputError(f"{exc}; unusable rows: {summary(notes)}")
+    return explain, note
+
+
+def _label(column: str, flag: str) -> str:
+    return f"column '{column}' ({flag})"
+
+
 def _run(body, argv, parser) -> int:
     args = parser.parse_args(argv)
     try:
@@ -149,9 +173,15 @@ def _fit_loss(args) -> int:
     frame = read_table(args.file)
     n, d, loss = (numeric_column(frame, col, flag, args.file)
                   for col, flag in ((args.n, "--n"), (args.d, "--d"), (args.loss, "--loss")))
+    explain, note = _checked_rows({_label(args.n, "--n"): n, _label(args.d, "--d"): d,
+                                   _label(args.loss, "--loss"): loss})
     budgets = _budgets(args.budgets, n, d)
-    fit = fit_loss_law(n, d, loss, huber_delta=args.huber_delta, n_best_starts=args.n_best_starts,
-                       outlier_sd=args.outlier_sd, n_column=args.n)
+    try:
+        fit = fit_loss_law(n, d, loss, huber_delta=args.huber_delta, n_best_starts=args.n_best_starts,
+                           outlier_sd=args.outlier_sd, n_column=args.n)
+    except ValueError as exc:
+        raise explain(exc) from exc
+    note()
     boot = None
     if args.bootstrap > 0:
         boot = bootstrap_loss_law(n, d, loss, fit, n_resamples=args.bootstrap, level=args.level, seed=args.seed,
@@ -250,8 +280,13 @@ def _isoflop(args) -> int:
     arrays = [numeric_column(frame, col, flag, args.file) for col, flag in cols]
     n, d, loss = arrays[:3]
     flops = arrays[3] if args.flops else None
-    iso = fit_isoflop(n, d, loss, flops, rel_tol=args.rel_tol, use_edge_minima=args.use_edge_minima,
-                      level=args.level, n_resamples=args.bootstrap, seed=args.seed)
+    explain, note = _checked_rows({_label(col, flag): values for (col, flag), values in zip(cols, arrays)})
+    try:
+        iso = fit_isoflop(n, d, loss, flops, rel_tol=args.rel_tol, use_edge_minima=args.use_edge_minima,
+                          level=args.level, n_resamples=args.bootstrap, seed=args.seed)
+    except ValueError as exc:
+        raise explain(exc) from exc
+    note()
     frontier = agreement = None
     compare_skipped = "--no-compare" if args.no_compare else None
     if not args.no_compare:

@@ -205,7 +205,7 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
     runs = load_runs(sweep_dir, all_runs=all_runs)
     done = runs.filter((pl.col("status") == "done") & pl.col("final_val_loss").is_not_null())
     evals = load_evals(sweep_dir, all_runs=all_runs)
-    if "run_id" in evals.columns and done.height:
+    if "run_id" in evals.columns:  # evaluations of finished runs only (none when no run is done)
         evals = evals.filter(pl.col("run_id").is_in(done["run_id"].to_list()))
     out = join(sweep_dir, "analysis")
     images: dict[str, bytes] = {}
@@ -214,7 +214,7 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
     loss_seconds = time.perf_counter() - started
     emergence, skipped = None, ""
     if evals.is_empty():
-        skipped = "No evaluations in this sweep."
+        skipped = "No evaluations of finished runs in this sweep."
     else:
         try:
             emergence = run_emergence(evals, n_boot=emergence_boot, seed=loss.options.seed)

@@ -74,6 +74,71 @@ def config_error_message(exc: Exception) -> str:
     return text
 
 
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def composition_problem(exc: Exception, overrides: list[str], conf_dir: Path = CONF_DIR) -> str:
+    """One 'key: what is wrong; the fix' line for a Hydra/OmegaConf composition error (the same form as
+    sweep.validate's problems); Hydra's own text where the key cannot be told."""
+    import re
+
+    from hydra.errors import MissingConfigException, OverrideParseException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    from sweep.config_keys import unknown_key_problem
+    from sweep.validate import suggest
+
+    text = str(exc)
+    if isinstance(exc, MissingConfigException):
+        found = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
+        if found:
+            group, option = found.groups()
+            options = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
+            return (f"{group}: no option {option!r} (conf/{group}/{option}.yaml does not exist)"
+                    f"{suggest(option, options)}; options: {', '.join(options)}")
+        return _first_line(text)
+    if isinstance(exc, OverrideParseException):
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        parser = OverridesParser.create()
+        for override in overrides:
+            try:
+                parser.parse_overrides([override])
+            except OverrideParseException:
+                key = override.split("=", 1)[0].lstrip("+~")
+                return (f"{key}: cannot parse {override!r} ({_first_line(text)}); quote lists and dicts in the shell, "
+                        "e.g. 'grid.n_tokens=[1e6,4e6]'")
+        return _first_line(text)
+    override_key = None
+    merging = re.search(r"override (\+{0,2}[\w.\[\]]+)=", text)
+    if merging:
+        override_key = merging.group(1).lstrip("+")
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    full_key = getattr(cause, "full_key", None) or getattr(exc, "full_key", None)
+    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and full_key and " not in " in str(cause):
+        return unknown_key_problem(str(full_key), SweepConfig)
+    key = full_key
+    if override_key and (not key or "." not in str(key)):  # a key inside a list item, relative to it
+        key = override_key if not key or key == override_key else f"{override_key} ({key})"
+    message = _first_line(str(cause))
+    if key:
+        return f"{key}: {message}"
+    return _first_line(text) + (f": {message}" if message and message not in text else "")
+
+
+def print_problems(console: Console, problems: list[str], what: str | None = None) -> None:
+    """Every problem on its own 'error:' line (the key first), then one line saying nothing started."""
+    for problem in problems:  # never wrapped: one line per problem, whatever the terminal's width
+        console.print(f"[red]error:[/] {problem}", markup=True, highlight=False, soft_wrap=True)
+    if what is not None:
+        console.print(f"{what}; nothing was launched", highlight=False, soft_wrap=True)
+        return
+    count = f"{len(problems)} problem{'s' * (len(problems) != 1)}"
+    console.print(f"{count} in the sweep config; nothing was launched (`python -m sweep --help` lists the config "
+                  "groups and their options)", highlight=False, soft_wrap=True)
+
+
 def load_config(overrides: list[str], console: Console) -> SweepConfig | None:
     """Compose and validate; print a clear message and return None on any config problem."""
     from hydra.errors import HydraException
@@ -87,11 +152,10 @@ def load_config(overrides: list[str], console: Console) -> SweepConfig | None:
         for note in advisories(cfg):
             console.print(f"[yellow]warning:[/] {note}", markup=True, highlight=False)
     except ConfigError as exc:
-        console.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        print_problems(console, exc.problems)
         return None
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        console.print(f"[red]error:[/] invalid sweep config: {config_error_message(exc)}", highlight=False)
-        console.print("run `python -m sweep --help` for the config groups and their options", highlight=False)
+        print_problems(console, [composition_problem(exc, overrides)])
         return None
     return cfg
 
@@ -114,18 +178,33 @@ def main(argv: list[str] | None = None) -> int:
         print(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
         return EXIT_OK
 
-    from sweep.cluster import ClusterError
+    from contextlib import nullcontext
+
+    from sweep.cluster import ClusterError, ready
     from sweep.grid import expand
+    from sweep.run_id import run_id
     from sweep.scheduler import run_sweep, summary_table
-    from sweep.store import Store
+    from sweep.store import FINISHED, Store
+    from sweep.validate import ConfigError, validate_runs
     from sweep.version import code_version
 
     specs = expand(cfg)
+    try:
+        validate_runs(cfg, specs)
+    except ConfigError as exc:
+        print_problems(console, exc.problems)
+        return EXIT_CONFIG
     store = Store(cfg.results_dir, cfg.name)
     try:
-        outcome = run_sweep(cfg, specs, store, console, code_version=code_version())
+        if cfg.dry_run:  # plans only: the dry run says itself what the cluster cannot run
+            checked = nullcontext()
+        else:
+            states = store.states([run_id(s) for s in specs])
+            checked = ready(cfg.cluster, [s for s in specs if states[run_id(s)] not in FINISHED])
+        with checked:  # nothing is written or launched unless the cluster can run the runs to train
+            outcome = run_sweep(cfg, specs, store, console, code_version=code_version())
     except ClusterError as exc:
-        console.print(f"[red]error:[/] the cluster cannot run this sweep: {exc}", highlight=False)
+        print_problems(console, str(exc).splitlines(), "the cluster cannot run this sweep")
         return EXIT_CONFIG
     if cfg.dry_run:
         return EXIT_OK

@@ -5,23 +5,74 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sweep.config import ClusterConfig
-from sweep.resources import Node, RunResources
+from sweep.resources import Node, RunResources, run_resources
+from sweep.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
 
 class ClusterError(RuntimeError):
-    """The cluster cannot run this sweep as configured (raised before any run is launched)."""
+    """The cluster cannot run this sweep as configured (raised before any run is launched). One problem
+    per line, each naming the key to change."""
+
+
+PROBE_SECONDS = 5.0  # how long a cluster address gets to accept a TCP connection
+_DEFAULT_PORTS = {"ray": 10001, "": 6379}  # Ray client server, GCS
+
+
+def head_endpoint(address: str) -> tuple[str, int] | None:
+    """(host, port) that a cluster.address connects to first: 'host:port', 'ray://host:port' (Ray
+    client), a bare host (Ray's default port); None for 'auto' (Ray finds a local cluster itself)."""
+    text = address.strip()
+    if text in ("auto", "local"):
+        return None
+    scheme, _, rest = text.rpartition("://")
+    rest = rest.split("/", 1)[0]
+    host, sep, port = rest.rpartition(":")
+    if not sep or host.endswith(":") or not port.isdigit():  # no port (or an IPv6 literal without one)
+        return rest.strip("[]"), _DEFAULT_PORTS.get(scheme, 6379)
+    return host.strip("[]"), int(port)
+
+
+def probe_address(address: str | None, timeout: float = PROBE_SECONDS) -> str | None:
+    """Why nothing answers at a cluster=ray address (bounded by `timeout`), or None when something does.
+
+    ray.init waits minutes for a head that is not there; a TCP connection to its port says within
+    seconds whether anything listens (it cannot tell a Ray head from another server on that port).
+    """
+    if not address:
+        return "cluster.address: cluster=ray needs an address (auto, host:port or ray://host:port)"
+    endpoint = head_endpoint(address)
+    if endpoint is None:
+        return None
+    host, port = endpoint
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except TimeoutError:
+        reason = f"no answer within {timeout:g} s"
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+    return (f"cluster.address: nothing answers at {host}:{port} ({reason}); start the head there "
+            "(`ray start --head`) or fix cluster.address (auto on a node of the cluster, ray://head:10001 "
+            "from outside)")
 
 
 @contextmanager
 def connect(cfg: ClusterConfig) -> Iterator[None]:
-    """Connect for the duration of the block; shut down only what this block started."""
+    """Connect for the duration of the block; shut down only what this block started.
+
+    cluster=local starts a Ray of its own even when another runs on this machine (ray.init without an
+    address would join a cluster that `ray start` left in /tmp/ray, or RAY_ADDRESS names, and refuse
+    num_cpus there). cluster=ray: the address is probed first (PROBE_SECONDS) and a failure to join is a
+    ClusterError naming cluster.address, so an unreachable cluster fails in seconds instead of minutes.
+    """
     import ray
 
     if ray.is_initialized():
@@ -29,10 +80,17 @@ def connect(cfg: ClusterConfig) -> Iterator[None]:
         return
     common = dict(runtime_env=dict(cfg.runtime_env) or None, log_to_driver=cfg.log_to_driver,
                   logging_level=logging.WARNING, configure_logging=True)
-    if cfg.kind == "local":
-        ray.init(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, include_dashboard=False, **common)
+    if cfg.kind == "local":  # address="local": a Ray of its own, never one found running on this machine
+        ray.init(address="local", num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, include_dashboard=False, **common)
     else:
-        ray.init(address=cfg.address, **common)
+        problem = probe_address(cfg.address)
+        if problem:
+            raise ClusterError(problem)
+        try:
+            ray.init(address=cfg.address, **common)
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ClusterError(f"cluster.address: cannot join the Ray cluster at {cfg.address!r}: {first}") from exc
     try:
         yield
     finally:
@@ -62,6 +120,52 @@ def local_gpu_count() -> int:
     return sum(line.startswith("GPU ") for line in listing.splitlines())
 
 
+def cuda_usable() -> bool:
+    """Whether torch on this machine can use a CUDA GPU (imports torch)."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def launch_problems(cfg: ClusterConfig, specs: Sequence[RunSpec], nodes: Sequence[Node]) -> list[str]:
+    """Why runs of `specs` could never start on `nodes` (check_resources), or, with cluster=local, why
+    each would fail at once: GPU shares on a machine whose torch has no CUDA (cluster.num_gpus given on
+    a CPU machine, say). [] when the runs can go."""
+    needs = [run_resources(spec, cfg, nodes) for spec in specs]
+    problems = check_resources(cfg, needs, nodes)
+    if (not problems and cfg.kind == "local" and cfg.device != "cpu" and any(n.num_gpus > 0 for n in needs)
+            and not cuda_usable()):
+        key = f"cluster.num_gpus={cfg.num_gpus}" if cfg.num_gpus else f"cluster.gpus_per_run={cfg.gpus_per_run}"
+        problems.append(f"{key} gives runs a GPU share, but torch on this machine has no CUDA GPU: every run would "
+                        "fail (set cluster.device=cpu, or cluster.num_gpus=0)")
+    return problems
+
+
+@contextmanager
+def ready(cfg: ClusterConfig, specs: Sequence[RunSpec]) -> Iterator[None]:
+    """Raise ClusterError before anything is launched when the cluster cannot run `specs` (the runs
+    still to train); else run the block, joined to the cluster when cluster=ray.
+
+    cluster=local: checked against this machine (or cluster.num_cpus/num_gpus) without starting Ray.
+    cluster=ray: joins the cluster (the address probed first: an unreachable one fails in seconds),
+    checks the live nodes and stays joined for the block, so the scheduler uses this connection.
+    """
+    if not specs:
+        yield
+        return
+    if cfg.kind == "local":
+        problems = launch_problems(cfg, specs, planned_nodes(cfg))
+        if problems:
+            raise ClusterError("\n".join(problems))
+        yield
+        return
+    with connect(cfg):
+        problems = launch_problems(cfg, specs, live_nodes())
+        if problems:
+            raise ClusterError("\n".join(problems))
+        yield
+
+
 def planned_nodes(cfg: ClusterConfig) -> list[Node]:
     """The nodes a sweep would run on, for planning without launching (dry run).
 
@@ -75,8 +179,10 @@ def planned_nodes(cfg: ClusterConfig) -> list[Node]:
     try:
         with connect(cfg):
             return live_nodes()
+    except ClusterError:
+        raise
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ClusterError(f"cannot reach cluster.address={cfg.address!r} to plan for its nodes: {exc}") from exc
+        raise ClusterError(f"cluster.address: cannot reach {cfg.address!r} to plan for its nodes: {exc}") from exc
 
 
 def placeable(need: RunResources, nodes: Sequence[Node]) -> bool:

@@ -29,6 +29,33 @@ def _is_free_dict(annotation: Any) -> bool:
     return annotation is dict or typing.get_origin(annotation) is dict
 
 
+# Names people use for a key that difflib cannot guess from the spelling.
+ALIASES = {"learning_rate": "lr", "lr_schedule": "schedule", "scheduler": "schedule", "dtype": "precision",
+           "seed": "seeds", "tokens": "n_tokens", "sizes": "models", "warmup": "warmup_fraction",
+           "gpus": "gpus_per_run", "cpus": "cpus_per_run"}
+
+
+def _problem(key: str, hints: dict[str, Any], prefix: str) -> str:
+    close = [ALIASES[key]] if ALIASES.get(key) in hints else difflib.get_close_matches(key, list(hints), n=1,
+                                                                                        cutoff=0.6)
+    fix = f"did you mean {prefix}{close[0]}?" if close else f"known keys: {', '.join(sorted(hints))}"
+    return f"{prefix}{key}: not a config key of {prefix.rstrip('.') or 'the sweep'}; {fix}"
+
+
+def unknown_key_problem(full_key: str, schema: type) -> str:
+    """The unknown_keys message for one dotted key (`train.learning_rate`), walking the schema to its parent."""
+    parts = full_key.split(".")
+    node, prefix = schema, ""
+    for part in parts[:-1]:
+        name = part.split("[", 1)[0]
+        inner = _dataclass_of(typing.get_type_hints(node).get(name)) if dataclasses.is_dataclass(node) else None
+        if inner is None:
+            break
+        node, prefix = inner, f"{prefix}{part}."
+    hints = typing.get_type_hints(node) if dataclasses.is_dataclass(node) else {}
+    return _problem(full_key[len(prefix):], hints, prefix)
+
+
 def unknown_keys(container: dict[str, Any], schema: type, prefix: str = "") -> list[str]:
     """'key: not a config key; did you mean ...' for every key of `container` absent from `schema`."""
     hints = typing.get_type_hints(schema)
@@ -36,9 +63,7 @@ def unknown_keys(container: dict[str, Any], schema: type, prefix: str = "") -> l
     for key, value in container.items():
         path = f"{prefix}{key}"
         if key not in hints:
-            close = difflib.get_close_matches(str(key), list(hints), n=1, cutoff=0.6)
-            fix = f"did you mean {prefix}{close[0]}?" if close else f"known keys: {', '.join(sorted(hints))}"
-            problems.append(f"{path}: not a config key of {prefix.rstrip('.') or 'the sweep'}; {fix}")
+            problems.append(_problem(str(key), hints, prefix))
             continue
         annotation = hints[key]
         if _is_free_dict(annotation):

@@ -1,22 +1,85 @@
 """Validation of a composed SweepConfig: every problem found at once, each naming its key and a fix.
 
 Types are already checked by the structured config (OmegaConf); this checks values and the
-relations between them. Runs before anything is launched.
+relations between them, and what the config points at on disk (the corpus, the tokenizer, whether
+the results directory can be created). Runs before anything is launched. Every float must be finite
+(NaN and infinity are refused wherever they appear, `nonfinite_floats`); a value outside a fixed set
+of names is refused with the nearest valid one suggested. `validate_runs` checks what only the
+expanded runs tell (their derived batch sizes).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import math
+import os
 import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from sweep.config import SweepConfig
-from sweep.tasks.corpus import BIN_DTYPES, CORPUS_FORMATS, corpus_files
+from sweep.tasks.corpus import BIN_DTYPES, CORPUS_FORMATS, check_corpus
 from sweep.tasks.registry import build_generator
-from sweep.tasks.tokenizer import load_tokenizer
+from sweep.tasks.tokenizer import BYTE, load_tokenizer
 from sweep.train.schedule import SCHEDULES
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+# Beyond anything this trainer can hold: the tables store counts as int64, and the largest models
+# trained to date have ~1e12 parameters. A target above it is a typo (1e30 for 1e13...).
+MAX_PARAMS = 1e13
+MAX_TOKENS = 1e16
+# A size given as a parameter count must come out of shape_for_params within this factor: below the
+# smallest shape (one layer of one head) or a family that cannot reach it, say so instead of training
+# another size.
+PARAMS_TOLERANCE = 2.0
+
+# Names that people write for a valid one (difflib cannot guess these).
+_ALIASES = {"gpu": "cuda", "rotary": "rope", "absolute": "learned", "float32": "fp32", "bfloat16": "bf16",
+            "fp16": "bf16", "cos": "cosine", "txt": "text"}
+
+
+def suggest(value: Any, choices: Sequence[str]) -> str:
+    """'; did you mean X?' for the valid name nearest `value` (difflib, or a known alias), else ''."""
+    text = str(value)
+    if _ALIASES.get(text.lower()) in choices:
+        return f"; did you mean {_ALIASES[text.lower()]}?"
+    close = difflib.get_close_matches(text, list(choices), n=1, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(text.lower(), list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _one_of(out: list[str], key: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        out.append(f"{key}: {value!r} is not one of {', '.join(choices)}{suggest(value, choices)}")
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def nonfinite_floats(node: Any, prefix: str = "") -> list[tuple[str, float]]:
+    """(key, value) of every NaN or infinite float in a config tree (dataclasses, lists, dicts)."""
+    found: list[tuple[str, float]] = []
+    if isinstance(node, float):
+        if not math.isfinite(node):
+            found.append((prefix, node))
+    elif dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            found += nonfinite_floats(getattr(node, f.name), f"{prefix}.{f.name}" if prefix else f.name)
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            found += nonfinite_floats(v, f"{prefix}.{k}")
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            found += nonfinite_floats(v, f"{prefix}[{i}]")
+    return found
 
 
 class ConfigError(ValueError):
@@ -26,6 +89,25 @@ class ConfigError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"invalid sweep config ({len(problems)} problem{'s' * (len(problems) != 1)}):\n{lines}")
+
+
+def _check_model_ok(model) -> bool:
+    """Whether the model family's own keys allow deriving shapes (else their errors come first)."""
+    return (model.head_dim >= 1 and model.mlp_ratio >= 1 and _finite(model.aspect_ratio)
+            and model.aspect_ratio > 0)
+
+
+def _check_params_reachable(key: str, target: float, model, out: list[str]) -> None:
+    """A size given as n_params must be within PARAMS_TOLERANCE of the shape derived for it."""
+    from sweep.grid import shape_for_params
+    from sweep.train.flops import n_nonembed_params
+
+    shape = shape_for_params(target, model)
+    got = n_nonembed_params(shape)
+    if not 1 / PARAMS_TOLERANCE <= got / target <= PARAMS_TOLERANCE:
+        out.append(f"{key}.n_params: no shape of this model family has about {target:g} non-embedding parameters; "
+                   f"the nearest, {shape.describe()}, has {got:,} (the smallest is one layer of d_model="
+                   f"model.head_dim={model.head_dim}); give a larger n_params or an explicit n_layer/d_model")
 
 
 def _check_grid(cfg: SweepConfig, out: list[str]) -> None:
@@ -45,8 +127,13 @@ def _check_grid(cfg: SweepConfig, out: list[str]) -> None:
             out.append(f"{key}: give n_layer and d_model (and optionally n_head), or n_params")
             continue
         if size.n_params is not None:
-            if size.n_params <= 0:
+            if not size.n_params > 0:
                 out.append(f"{key}.n_params: must be positive, got {size.n_params:g}")
+            elif size.n_params > MAX_PARAMS:
+                out.append(f"{key}.n_params: {size.n_params:g} parameters is beyond what this trainer can hold "
+                           f"(at most {MAX_PARAMS:g}); check the exponent")
+            elif math.isfinite(size.n_params) and _check_model_ok(model):
+                _check_params_reachable(key, size.n_params, model, out)
             continue
         if size.n_layer is None or size.d_model is None:
             out.append(f"{key}: n_layer and d_model go together; got n_layer={size.n_layer}, d_model={size.d_model}")
@@ -67,33 +154,42 @@ def _check_grid(cfg: SweepConfig, out: list[str]) -> None:
                        f"pick n_head among the divisors of {size.d_model}")
         elif model.positions == "rope" and (size.d_model // n_head) % 2:
             out.append(f"{key}: head dimension d_model/n_head={size.d_model // n_head} is odd; RoPE needs it even")
+        elif size.n_layer >= 1 and 12 * size.n_layer * size.d_model**2 > MAX_PARAMS:
+            out.append(f"{key}: n_layer={size.n_layer}, d_model={size.d_model} is about "
+                       f"{12 * size.n_layer * size.d_model**2:.2g} parameters, beyond what this trainer can hold "
+                       f"(at most {MAX_PARAMS:g})")
     if not grid.n_tokens and not grid.tokens_per_param:
         out.append("grid.n_tokens: no token budget; set grid.n_tokens (absolute) or grid.tokens_per_param (ratios)")
     for i, d in enumerate(grid.n_tokens):
         if not d > 0:
             out.append(f"grid.n_tokens[{i}]: token budget must be positive, got {d:g}")
+        elif d > MAX_TOKENS:
+            out.append(f"grid.n_tokens[{i}]: {d:g} tokens is beyond any training run (at most {MAX_TOKENS:g}); "
+                       "check the exponent")
     for i, r in enumerate(grid.tokens_per_param):
         if not r > 0:
             out.append(f"grid.tokens_per_param[{i}]: ratio must be positive, got {r:g}")
+        elif r > 1e6:
+            out.append(f"grid.tokens_per_param[{i}]: {r:g} tokens per parameter is not a ratio anyone trains at "
+                       "(Chinchilla: 20); did you mean grid.n_tokens?")
     if not grid.seeds:
         out.append("grid.seeds: empty; give at least one seed, e.g. [0]")
     if len(set(grid.seeds)) != len(grid.seeds):
         out.append(f"grid.seeds: duplicates in {list(grid.seeds)}")
-    if any(s < 0 for s in grid.seeds):
+    if any(not s >= 0 for s in grid.seeds):
         out.append(f"grid.seeds: seeds must be >= 0, got {list(grid.seeds)}")
 
 
 def _check_model(cfg: SweepConfig, out: list[str]) -> None:
     m = cfg.model
-    if m.positions not in ("rope", "learned"):
-        out.append(f"model.positions: {m.positions!r} is not one of rope, learned")
+    _one_of(out, "model.positions", m.positions, ("rope", "learned"))
     if m.mlp_ratio < 1:
         out.append(f"model.mlp_ratio: must be >= 1, got {m.mlp_ratio}")
     if m.seq_len < 8:
         out.append(f"model.seq_len: must be >= 8, got {m.seq_len}")
     if m.head_dim < 1 or (m.positions == "rope" and m.head_dim % 2):
         out.append(f"model.head_dim: must be a positive even number, got {m.head_dim}")
-    if m.aspect_ratio <= 0:
+    if not m.aspect_ratio > 0:
         out.append(f"model.aspect_ratio: must be positive, got {m.aspect_ratio}")
 
 
@@ -105,7 +201,7 @@ def _check_train(cfg: SweepConfig, out: list[str]) -> None:
             out.append(f"train.{key}: must be >= 1 (or null to derive it), got {value}")
     if t.batch_size and t.micro_batch_size and t.batch_size % t.micro_batch_size:
         out.append(f"train.micro_batch_size: {t.micro_batch_size} does not divide train.batch_size={t.batch_size}")
-    if t.data_workers is not None and t.data_workers < 0:
+    if t.data_workers is not None and not t.data_workers >= 0:
         out.append(f"train.data_workers: must be >= 0 (or null), got {t.data_workers}")
     positive = {"max_batch_size": t.max_batch_size, "lr_scale": t.lr_scale, "val_points": t.val_points,
                 "val_batches": t.val_batches, "log_every_steps": t.log_every_steps,
@@ -115,25 +211,23 @@ def _check_train(cfg: SweepConfig, out: list[str]) -> None:
             out.append(f"train.{key}: must be positive, got {value}")
     if t.lr is not None and not t.lr > 0:
         out.append(f"train.lr: must be positive (or null to derive it from the model size), got {t.lr}")
-    if t.schedule not in SCHEDULES:
-        out.append(f"train.schedule: {t.schedule!r} is not one of {', '.join(SCHEDULES)}")
+    _one_of(out, "train.schedule", t.schedule, SCHEDULES)
     if not 0 <= t.warmup_fraction < 1:
         out.append(f"train.warmup_fraction: must be in [0, 1), got {t.warmup_fraction}")
     if t.max_warmup_steps < 1:
         out.append(f"train.max_warmup_steps: must be >= 1, got {t.max_warmup_steps}")
     if not 0 <= t.final_lr_fraction <= 1:
         out.append(f"train.final_lr_fraction: must be in [0, 1], got {t.final_lr_fraction}")
-    if t.weight_decay < 0:
+    if not t.weight_decay >= 0:
         out.append(f"train.weight_decay: must be >= 0, got {t.weight_decay}")
     for key in ("beta1", "beta2"):
         if not 0 <= getattr(t, key) < 1:
             out.append(f"train.{key}: must be in [0, 1), got {getattr(t, key)}")
-    if t.grad_clip < 0:
+    if not t.grad_clip >= 0:
         out.append(f"train.grad_clip: must be >= 0 (0 disables clipping), got {t.grad_clip}")
-    if t.precision not in ("auto", "fp32", "bf16"):
-        out.append(f"train.precision: {t.precision!r} is not one of auto, fp32, bf16")
+    _one_of(out, "train.precision", t.precision, ("auto", "fp32", "bf16"))
     if str(t.compile).lower() not in ("auto", "true", "false"):
-        out.append(f"train.compile: {t.compile!r} is not one of auto, true, false")
+        _one_of(out, "train.compile", t.compile, ("auto", "true", "false"))
 
 
 def _longest_problem(generator) -> int:
@@ -162,7 +256,7 @@ def _check_tasks(cfg: SweepConfig, out: list[str]) -> None:
         if longest > cfg.model.seq_len:
             out.append(f"{key} ({task.name}): a prompt with its answer takes up to {longest} bytes, more than "
                        f"model.seq_len={cfg.model.seq_len}; raise model.seq_len or make the task smaller")
-        if task.train_weight < 0:
+        if not task.train_weight >= 0:
             out.append(f"{key}.train_weight: must be >= 0, got {task.train_weight}")
     if cfg.tasks.n_eval < 1:
         out.append(f"tasks.n_eval: must be >= 1, got {cfg.tasks.n_eval}")
@@ -172,26 +266,27 @@ def _check_tasks(cfg: SweepConfig, out: list[str]) -> None:
 
 def _check_data(cfg: SweepConfig, out: list[str]) -> None:
     d, corpus = cfg.data, cfg.data.corpus
+    tokenizer = None
     try:
-        load_tokenizer(d.tokenizer)
+        tokenizer = load_tokenizer(d.tokenizer)
     except ValueError as exc:
         out.append(str(exc))
     if not 0 < d.heldout_fraction < 1:
         out.append(f"data.heldout_fraction: must be in (0, 1), got {d.heldout_fraction}")
     if not 0 <= corpus.weight <= 1:
         out.append(f"data.corpus.weight: must be in [0, 1], got {corpus.weight}")
-    if corpus.format not in CORPUS_FORMATS:
-        out.append(f"data.corpus.format: {corpus.format!r} is not one of {', '.join(CORPUS_FORMATS)}")
-    if corpus.dtype not in BIN_DTYPES:
-        out.append(f"data.corpus.dtype: {corpus.dtype!r} is not one of {', '.join(BIN_DTYPES)}")
+    _one_of(out, "data.corpus.format", corpus.format, CORPUS_FORMATS)
+    _one_of(out, "data.corpus.dtype", corpus.dtype, tuple(BIN_DTYPES))
     if corpus.weight > 0:
         if not corpus.path:
             out.append("data.corpus.path: corpus.weight > 0 but no path; give a text file/folder, .bin or .parquet")
-        else:
-            try:
-                corpus_files(corpus.path)
-            except ValueError as exc:
-                out.append(str(exc))
+        elif corpus.format in CORPUS_FORMATS and corpus.dtype in BIN_DTYPES:
+            settled = 0 < d.heldout_fraction < 1 and cfg.model.seq_len >= 8
+            out += check_corpus(corpus.path, corpus.format, corpus.dtype, corpus.text_column,
+                                row_tokens=cfg.model.seq_len + 1 if settled else None,
+                                heldout_fraction=d.heldout_fraction if settled else 0.1,
+                                byte_tokens=d.tokenizer == BYTE,
+                                vocab_size=tokenizer.vocab_size if tokenizer is not None else None)
     elif corpus.path:
         out.append(f"data.corpus.weight: a corpus path is set ({corpus.path!r}) but weight is 0; "
                    "set data.corpus.weight (share of training rows) or drop the path")
@@ -202,15 +297,14 @@ def _check_data(cfg: SweepConfig, out: list[str]) -> None:
 
 def _check_cluster_and_logger(cfg: SweepConfig, out: list[str]) -> None:
     c, lg = cfg.cluster, cfg.logger
-    if c.kind not in ("local", "ray"):
-        out.append(f"cluster.kind: {c.kind!r} is not one of local, ray")
+    _one_of(out, "cluster.kind", c.kind, ("local", "ray"))
     if c.kind == "ray" and not c.address:
         out.append("cluster.address: cluster=ray needs an address (auto, host:port or ray://host:port)")
     if c.cpus_per_run is not None and not c.cpus_per_run > 0:
         out.append(f"cluster.cpus_per_run: must be positive (or null: auto), got {c.cpus_per_run}")
-    if c.gpus_per_run is not None and c.gpus_per_run < 0:
+    if c.gpus_per_run is not None and not c.gpus_per_run >= 0:
         out.append(f"cluster.gpus_per_run: must be >= 0 (or null: auto, by each run's size), got {c.gpus_per_run}")
-    if c.gpus_per_run is not None and c.gpus_per_run > 1 and c.gpus_per_run != int(c.gpus_per_run):
+    if _finite(c.gpus_per_run) and c.gpus_per_run > 1 and c.gpus_per_run != int(c.gpus_per_run):
         out.append(f"cluster.gpus_per_run: above 1 it must be a whole number, got {c.gpus_per_run}")
     if c.max_runs_per_gpu < 1 or c.max_runs_per_gpu & (c.max_runs_per_gpu - 1):
         out.append(f"cluster.max_runs_per_gpu: must be a power of two (1, 2, 4, 8, ...: GPU shares are 1/2^k), "
@@ -218,8 +312,7 @@ def _check_cluster_and_logger(cfg: SweepConfig, out: list[str]) -> None:
     if not c.full_gpu_flops_per_step > 0:
         out.append(f"cluster.full_gpu_flops_per_step: must be positive (FLOPs per optimizer step that fill one GPU, "
                    f"1.4e13 on an H200), got {c.full_gpu_flops_per_step}")
-    if c.device not in ("auto", "cpu", "cuda"):
-        out.append(f"cluster.device: {c.device!r} is not one of auto, cpu, cuda")
+    _one_of(out, "cluster.device", c.device, ("auto", "cpu", "cuda"))
     if c.device == "cuda" and c.gpus_per_run is not None and c.gpus_per_run <= 0:
         out.append("cluster.device: cuda needs cluster.gpus_per_run > 0 or null (Ray hides GPUs from runs that hold "
                    "none)")
@@ -241,21 +334,98 @@ def _check_cluster_and_logger(cfg: SweepConfig, out: list[str]) -> None:
         value = getattr(c, key)
         if value is not None and value < 0:
             out.append(f"cluster.{key}: must be >= 0, got {value}")
-    if lg.kind not in ("wandb", "none"):
-        out.append(f"logger.kind: {lg.kind!r} is not one of wandb, none")
-    if lg.mode not in ("auto", "offline", "online", "disabled"):
-        out.append(f"logger.mode: {lg.mode!r} is not one of auto, offline, online, disabled")
+    _one_of(out, "logger.kind", lg.kind, ("wandb", "none"))
+    _one_of(out, "logger.mode", lg.mode, ("auto", "offline", "online", "disabled"))
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def results_dir_problem(results_dir: str, name: str) -> str | None:
+    """Why <results_dir>/<name> cannot be created (None when it can), found without creating it.
+
+    Local paths (and file:// URIs): the nearest existing ancestor must be a directory in which this
+    process can create a directory (tried with a temporary one, removed at once: permission bits
+    alone say nothing for root or a read-only mount). Other URIs: pyarrow must resolve the filesystem.
+    """
+    from sweep.store import resolve_filesystem
+
+    try:
+        fs, path = resolve_filesystem(results_dir)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a URI it cannot open
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return (f"results_dir: cannot open {results_dir!r} ({first}); give a local directory or a URI pyarrow.fs "
+                "can reach (s3://bucket/prefix, gs://bucket/prefix)")
+    import pyarrow.fs as pafs
+
+    if not isinstance(fs, pafs.LocalFileSystem):
+        return None
+    target = Path(path) / name
+    found = _nearest_existing(target)
+    if not found.is_dir():
+        return f"results_dir: {results_dir!r} cannot be created: {found} is a file, not a directory; choose another"
+    reason = _can_create_in(found)
+    if reason is not None:
+        where = f"cannot write in {target}" if found == target else f"cannot create {target} in {found}"
+        return f"results_dir: {where} (making a directory there failed: {reason}); choose a directory you can write"
+    return None
+
+
+def _can_create_in(directory: Path) -> str | None:
+    """None when a directory can be created in `directory`, else the reason."""
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".sweep-write-check-", dir=directory))
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 def validate(cfg: SweepConfig) -> None:
     """Raise ConfigError listing every problem; return None when the config is valid."""
-    problems: list[str] = []
+    nonfinite = nonfinite_floats(cfg)
+    problems: list[str] = [f"{key}: must be a finite number, got {value}" for key, value in nonfinite]
+    checked: list[str] = []
     if not _SAFE_NAME.match(cfg.name or ""):
-        problems.append(f"name: {cfg.name!r} must be letters, digits, '.', '_' or '-' (it names a directory)")
+        checked.append(f"name: {cfg.name!r} must be letters, digits, '.', '_' or '-' (it names a directory)")
     if not cfg.results_dir:
-        problems.append("results_dir: empty; give a directory or URI")
+        checked.append("results_dir: empty; give a directory or URI")
     for check in (_check_grid, _check_model, _check_train, _check_tasks, _check_data, _check_cluster_and_logger):
-        check(cfg, problems)
+        check(cfg, checked)
+    if cfg.results_dir and _SAFE_NAME.match(cfg.name or ""):
+        problem = results_dir_problem(cfg.results_dir, cfg.name)
+        if problem:
+            checked.append(problem)
+    # A NaN also fails its key's own range check: report it once, as not finite.
+    bad = {key for key, _ in nonfinite}
+    problems += [p for p in checked if p.split(":", 1)[0].split(" ", 1)[0] not in bad]
+    if problems:
+        raise ConfigError(problems)
+
+
+def validate_runs(cfg: SweepConfig, specs: Sequence) -> None:
+    """What only the expanded runs (sweep.grid.expand) tell: raise ConfigError naming the key.
+
+    A fixed train.micro_batch_size must divide every run's batch (derived per run unless
+    train.batch_size is given), and a data-parallel run's batch must split over its GPUs.
+    """
+    problems: list[str] = []
+    micro = cfg.train.micro_batch_size
+    if micro is not None:
+        bad = sorted({s.train.batch_size for s in specs if s.train.batch_size % micro})
+        if bad:
+            given = "given" if cfg.train.batch_size else "derived per run"
+            problems.append(f"train.micro_batch_size: {micro} does not divide the batch of every run (batches "
+                            f"{given}: {', '.join(map(str, bad))} sequences); use a power of two no larger than "
+                            f"{min(bad)}, or null to choose it per run")
+    ranks = cfg.cluster.gpus_per_run
+    if ranks is not None and ranks > 1 and ranks == int(ranks):
+        bad = sorted({s.train.batch_size for s in specs if s.train.batch_size % int(ranks)})
+        if bad:
+            problems.append(f"cluster.gpus_per_run: {int(ranks)} data-parallel ranks cannot split batches of "
+                            f"{', '.join(map(str, bad))} sequences; set train.batch_size to a multiple of {int(ranks)}")
     if problems:
         raise ConfigError(problems)
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: composing the real config, a real local Ray instance shared by the session."""
+"""Shared fixtures: the user's accounts kept out of reach, composing the real config, a real local Ray
+instance shared by the session."""
 
 from __future__ import annotations
 
@@ -6,8 +7,27 @@ import os
 
 import pytest
 
-os.environ.setdefault("WANDB_MODE", "offline")
-os.environ.setdefault("WANDB_SILENT", "true")
+# Settings that would let a test reach the user's W&B account (or read its credentials): removed for the
+# whole session, before any test, Ray worker or subprocess starts (they inherit os.environ).
+ACCOUNT_VARIABLES = ("NETRC", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_home(tmp_path_factory):
+    """Tests never touch the user's accounts: HOME is an empty temporary directory (no ~/.netrc, no
+    ~/.config/wandb, no corpus cache of the user's), every WANDB_* setting of the user is dropped and
+    W&B is offline. Set in os.environ, so subprocesses (`python -m sweep`) and Ray workers get it too."""
+    home = tmp_path_factory.mktemp("home")
+    saved = dict(os.environ)
+    for key in list(os.environ):
+        if key.startswith("WANDB_") or key in ACCOUNT_VARIABLES:
+            del os.environ[key]
+    os.environ.update(HOME=str(home), WANDB_MODE="offline", WANDB_SILENT="true")
+    try:
+        yield home
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def _ray_with(num_gpus: int):
@@ -17,7 +37,8 @@ def _ray_with(num_gpus: int):
     if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) != num_gpus:
         ray.shutdown()
     if not ray.is_initialized():
-        ray.init(num_cpus=2, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
+        # address="local": always a Ray of the tests' own, never another session's cluster on a shared machine
+        ray.init(address="local", num_cpus=2, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
     return ray
 
 

@@ -40,6 +40,82 @@ def corpus_files(path: str) -> list[Path]:
     raise ValueError(f"data.corpus.path: {path!r} does not exist")
 
 
+def check_corpus(path: str, declared: str = "auto", bin_dtype: str = "uint16", text_column: str = "text",
+                 row_tokens: int | None = None, heldout_fraction: float = 0.1,
+                 byte_tokens: bool = True, vocab_size: int | None = None) -> list[str]:
+    """What would stop a run from drawing rows of this corpus, found before launch; [] when usable.
+
+    Every message starts with the key to change. Cheap: reads sizes, Parquet schemas and the first
+    64 KiB of each file, never a whole file. A missing path or a folder without files; an empty file;
+    a `.bin` whose byte length is not a whole number of `bin_dtype` tokens, or whose first tokens lie
+    outside the tokenizer's vocabulary (`vocab_size`); a text file with NUL bytes (token ids read as
+    text); a Parquet file without `text_column` or rows; and, where the token count follows from the
+    size (`.bin`, or text read as bytes: `byte_tokens`), a train or held-out part shorter than one row
+    of `row_tokens` tokens.
+    """
+    try:
+        files = corpus_files(path)
+    except ValueError as exc:
+        return [str(exc)]
+    problems: list[str] = []
+    token_counts: list[int] = []  # files whose token count the size tells
+    for f in files:
+        fmt = file_format(f, declared)
+        size = f.stat().st_size
+        if fmt not in ("text", "bin", "parquet"):
+            return [f"data.corpus.format: {declared!r} is not one of {', '.join(CORPUS_FORMATS)}"]
+        if size == 0:
+            problems.append(f"data.corpus.path: {f} is empty; remove it or point at a file with text or tokens")
+            continue
+        if fmt == "bin":
+            width = np.dtype(BIN_DTYPES.get(bin_dtype, np.uint16)).itemsize
+            if size % width:
+                problems.append(f"data.corpus.dtype: {f} has {size} bytes, not a whole number of {bin_dtype} "
+                                f"tokens ({width} bytes each); is it a {bin_dtype} token file "
+                                "(data.corpus.dtype=uint16|uint32)?")
+                continue
+            token_counts.append(size // width)
+            if vocab_size is not None:
+                head = np.fromfile(f, dtype=BIN_DTYPES[bin_dtype], count=min(size // width, 1 << 15))
+                if head.size and int(head.max()) >= vocab_size:
+                    problems.append(f"data.tokenizer: {f} holds token id {int(head.max())} in its first "
+                                    f"{head.size} tokens, outside the tokenizer's vocabulary of {vocab_size}; give "
+                                    "the data.tokenizer that made these tokens (and the right data.corpus.dtype)")
+        elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                meta = pq.ParquetFile(f)
+            except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+                problems.append(f"data.corpus.path: {f} is not a readable Parquet file ({str(exc).splitlines()[0]})")
+                continue
+            if text_column not in meta.schema_arrow.names:
+                problems.append(f"data.corpus.text_column: {text_column!r} is not a column of {f} "
+                                f"(columns: {', '.join(meta.schema_arrow.names)})")
+            elif meta.metadata.num_rows == 0:
+                problems.append(f"data.corpus.path: {f} has no rows")
+        else:
+            with open(f, "rb") as handle:
+                head = handle.read(1 << 16)
+            if b"\0" in head:
+                problems.append(f"data.corpus.format: {f} is read as text but holds NUL bytes (binary data); name "
+                                "token files .bin or set data.corpus.format=bin")
+                continue
+            if byte_tokens:
+                token_counts.append(size)
+    if not problems and row_tokens and len(token_counts) == len(files):
+        for split in ("train", "held-out"):
+            usable = 0
+            for n in token_counts:
+                cut = int(n * (1.0 - heldout_fraction))
+                usable += max(0, (cut if split == "train" else n - cut) - row_tokens)
+            if usable <= 0:
+                problems.append(f"data.corpus.path: the corpus' {split} part (data.heldout_fraction="
+                                f"{heldout_fraction:g} of each file is held out) is shorter than one row of "
+                                f"{row_tokens} tokens (model.seq_len + 1); give more text or a shorter model.seq_len")
+    return problems
+
+
 def file_format(path: Path, declared: str) -> str:
     if declared != "auto":
         return declared

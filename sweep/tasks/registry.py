@@ -7,6 +7,8 @@ A generator is a frozen dataclass of its parameters with `sample(rng, n) -> list
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import typing
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,19 +55,51 @@ class NamedTask:
     generator: Generator
 
 
+def _nearest(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]}? " if close else ""
+
+
+def _type_problems(cls: type, args: dict[str, Any]) -> list[str]:
+    """Arguments whose value is not of the field's type (int, float, str, bool), e.g. digits: 'x'."""
+    hints = typing.get_type_hints(cls)
+    problems = []
+    for name, value in args.items():
+        expected = hints.get(name)
+        if expected is bool:
+            ok = isinstance(value, bool)
+        elif expected is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif expected is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif expected is str:
+            ok = isinstance(value, str)
+        else:
+            continue
+        if not ok:
+            problems.append(f"{name} must be {'an' if expected is int else 'a'} {expected.__name__}, got {value!r}")
+    return problems
+
+
 def build_generator(kind: str, args: dict[str, Any]) -> Generator:
     """The generator for a config entry; raises ValueError naming the kind or argument at fault."""
     if kind not in GENERATORS:
-        raise ValueError(f"unknown task kind {kind!r}; known kinds: {', '.join(sorted(GENERATORS))}")
+        raise ValueError(f"unknown task kind {kind!r}; {_nearest(kind, GENERATORS)}"
+                         f"known kinds: {', '.join(sorted(GENERATORS))}")
     cls = GENERATORS[kind]
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(args) - fields)
     missing = sorted(f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
                      and f.default_factory is dataclasses.MISSING and f.name not in args)
     if unknown or missing:
+        hints = "".join(_nearest(name, fields) for name in unknown)
         raise ValueError(f"task kind {kind!r} takes arguments {sorted(fields)}"
                          + (f"; unknown: {unknown}" if unknown else "")
-                         + (f"; missing: {missing}" if missing else ""))
+                         + (f"; missing: {missing}" if missing else "")
+                         + (f"; {hints.strip()}" if hints else ""))
+    wrong = _type_problems(cls, args)
+    if wrong:
+        raise ValueError(f"task kind {kind!r}: " + "; ".join(wrong))
     generator = cls(**args)
     problems = generator.check()
     if problems:

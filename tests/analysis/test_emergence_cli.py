@@ -125,3 +125,33 @@ def test_level_option_sets_the_interval_level(tmp_path, capsys):
     assert {r["ci_level"] for r in json.loads(capsys.readouterr().out)} == {0.9}
     assert emergence_main([str(file), "--json", "--level", "1.5"]) == 2
     assert "--level" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("task,metric,n_params,value\nt,em,0,0.1\nt,em,-1e6,0.5\n",
+     "no usable row: column 'n_params' is <= 0 in data rows 1, 2"),
+    ("task,metric,n_params,value\nt,em,1e6,nan\nt,em,1e7,\n",
+     "no usable row: column 'value' is missing, NaN or infinite in data rows 1, 2"),
+    ("task,metric,n_params,value,flops\nt,em,1e6,0.1,0\nt,em,1e7,0.2,-3\n", "column 'flops' is <= 0"),
+])
+def test_a_table_without_a_usable_row_names_the_column_and_rows(tmp_path, capsys, content, message):
+    file = tmp_path / "t.csv"
+    file.write_text(content)
+    x = ["--x", "log_flops"] if "flops" in content else []
+    assert emergence_main([str(file), "--json", *x]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and message in captured.err and captured.err.count("\n") == 1
+    assert captured.out == ""
+
+
+def test_rows_with_a_non_positive_size_or_nan_value_are_dropped_and_named(tmp_path, capsys):
+    file = write_table(tmp_path)
+    frame = pl.read_csv(file)
+    bad = frame.head(2).with_columns(pl.Series("n_params", [0.0, -5.0]))
+    nan = frame.head(1).with_columns(pl.lit(float("nan")).alias("value"))
+    pl.concat([frame, bad, nan]).write_csv(file)
+    assert emergence_main([str(file), "--json", "--bootstrap", "0"]) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)) == 3
+    assert ("note: 3 of 27 rows dropped: column 'n_params' is <= 0 in data rows 25, 26; column 'value' is missing, "
+            "NaN or infinite in data row 27") in captured.err

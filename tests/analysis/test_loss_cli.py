@@ -134,7 +134,7 @@ def test_emergence_without_its_module_is_a_clear_error(monkeypatch, capsys):
 
 def test_a_directory_whose_name_starts_like_a_subcommand_is_a_sweep_dir(capsys, tmp_path):
     code, _, err = run(capsys, str(tmp_path / "fit-loss"))
-    assert code == 2 and "no run.parquet files" in err
+    assert code == 2 and "no such sweep directory" in err and "fit-loss" in err
 
 
 @pytest.mark.parametrize("rows, message", [
@@ -185,3 +185,29 @@ def test_isoflop_keeps_its_result_when_the_loss_law_cannot_be_fitted(capsys, csv
     assert code == 0, err
     doc = json.loads(out)
     assert doc["agreement"] is None and "collinear" in doc["agreement_skipped"] and abs(doc["a"] - A_TRUE) < 0.03
+
+
+@pytest.mark.parametrize("command, column, flag, bad, message", [
+    ("fit-loss", "params", "--n", -1.0, "column 'params' (--n) is <= 0 in data rows 1, 2, 3, 4, 5, ... (28 in all)"),
+    ("fit-loss", "tokens", "--d", 0.0, "column 'tokens' (--d) is <= 0 in data rows 1, 2, 3, 4, 5, ... (28 in all)"),
+    ("fit-loss", "val_loss", "--loss", float("nan"), "column 'val_loss' (--loss) is missing, NaN or infinite"),
+    ("isoflop", "val_loss", "--loss", float("nan"), "column 'val_loss' (--loss) is missing, NaN or infinite"),
+    ("isoflop", "params", "--n", -1.0, "column 'params' (--n) is <= 0"),
+])
+def test_a_table_with_no_usable_row_names_the_column_and_rows(capsys, tmp_path, table, command, column, flag, bad,
+                                                             message):
+    path = tmp_path / "bad.csv"
+    table.with_columns(pl.lit(bad).alias(column)).write_csv(path)
+    code, out, err = run(capsys, command, str(path), *COLUMNS, "--bootstrap", "0")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.startswith("error: no usable row: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_rows_a_fit_drops_are_named_on_stderr(capsys, tmp_path, table):
+    path = tmp_path / "some.csv"
+    table.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(-5.0).otherwise(pl.col("tokens")).alias("tokens")
+                       ).write_csv(path)
+    code, out, err = run(capsys, "fit-loss", str(path), *COLUMNS, "--bootstrap", "0", "--json")
+    assert code == 0 and json.loads(out)["n_invalid"] == 2  # the fixture's NaN loss in row 1, D <= 0 in row 4
+    assert err.strip() == ("note: 2 of 28 rows dropped: column 'tokens' (--d) is <= 0 in data row 4; "
+                           "column 'val_loss' (--loss) is missing, NaN or infinite in data row 1")

@@ -80,9 +80,16 @@ def test_a_grid_with_one_budget_reports_why_the_law_is_not_fitted(tmp_path):
     assert pl.read_parquet(tmp_path / "one" / "analysis" / "fits.parquet").is_empty()
 
 
-def test_analysis_of_an_empty_directory_is_a_clear_error(tmp_path, capsys):
+def test_analysis_of_an_empty_or_missing_directory_is_one_line_and_exit_2(tmp_path, capsys):
     assert main([str(tmp_path / "nothing")]) == 2
-    assert "no run.parquet files" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: no such sweep directory:") and err.count("\n") == 1 and "nothing" in err
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no run.parquet files under") and err.count("\n") == 1
+    assert "polars" not in err.lower() and "PlRefPath" not in err  # was polars' own multi-clause error
+    assert not (tmp_path / "nothing").exists() and not (tmp_path / "empty" / "analysis").exists()
 
 
 def test_an_analysis_of_unchanged_runs_is_not_redone(tmp_path):
@@ -119,3 +126,57 @@ def test_an_analysis_of_unchanged_runs_is_not_redone(tmp_path):
     assert report.stat().st_mtime_ns > written and inputs.is_current(store.uri, made_with)
     report.unlink()  # the analysis removed by hand
     assert not inputs.is_current(store.uri, made_with)
+
+
+def test_only_finished_runs_of_the_current_grid_are_fitted(tmp_path):
+    """Failed and diverged runs (whatever numbers their tables hold) and runs of an earlier grid (not in
+    sweep.json) stay out of the loss law and the emergence curves; the report still lists the grid's runs."""
+    import json
+
+    from analysis.loss_analysis import LossOptions
+    from analysis.pipeline import analyze_sweep
+
+    store = make_sweep(tmp_path)
+    good = [f"N{int(n)}-D{int(d)}" for n in SIZES for d in (5e5, 1e6, 2e6, 4e6)]
+    intruders = {"failed-run": "failed", "diverged-run": "diverged", "older-grid-run": "done"}
+    for rid, status in intruders.items():  # far off the law, at a size of their own, largest budget
+        run = store.run_dir(rid)
+        run.write_table("run.parquet", to_table([{"run_id": rid, "status": status, "n_params": 1000,
+                                                  "n_tokens": int(4e6), "final_val_loss": 50.0}], RUNS))
+        run.write_table("evals.parquet", to_table([
+            {"run_id": rid, "n_params": 1000, "n_tokens": int(4e6), "task": "add", "n_samples": 1000,
+             "answer_tokens": 8.0, "metric": "exact_match", "metric_kind": "discontinuous", "value": 1.0,
+             "chance": 0.0}], EVALS))
+    store.root.write_json("sweep.json", {"run_ids": good + ["failed-run", "diverged-run"]})
+    quick = dict(options=LossOptions(n_resamples=20, n_workers=1), emergence_boot=20)
+
+    result = analyze_sweep(store.uri, **quick)
+    fit = result["loss"].fit
+    assert fit.n_points == 32 and fit.alpha == pytest.approx(LAW["alpha"], abs=0.02)
+    em = result["emergence"].table.filter(pl.col("metric") == "exact_match").row(0, named=True)
+    assert em["n_sizes"] == 8 and em["verdict"] == "emergent"  # size 1000 (only in the intruders) absent
+    report = (tmp_path / "s" / "analysis" / "report.md").read_text()
+    assert "failed-run" in report and "diverged-run" in report and "older-grid-run" not in report
+
+    everything = analyze_sweep(store.uri, all_runs=True, **quick)  # --all-runs: the earlier grid's done run too
+    assert everything["loss"].fit.n_points == 33
+    assert json.loads((tmp_path / "s" / "sweep.json").read_text())["run_ids"][-1] == "diverged-run"
+
+
+def test_with_no_finished_run_no_evaluation_is_analysed(tmp_path):
+    """Evaluations left by runs that did not finish are not emergence data, even when no run finished."""
+    from analysis.loss_analysis import LossOptions
+    from analysis.pipeline import analyze_sweep
+
+    store = Store(str(tmp_path), "broken")
+    for n in (1e4, 1e5, 1e6, 1e7, 1e8):
+        rid = f"N{int(n)}"
+        run = store.run_dir(rid)
+        run.write_table("run.parquet", to_table([{"run_id": rid, "status": "failed", "n_params": int(n),
+                                                  "n_tokens": 10**6}], RUNS))
+        run.write_table("evals.parquet", to_table([{"run_id": rid, "n_params": int(n), "n_tokens": 10**6,
+                                                    "task": "add", "metric": "exact_match", "value": 0.5,
+                                                    "metric_kind": "discontinuous", "n_samples": 100}], EVALS))
+    result = analyze_sweep(store.uri, options=LossOptions(n_resamples=10, n_workers=1), emergence_boot=10)
+    assert result["loss"].fit is None and result["emergence"] is None
+    assert "No evaluations of finished runs" in (tmp_path / "broken" / "analysis" / "report.md").read_text()

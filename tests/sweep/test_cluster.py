@@ -47,3 +47,86 @@ def test_gpus_are_counted_as_ray_would_without_starting_it(monkeypatch):
 def test_a_dry_run_on_this_machine_plans_for_it_or_for_the_gpus_it_is_told():
     assert planned_nodes(ClusterConfig(num_gpus=1)) == [Node(cpus=float(os.cpu_count()), gpus=1.0)]
     assert planned_nodes(ClusterConfig(num_cpus=64, num_gpus=8)) == [Node(cpus=64.0, gpus=8.0)]
+
+
+def test_cluster_addresses_name_the_endpoint_they_connect_to():
+    from sweep.cluster import head_endpoint
+
+    assert head_endpoint("auto") is None
+    assert head_endpoint("10.0.0.5:6379") == ("10.0.0.5", 6379)
+    assert head_endpoint("ray://head.example:10001") == ("head.example", 10001)
+    assert head_endpoint("ray://head") == ("head", 10001)  # Ray client's default port
+    assert head_endpoint("head") == ("head", 6379)  # the GCS's default port
+    assert head_endpoint("[::1]:6380") == ("::1", 6380)
+
+
+def test_an_address_nothing_listens_at_is_found_in_seconds_and_a_listening_one_passes():
+    import socket
+    import time
+
+    from sweep.cluster import probe_address
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert probe_address(f"127.0.0.1:{port}") is None
+    started = time.perf_counter()
+    problem = probe_address(f"127.0.0.1:{port}", timeout=2.0)  # closed again
+    assert problem.startswith(f"cluster.address: nothing answers at 127.0.0.1:{port}")
+    assert time.perf_counter() - started < 2.5
+    assert probe_address(None).startswith("cluster.address: cluster=ray needs an address")
+    assert probe_address("auto") is None  # Ray finds (or refuses) a local cluster at once
+
+
+def test_joining_an_unreachable_cluster_is_a_cluster_error_naming_the_address(monkeypatch):
+    import time
+
+    import pytest
+    import ray
+
+    from sweep.cluster import ClusterError, connect
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh driver (tests may share a Ray)
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("ray.init called for an unreachable address"))
+    started = time.perf_counter()
+    with pytest.raises(ClusterError, match=r"^cluster.address: nothing answers at 127.0.0.1:1 "):
+        with connect(ClusterConfig(kind="ray", address="127.0.0.1:1")):
+            raise AssertionError("never joined")
+    assert time.perf_counter() - started < 10  # ray.init alone waits minutes here
+
+
+def test_a_local_cluster_is_checked_before_ray_starts(compose_cfg, monkeypatch):
+    import sys
+
+    import pytest
+
+    from sweep.cluster import ClusterError, ready
+    from sweep.grid import expand
+
+    specs = expand(compose_cfg("grid=tiny"))
+    starts = []
+    monkeypatch.setitem(sys.modules, "ray", type(sys)("ray"))  # any use of Ray would fail here
+    sys.modules["ray"].init = lambda *a, **k: starts.append(a)
+    with pytest.raises(ClusterError, match="cluster.cpus_per_run=4096 but the largest node has"):
+        with ready(ClusterConfig(cpus_per_run=4096), specs):
+            raise AssertionError("the block ran")
+    with ready(ClusterConfig(num_cpus=2), specs):  # fits: the block runs, Ray is left to the scheduler
+        pass
+    with ready(ClusterConfig(cpus_per_run=4096), []):  # nothing to train: nothing to check
+        pass
+    assert starts == []
+
+
+def test_gpu_shares_on_a_machine_without_cuda_are_refused_for_a_local_cluster(compose_cfg, monkeypatch):
+    import sweep.cluster
+    from sweep.grid import expand
+
+    specs = expand(compose_cfg("grid=tiny"))
+    monkeypatch.setattr(sweep.cluster, "cuda_usable", lambda: False)
+    nodes = [Node(cpus=2, gpus=1)]
+    problems = sweep.cluster.launch_problems(ClusterConfig(num_gpus=1), specs, nodes)
+    assert problems and problems[0].startswith("cluster.num_gpus=1 gives runs a GPU share")
+    assert sweep.cluster.launch_problems(ClusterConfig(num_gpus=1, device="cpu"), specs, nodes) == []
+    monkeypatch.setattr(sweep.cluster, "cuda_usable", lambda: True)
+    assert sweep.cluster.launch_problems(ClusterConfig(num_gpus=1), specs, nodes) == []

@@ -97,3 +97,65 @@ def test_paths_cluster_logger_do_not_change_ids(compose_cfg):
 
 def test_schema_version_is_hashed(spec):
     assert identity_fields(spec)["schema_version"] == SCHEMA_VERSION
+
+
+# ---- golden values ----------------------------------------------------------------------------------------
+# These ids name directories of finished runs in every results directory out there: a run whose id changes
+# is retrained by the next `make sweep`. If one of these tests fails, either the change was not meant to
+# re-id runs (a refactor of RunSpec.to_dict, identity_fields or canonical_json, a changed default: undo it),
+# or it changes what runs compute, and then SCHEMA_VERSION is bumped deliberately in sweep/run_id.py and
+# the new ids are pasted here in the same commit (say so in its message: every sweep retrains).
+
+def _literal_spec():
+    """A spec written out field by field: independent of conf/ and of the derivations in sweep.grid."""
+    from sweep.config import DataConfig, TaskConfig
+    from sweep.spec import RunSpec, TrainPlan
+    from sweep.train.shape import ModelShape
+
+    return RunSpec(
+        model=ModelShape(n_layer=2, d_model=64, n_head=2, vocab_size=256, seq_len=64, mlp_ratio=4, positions="rope",
+                         tie_embeddings=True),
+        train=TrainPlan(batch_size=8, n_steps=100, n_tokens=51200, lr=1e-3, schedule="cosine", warmup_steps=5,
+                        final_lr_fraction=0.1, weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0,
+                        precision="auto", val_every_steps=25, val_batches=4, diverge_loss=12.0, log_every_steps=10,
+                        compile="auto", checkpoint_every_seconds=120.0),
+        data=DataConfig(), tasks=(TaskConfig("add_2d", "addition", {"digits": 2}),), n_eval=64, seed=0,
+        n_tokens_budget=50000, label="literal", eval_batch_size=64, data_fingerprint="tokenizer=byte;corpus=none")
+
+
+def test_golden_id_of_a_literal_spec():
+    """Pins the hashing itself: to_dict, the exclusions, canonical JSON, SCHEMA_VERSION, the slug."""
+    assert SCHEMA_VERSION == 3
+    assert run_id(_literal_spec()) == "N115k-D50k-s0-80fa42c846"
+
+
+def test_golden_ids_of_the_shipped_grids(compose_cfg):
+    """Pins conf/ defaults and the derivations of sweep.grid (batch, LR, steps, warm-up) as well."""
+    assert sorted(run_id(s) for s in expand(compose_cfg("grid=tiny"))) == [
+        "N20.6k-D20k-s0-c0e0283e8c", "N32.9k-D20k-s0-b8a87a9897"]
+    default = {(s.label, s.n_tokens_budget): run_id(s) for s in expand(compose_cfg("grid=default"))}
+    assert len(default) == 12
+    assert default[("l", 2_000_000)] == "N820k-D2M-s0-f163ea1875"
+    assert default[("xs", 500_000)] == "N32.9k-D500k-s0-270a611cbd"
+
+
+def test_which_fields_make_the_id():
+    """The hashed fields, written out: a new RunSpec field is hashed by default (so it appears here and this
+    test fails until it is listed, or excluded in EXCLUDED with a reason); an exclusion is a decision."""
+    leaves = sorted(path for path, _ in _leaves(identity_fields(_literal_spec())))
+    assert leaves == [
+        "data.corpus.dtype", "data.corpus.format", "data.corpus.text_column", "data.corpus.weight",
+        "data.heldout_fraction", "data.seed", "data_fingerprint",
+        "model.d_model", "model.mlp_ratio", "model.n_head", "model.n_layer", "model.positions", "model.seq_len",
+        "model.tie_embeddings", "model.vocab_size",
+        "n_eval", "n_tokens_budget", "schema_version", "seed", "tasks",
+        "train.batch_size", "train.beta1", "train.beta2", "train.diverge_loss", "train.final_lr_fraction",
+        "train.grad_clip", "train.lr", "train.n_steps", "train.n_tokens", "train.precision", "train.schedule",
+        "train.val_batches", "train.val_every_steps", "train.warmup_steps", "train.weight_decay",
+    ]
+    assert EXCLUDED == ("label", "eval_batch_size", "train.log_every_steps", "train.compile",
+                        "train.checkpoint_every_seconds", "train.micro_batch_size", "train.data_workers",
+                        "data.tokenizer", "data.corpus.path", "data.corpus.cache_dir")
+    base = run_id(_literal_spec())
+    assert run_id(_replace(_literal_spec(), "train.lr", 2e-3)) != base
+    assert run_id(_replace(_literal_spec(), "label", "renamed")) == base

@@ -114,3 +114,26 @@ def test_training_replays_the_resumed_curves_to_its_sinks(compose_cfg):
     result = train(spec, sink=rows, checkpoints=StopAfterFirstSave())
     assert result.resumed_from_step > 0
     assert rows.steps == sorted(set(rows.steps)) == [c["step"] for c in result.curves]  # each step once, from 2
+
+
+def test_tests_never_reach_the_users_accounts(isolated_home, tmp_path):
+    """HOME is a fresh directory (no ~/.netrc with the user's API key), the user's WANDB_* settings are gone and
+    W&B is offline, in this process and in every subprocess a test starts (the CLI tests, Ray's workers)."""
+    import json
+    import os
+    import pwd
+    import subprocess
+    import sys
+
+    assert os.environ["HOME"] == str(isolated_home) != pwd.getpwuid(os.getuid()).pw_dir
+    # (wandb itself sets a few internal WANDB_* variables once a test has used it: those are not the user's)
+    assert not {"WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_ENTITY", "WANDB_PROJECT", "NETRC"} & set(os.environ)
+    assert os.environ["WANDB_MODE"] == "offline"
+    assert not (isolated_home / ".netrc").exists()
+    assert decide_wandb_mode(LoggerConfig(mode="online"))[0] == "offline"
+    code = ("import json, os; from pathlib import Path; "
+            "print(json.dumps({'home': os.environ['HOME'], 'netrc': Path('~/.netrc').expanduser().exists(), "
+            "'key': os.environ.get('WANDB_API_KEY'), 'mode': os.environ.get('WANDB_MODE')}))")
+    child = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                      cwd=tmp_path).stdout)
+    assert child == {"home": str(isolated_home), "netrc": False, "key": None, "mode": "offline"}

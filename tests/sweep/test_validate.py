@@ -106,3 +106,138 @@ def test_auto_resources_and_their_limits_validate(compose_cfg):
     validate(compose_cfg("grid=tiny", "cluster.device=cuda"))  # auto shares: checked against the cluster's GPUs
     validate(compose_cfg("grid=tiny", "cluster.num_gpus=1", "cluster.gpus_per_run=1", "cluster.num_cpus=2",
                          "cluster.cpus_per_run=2"))
+
+
+def _float_fields(node, prefix=""):
+    """Dotted keys of every float field of the config tree (list items included), with a setter."""
+    import dataclasses
+
+    for f in dataclasses.fields(node):
+        value, key = getattr(node, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            yield from _float_fields(value, f"{key}.")
+        elif isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+            for i, item in enumerate(value):
+                yield from _float_fields(item, f"{key}[{i}].")
+        elif isinstance(value, list) and value and isinstance(value[0], float):
+            yield f"{key}[0]", (lambda v, n=node, name=f.name: getattr(n, name).__setitem__(0, v))
+        elif isinstance(value, float) or "float" in str(f.type):
+            yield key, (lambda v, n=node, name=f.name: setattr(n, name, v))
+
+
+def _with_every_float():
+    """A valid config with a float in every float field (ratios, a size by parameter count, shares given)."""
+    from sweep.cli import compose
+
+    return compose(["grid=tiny", "grid.tokens_per_param=[20.0]", "grid.models=[{n_params: 2e4}]"])
+
+
+def _float_keys():
+    return [key for key, _ in _float_fields(_with_every_float())]
+
+
+@pytest.fixture(scope="module")
+def every_float():
+    return _with_every_float()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("key", _float_keys())
+def test_every_float_of_the_config_must_be_finite(every_float, key, bad):
+    """NaN passes `x < 0` checks (it fails every comparison): wherever a float is, NaN and infinity are
+    refused, once, naming the key."""
+    import copy
+
+    cfg = copy.deepcopy(every_float)
+    setter = dict(_float_fields(cfg))[key]
+    setter(bad)
+    found = problems(cfg)
+    assert [p for p in found if p.startswith(f"{key}:")] == [f"{key}: must be a finite number, got {bad}"], found
+
+
+def test_the_float_walk_covers_the_schema():
+    keys = _float_keys()
+    for key in ("train.lr", "train.weight_decay", "train.grad_clip", "train.beta1", "grid.n_tokens[0]",
+                "grid.tokens_per_param[0]", "grid.models[0].n_params", "model.aspect_ratio", "data.heldout_fraction",
+                "data.corpus.weight", "tasks.suite[0].train_weight", "cluster.full_gpu_flops_per_step",
+                "cluster.gpus_per_run", "cluster.cpus_per_run", "train.checkpoint_every_seconds"):
+        assert key in keys
+    assert len(keys) >= 20
+
+
+@pytest.mark.parametrize("key, value, suggestion", [
+    ("train.schedule", "cosin", "cosine"), ("train.schedule", "WSD", "wsd"), ("train.precision", "bf61", "bf16"),
+    ("train.precision", "float32", "fp32"), ("model.positions", "rotary", "rope"), ("cluster.kind", "rey", "ray"),
+    ("cluster.device", "gpu", "cuda"), ("logger.kind", "wandbb", "wandb"), ("logger.mode", "ofline", "offline"),
+    ("data.corpus.format", "parket", "parquet"), ("data.corpus.dtype", "unit16", "uint16"),
+    ("train.compile", "ture", "true"),
+])
+def test_a_misspelt_name_gets_the_nearest_valid_one(compose_cfg, key, value, suggestion):
+    cfg = compose_cfg("grid=tiny")
+    section, _, name = key.rpartition(".")
+    node = cfg
+    for part in section.split("."):
+        node = getattr(node, part)
+    setattr(node, name, value)
+    found = [p for p in problems(cfg) if p.startswith(f"{key}:")]
+    assert len(found) == 1 and found[0].endswith(f"did you mean {suggestion}?"), found
+
+
+def test_no_suggestion_for_a_name_like_none_of_them(compose_cfg):
+    cfg = compose_cfg("grid=tiny")
+    cfg.train.schedule = "zigzag"
+    assert problems(cfg) == ["train.schedule: 'zigzag' is not one of cosine, linear, wsd"]
+
+
+@pytest.mark.parametrize("models, message", [
+    ([ModelSize(n_params=1.0)], "no shape of this model family has about 1 non-embedding parameters"),
+    ([ModelSize(n_params=1e30)], "beyond what this trainer can hold"),
+    ([ModelSize(n_layer=10**6, d_model=10**6)], "beyond what this trainer can hold"),
+])
+def test_sizes_no_model_can_have_are_refused(compose_cfg, models, message):
+    cfg = compose_cfg("grid=tiny")
+    cfg.grid.models = models
+    found = problems(cfg)
+    assert found[0].startswith("grid.models[0]") and message in found[0], found
+
+
+def test_a_task_with_arguments_of_the_wrong_type_or_name_is_a_problem_not_a_crash(compose_cfg):
+    cfg = compose_cfg("grid=tiny")
+    cfg.tasks.suite = [TaskConfig(name="a", kind="addition", args={"digits": "two"}),
+                       TaskConfig(name="b", kind="addition", args={"digit": 2}),
+                       TaskConfig(name="c", kind="additon", args={"digits": 2})]
+    found = problems(cfg)
+    assert found[0] == "tasks.suite[0] (a): task kind 'addition': digits must be an int, got 'two'"
+    assert found[1].startswith("tasks.suite[1] (b):") and found[1].endswith("did you mean digits?")
+    assert found[2].startswith("tasks.suite[2] (c): unknown task kind 'additon'; did you mean addition?")
+
+
+def test_results_dir_that_cannot_be_created_is_found_without_writing(tmp_path):
+    from sweep.validate import results_dir_problem
+
+    assert results_dir_problem(str(tmp_path / "new" / "deeper"), "s") is None
+    assert not (tmp_path / "new").exists() and list(tmp_path.iterdir()) == []  # nothing left behind
+    (tmp_path / "file").write_text("x")
+    assert "is a file" in results_dir_problem(str(tmp_path / "file" / "res"), "s")
+    assert "is a file" in results_dir_problem(str(tmp_path), "file")  # <results_dir>/<name> itself a file
+    assert results_dir_problem("/proc/no-results-here", "s").startswith("results_dir: cannot create")
+    assert results_dir_problem("nosuchfs://bucket/x", "s").startswith("results_dir: cannot open 'nosuchfs://")
+    assert results_dir_problem(f"file://{tmp_path}/res", "s") is None
+
+
+def test_runs_whose_batches_the_micro_batch_or_ranks_cannot_split(compose_cfg):
+    from sweep.grid import expand
+    from sweep.validate import validate_runs
+
+    for overrides, key in ((["train.micro_batch_size=3"], "train.micro_batch_size"),
+                           (["train.batch_size=6", "train.micro_batch_size=4"], "train.micro_batch_size"),
+                           (["cluster.gpus_per_run=4", "train.batch_size=6"], "cluster.gpus_per_run")):
+        cfg = compose_cfg("grid=tiny", *overrides)
+        if key == "train.micro_batch_size" and cfg.train.batch_size:
+            with pytest.raises(ConfigError):  # a given batch: already a config problem
+                validate(cfg)
+        with pytest.raises(ConfigError) as info:
+            validate_runs(cfg, expand(cfg))
+        assert info.value.problems[0].startswith(key)
+    cfg = compose_cfg("grid=tiny", "train.micro_batch_size=1", "cluster.gpus_per_run=2", "train.batch_size=4")
+    validate_runs(cfg, expand(cfg))

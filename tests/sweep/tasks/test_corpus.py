@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -147,12 +148,11 @@ def test_corpus_in_the_training_mixture_by_weight(tmp_path):
     assert all("+" not in _decode(r) for r in only.batch(0, 0, 16, 64))
 
 
-tokenizers = pytest.importorskip("tokenizers")
-
-
 @pytest.fixture
 def tokenizer_file(tmp_path):
-    """A byte-level BPE tokenizer.json trained here, as a user would bring one."""
+    """A byte-level BPE tokenizer.json trained here, as a user would bring one. Only the tests that use it
+    need the optional `tokenizers` package: they alone are skipped without it."""
+    pytest.importorskip("tokenizers")
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -179,3 +179,51 @@ def test_a_tokenizer_file_from_disk_round_trips_and_drives_the_corpus_cache(tmp_
     assert "quick brown" in tok.decode(corpus.rows(np.random.default_rng(0), 1, 30, "train")[0])
     with pytest.raises(ValueError, match="neither 'byte' nor an existing"):
         load_tokenizer(str(tmp_path / "missing.json"))
+
+
+def test_without_the_tokenizers_extra_only_the_tokenizer_test_is_skipped(tmp_path):
+    """The optional `tokenizers` package hidden: every other test of this file is still collected and run."""
+    code = ("import sys; sys.modules['tokenizers'] = None; import pytest; "
+            f"sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-k', 'round_trips or parquet_and_folder', "
+            f"'-rs', {__file__!r}]))")
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "1 skipped" in done.stdout and "could not import 'tokenizers'" in done.stdout
+    assert "1 passed" in done.stdout  # (the parquet test; this one is not selected there: no recursion)
+
+
+def _write(path, content):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return str(path)
+
+
+def test_check_corpus_finds_what_would_stop_a_run_before_launch(tmp_path):
+    from sweep.tasks.corpus import check_corpus
+
+    good = _write(tmp_path / "good.txt", TEXT)
+    assert check_corpus(good, row_tokens=129) == []
+    assert check_corpus(str(tmp_path / "none.txt"))[0].startswith("data.corpus.path: ")
+    assert "is empty" in check_corpus(_write(tmp_path / "e.txt", ""))[0]
+    odd = check_corpus(_write(tmp_path / "odd.bin", b"\0" * 7))
+    assert odd[0].startswith("data.corpus.dtype: ") and "7 bytes" in odd[0]
+    assert check_corpus(_write(tmp_path / "u32.bin", b"\0" * 6), bin_dtype="uint32")[0].startswith("data.corpus.dtype")
+    wide = _write(tmp_path / "wide.bin", np.full(1000, 300, dtype=np.uint16).tobytes())
+    assert check_corpus(wide, vocab_size=256)[0].startswith("data.tokenizer: ")
+    assert check_corpus(wide, vocab_size=65_536) == []
+    assert "NUL bytes" in check_corpus(_write(tmp_path / "tok.dat", np.arange(99, dtype=np.uint16).tobytes()))[0]
+    (tmp_path / "hidden").mkdir()
+    _write(tmp_path / "hidden" / ".x", TEXT)
+    assert "holds no files" in check_corpus(str(tmp_path / "hidden"))[0]
+    short = check_corpus(_write(tmp_path / "short.txt", "x" * 100), row_tokens=129)
+    assert len(short) == 2 and all("shorter than one row of 129 tokens" in p for p in short)
+    # held-out part only: 1,000 bytes, 10% held out, rows of 129 tokens
+    thin = check_corpus(_write(tmp_path / "thin.txt", "y" * 1000), row_tokens=129, heldout_fraction=0.1)
+    assert len(thin) == 1 and "held-out part" in thin[0]
+    assert check_corpus(_write(tmp_path / "thin2.txt", "y" * 1000), row_tokens=129, byte_tokens=False) == []
+    pq.write_table(pa.table({"body": ["a"]}), tmp_path / "p.parquet")
+    assert check_corpus(str(tmp_path / "p.parquet"))[0].startswith("data.corpus.text_column: 'text' is not")
+    pq.write_table(pa.table({"text": pa.array([], pa.string())}), tmp_path / "empty.parquet")
+    assert "has no rows" in check_corpus(str(tmp_path / "empty.parquet"))[0]
+    assert "not a readable Parquet" in check_corpus(_write(tmp_path / "bad.parquet", "not parquet"))[0]

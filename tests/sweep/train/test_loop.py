@@ -96,3 +96,106 @@ def test_batches_built_by_worker_processes_train_identically(spec):
     assert prefetched.extra["data_workers"] == 2
     assert [c["train_loss"] for c in prefetched.curves] == [c["train_loss"] for c in inline.curves]
     assert prefetched.final_val_loss == inline.final_val_loss
+
+
+# ---- what the loop applies: learning rate per step, weight-decay groups, gradient clipping -----------------
+
+def _plan(spec, **changes):
+    return dataclasses.replace(spec, train=dataclasses.replace(spec.train, **changes))
+
+
+@pytest.fixture
+def optimizer_steps():
+    """Records every optimizer step taken meanwhile (a global torch pre-step hook: the loop is not touched):
+    each group's lr, weight decay and parameters, and the gradients as the optimizer is about to use them."""
+    records = []
+
+    def hook(optimizer, args, kwargs):
+        grads = [p.grad.detach().flatten().clone() for g in optimizer.param_groups for p in g["params"]
+                 if p.grad is not None]
+        records.append({"lr": [g["lr"] for g in optimizer.param_groups],
+                        "weight_decay": [g["weight_decay"] for g in optimizer.param_groups],
+                        "params": [list(g["params"]) for g in optimizer.param_groups],
+                        "grad": torch.cat(grads)})
+
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    handle = register_optimizer_step_pre_hook(hook)
+    yield records
+    handle.remove()
+
+
+class Rows:
+    def __init__(self):
+        self.rows = []
+
+    def log(self, row):
+        self.rows.append(row)
+
+
+@pytest.mark.parametrize("schedule, mid_lr", [("cosine", 0.55e-3), ("linear", 0.55e-3), ("wsd", 1e-3)])
+def test_the_optimizer_applies_the_scheduled_learning_rate_at_every_step(spec, optimizer_steps, schedule, mid_lr):
+    """21 steps, 4 of warm-up, peak 1e-3, floor 10%: the lr each optimizer step used, written out by hand."""
+    spec = _plan(spec, n_steps=21, n_tokens=21 * 2 * spec.model.seq_len, batch_size=2, lr=1e-3, warmup_steps=4,
+                 final_lr_fraction=0.1, schedule=schedule, log_every_steps=1, val_every_steps=21)
+    sink = Rows()
+    train(spec, sink=sink)
+    lrs = [r["lr"] for r in optimizer_steps]
+    assert len(lrs) == 21 and all(a == b for a, b in lrs)  # both groups, every step
+    applied = [a for a, _ in lrs]
+    assert applied[:4] == pytest.approx([0.25e-3, 0.5e-3, 0.75e-3, 1e-3])  # linear warm-up, (step + 1) / 4
+    assert applied[4] == pytest.approx(1e-3)  # decay starts at the peak
+    assert applied[12] == pytest.approx(mid_lr)  # half-way through the 16 decay steps
+    assert applied[20] == pytest.approx(1e-4)  # the floor exactly at the last step (the token budget)
+    assert all(a >= b - 1e-15 for a, b in zip(applied[3:], applied[4:]))  # never rises after the warm-up
+    assert [r["lr"] for r in sink.rows] == applied  # the curves record the lr that was applied
+
+
+def test_weight_decay_groups_are_the_matrices_and_embedding_not_the_gains(spec, optimizer_steps):
+    from sweep.train.loop import _param_groups
+    from sweep.train.model import GPT
+
+    model = GPT(spec.model)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay, no_decay = _param_groups(model, 0.3)
+    assert decay["weight_decay"] == 0.3 and no_decay["weight_decay"] == 0.0
+    assert sorted(names[id(p)] for p in decay["params"]) == [
+        "blocks.0.attn.proj.weight", "blocks.0.attn.qkv.weight", "blocks.0.mlp.down.weight",
+        "blocks.0.mlp.up.weight", "tok_emb.weight"]  # the embedding (tied to the output layer) decays
+    assert sorted(names[id(p)] for p in no_decay["params"]) == ["blocks.0.norm1.weight", "blocks.0.norm2.weight",
+                                                               "norm.weight"]
+    # ... with a real effect: one AdamW step on zero gradients only shrinks the decayed group, by lr x wd
+    optimizer = torch.optim.AdamW([decay, no_decay], lr=0.1)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    for n, p in model.named_parameters():
+        factor = 1 - 0.1 * 0.3 if p.dim() >= 2 else 1.0
+        assert torch.allclose(p.detach(), before[n] * factor), n
+    # and the loop trains with exactly these groups and the run's weight decay
+    optimizer_steps.clear()  # (the step above was recorded too)
+    train(_plan(spec, n_steps=1, n_tokens=2 * spec.model.seq_len, val_every_steps=1, weight_decay=0.2))
+    [step] = optimizer_steps
+    assert step["weight_decay"] == [0.2, 0.0]
+    assert [p.dim() >= 2 for p in step["params"][0]] == [True] * 5
+    assert [p.dim() for p in step["params"][1]] == [1, 1, 1]
+
+
+def test_gradient_clipping_bounds_the_norm_and_keeps_the_direction(spec, optimizer_steps):
+    one_step = dict(n_steps=1, n_tokens=2 * spec.model.seq_len, val_every_steps=1)
+    train(_plan(spec, grad_clip=0.0, **one_step))  # clipping off: the raw gradient
+    raw = optimizer_steps[-1]["grad"]
+    assert raw.norm() > 0.01  # far above the clip below: clipping has work to do
+    train(_plan(spec, grad_clip=1e-3, **one_step))  # same seed, same batch: the same raw gradient, clipped
+    clipped = optimizer_steps[-1]["grad"]
+    assert clipped.norm().item() == pytest.approx(1e-3, rel=1e-4)
+    assert torch.allclose(clipped, raw * (1e-3 / raw.norm()), rtol=1e-4, atol=1e-9)  # scaled, not bent
+    train(_plan(spec, grad_clip=1e3, **one_step))  # a clip above the norm leaves the gradient alone
+    assert torch.allclose(optimizer_steps[-1]["grad"], raw)
+
+
+def test_clipping_holds_over_a_whole_run(spec, optimizer_steps):
+    train(_plan(spec, grad_clip=0.05, n_steps=12, n_tokens=12 * 2 * spec.model.seq_len, val_every_steps=12))
+    norms = [r["grad"].norm().item() for r in optimizer_steps]
+    assert len(norms) == 12 and max(norms) <= 0.05 * (1 + 1e-4)
