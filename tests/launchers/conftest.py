@@ -37,10 +37,11 @@ def _namespace_prefix() -> list[str] | None:
     base = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
     for prefix in (base, [*base, "--map-root-user"]):
         try:
-            if subprocess.run([*prefix, "ip", "link", "set", "lo", "up"], capture_output=True, timeout=30).returncode == 0:
-                return prefix
+            probe = subprocess.run([*prefix, "ip", "link", "set", "lo", "up"], capture_output=True, timeout=30)
         except (OSError, subprocess.SubprocessError):
             continue
+        if probe.returncode == 0:
+            return prefix
     return None
 
 

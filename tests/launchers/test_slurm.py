@@ -88,8 +88,8 @@ pgrep -f '[r]aylet|[g]cs_server' > {tmp_path}/left.pids || true
     assert (tmp_path / "sbatch.rc").read_text().strip() == "0", log[-6000:] + done.stderr[-2000:]
 
     # Waited for the nodes (no sleep): the head, then both.
-    assert "wait_for_nodes: 1 node(s) up at 127.0.0.1:%d" % port in log
-    assert "wait_for_nodes: 2 node(s) up at 127.0.0.1:%d" % port in log
+    assert f"wait_for_nodes: 1 node(s) up at 127.0.0.1:{port}" in log
+    assert f"wait_for_nodes: 2 node(s) up at 127.0.0.1:{port}" in log
     # Every srun passes --cpus-per-task (Slurm >= 22.05 does not inherit it); Ray announces that many.
     calls = srun_calls(tmp_path)
     assert calls and all("--cpus-per-task=" in call for call in calls), calls
@@ -100,7 +100,7 @@ pgrep -f '[r]aylet|[g]cs_server' > {tmp_path}/left.pids || true
     assert f"--head --node-ip-address=127.0.0.1 --port={port} " in head
     assert f"--address=127.0.0.1:{port}" in worker and "--cpus-per-task=1 " in worker
     # results_dir was checked from every node before Ray started.
-    assert any(".slurm-%d" % job_id in call for call in calls[: calls.index(head)])
+    assert any(f".slurm-{job_id}" in call for call in calls[: calls.index(head)])
 
     # The sweep ran on the cluster: both runs done, under the absolute results_dir.
     statuses = [json.loads(p.read_text()) for p in (results / "tiny" / "runs").glob("*/status.json")]

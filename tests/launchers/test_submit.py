@@ -63,7 +63,7 @@ SWEEP_PYTHON={VENV_BIN}/python {VENV_BIN}/ray start --head --block --port={port}
 head=$!
 {VENV_BIN}/python {LAUNCHERS}/wait_for_nodes.py 127.0.0.1:{port} 1 --timeout 180 --pid $head || exit 3
 for _ in $(seq 120); do
-  {VENV_BIN}/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:{dashboard}/api/gcs_healthz', timeout=2)" \
+  {VENV_BIN}/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:{dashboard}/api/gcs_healthz')" \
     2>/dev/null && break
   sleep 1
 done
