@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import ray
 import yaml
-from conftest import LAUNCHERS
+from conftest import LAUNCHERS, VENV_BIN
 
 from sweep.cluster import placeable
 from sweep.config import ClusterConfig
@@ -93,3 +93,54 @@ def test_gpu_workers_get_an_instance_profile_for_s3_results(config):
     for name, node_type in types.items():
         if name != config["head_node_type"]:
             assert node_type["node_config"]["IamInstanceProfile"] == {"Name": "scaling-sweep-worker"}
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_a_zero_cpu_head_scales_up_for_a_runs_resources(config, tmp_path, loopback_namespace):
+    """Ray's real autoscaler, with this file's node types behind Ray's fake (local) node provider: from a head
+    with no CPUs and no worker, a run-shaped request (the smallest GPU share and its CPUs) gets a node."""
+    nodes = worker_nodes(config)
+    types = {name: {**config["available_node_types"][name], "node_config": {}, "max_workers": 1}
+             for name in nodes}
+    head = config["available_node_types"][config["head_node_type"]]
+    fake = {
+        "cluster_name": "fake", "max_workers": 2, "upscaling_speed": 1.0, "idle_timeout_minutes": 1,
+        "provider": {"type": "fake_multinode", "gcs_address": "127.0.0.1:6379",
+                     "disable_launch_config_check": True, "disable_node_updaters": True, "use_node_id_as_ip": True},
+        "auth": {"ssh_user": "ubuntu"},
+        "available_node_types": {"ray.head.default": {"resources": head["resources"], "node_config": {},
+                                                      "max_workers": 0}, **types},
+        "head_node_type": "ray.head.default",
+        **{key: [] for key in ("cluster_synced_files", "rsync_exclude", "rsync_filter", "initialization_commands",
+                               "setup_commands", "head_setup_commands", "worker_setup_commands",
+                               "head_start_ray_commands", "worker_start_ray_commands")},
+        "file_mounts": {}, "file_mounts_sync_continuously": False,
+    }
+    (tmp_path / "fake.yaml").write_text(yaml.safe_dump(fake))
+    share = 1 / ClusterConfig().max_runs_per_gpu
+    cpus = cpus_for_share(share, list(nodes.values()))
+    (tmp_path / "run.py").write_text(f"""
+import ray
+ray.init(address="127.0.0.1:6379", logging_level="ERROR", log_to_driver=False)
+
+@ray.remote(num_cpus={cpus}, num_gpus={share})
+def where():
+    node = ray.get_runtime_context().get_node_id()
+    return next(n["Resources"] for n in ray.nodes() if n["NodeID"] == node)
+
+resources = ray.get(where.remote(), timeout=240)
+print("RAN ON", resources.get("CPU"), resources.get("GPU"))
+""")
+    bin_dir = VENV_BIN
+    script = f"""
+RAY_FAKE_CLUSTER=1 AUTOSCALER_UPDATE_INTERVAL_S=1 {bin_dir}/ray start --head --block --port=6379 --num-cpus=0 \
+  --num-gpus=0 --include-dashboard=false --temp-dir=/tmp/ray --autoscaling-config={tmp_path}/fake.yaml &
+head=$!
+{bin_dir}/python {LAUNCHERS}/wait_for_nodes.py 127.0.0.1:6379 1 --timeout 180 --pid $head || exit 3
+{bin_dir}/python {tmp_path}/run.py
+"""
+    done = loopback_namespace(script, env={"RAY_AUTH_MODE": "disabled"}, timeout=420)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    ran_on = done.stdout.split("RAN ON", 1)[1].split()
+    assert (float(ran_on[0]), float(ran_on[1])) in {(n.cpus, n.gpus) for n in nodes.values()}
