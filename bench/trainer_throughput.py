@@ -1,6 +1,6 @@
 """Training-step throughput of our model against nanoGPT's, measured side by side in one process.
 
-    .venv/bin/python -m bench.trainer_throughput [--quick] [--no-compile] [--threads 2] [--rounds 15]
+    .venv/bin/python -m bench.trainer_throughput [--quick] [--no-compile] [--threads 2] [--rounds 25]
 
 nanoGPT's reference CPU shapes: byte vocabulary (256), sequence 128, batch 32, (n_layer, d_model) in
 (2, 64), (3, 128), (4, 192), (6, 256), n_head = d_model / 32. One training step is forward (mean
@@ -13,13 +13,22 @@ cross-entropy), backward, a fused AdamW step and zero_grad, for each of:
 The machine this runs on is usually shared, so absolute timings drift by 2x within a minute. The
 variants are therefore interleaved: every round times a segment of each (same number of steps, the
 order reversed every other round), and the ratios reported are medians over rounds of the per-round
-ratios, which a slow minute affects on both sides alike. Tokens/s are medians over rounds too.
+ratios, which a slow minute affects on both sides alike. Tokens/s are medians over rounds too. With
+--threads 1 --clock thread the steps are timed in this thread's CPU seconds, which other processes
+disturb less than wall time (still through shared caches and the hypervisor): a steadier comparison
+of the work each step does (compile seconds stay wall time).
 
 Compile seconds are the first compiled step's wall time less a compiled step's: "cold" with an empty
 inductor cache (a fresh temporary cache directory unless --cache-dir is given), "warm" after
 `torch._dynamo.reset()` in the same process on a new model of the same shape (inductor's FX-graph
-and AOTAutograd caches hit: a worker starting its next same-shape run). From these and the step
-times, the eager run time above which compiling pays for itself: compile_s / (1 - t_compiled/t_eager).
+and AOTAutograd caches hit: a worker starting its next same-shape run). A process's first compile
+also pays a one-time start-up (imports, compile workers), measured apart on a one-line function and
+reported as inductor_startup_seconds. From these and the step times, the eager run time above which
+compiling pays for itself: compile_s / (1 - t_compiled / t_eager).
+
+On a busy 2-core machine the default OpenMP wait policy (idle threads spin) makes 2-thread steps 2-10x
+slower whenever another process holds a core, eager and compiled alike; OMP_WAIT_POLICY=PASSIVE (set
+before Python starts) avoids that and is recorded in the JSON lines.
 
 Prints a table and writes one JSON line per (shape, variant) to
 bench/results/trainer_throughput_<device>.jsonl (…_quick.jsonl with --quick), with the date, device,
@@ -87,13 +96,13 @@ def training_step(variant: str, n_layer: int, d_model: int, device: str, batch: 
     return step
 
 
-def timed(fn: Callable[[], None], n_steps: int, device: str) -> float:
-    t0 = time.perf_counter()
+def timed(fn: Callable[[], None], n_steps: int, device: str, clock: Callable[[], float] = time.perf_counter) -> float:
+    t0 = clock()
     for _ in range(n_steps):
         fn()
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    return time.perf_counter() - t0
+    return clock() - t0
 
 
 def first_step_seconds(variant: str, n_layer: int, d_model: int, device: str, batch: int) -> tuple[Callable, float]:
@@ -104,18 +113,19 @@ def first_step_seconds(variant: str, n_layer: int, d_model: int, device: str, ba
 def compare_shape(n_layer: int, d_model: int, args) -> list[dict]:
     variants = [v for v in VARIANTS if v != "ours_compiled" or args.compile]
     steps, compile_cold = {}, None
-    for variant in variants:
+    for variant in variants:  # nanoGPT first, so the compiled model is built last, timed alone
         steps[variant], first = first_step_seconds(variant, n_layer, d_model, args.device, args.batch)
         if variant == "ours_compiled":
             compile_cold = first
-    warmup = {v: timed(step, args.warmup_steps, args.device) for v, step in steps.items()}  # allocator, caches
+    clock = time.thread_time if args.clock == "thread" else time.perf_counter
+    warmup = {v: timed(step, args.warmup_steps, args.device, clock) for v, step in steps.items()}  # allocator, caches
     per_step = warmup["nanogpt_eager"] / args.warmup_steps
     n_steps = max(1, round(args.segment_seconds / per_step))
 
     seconds = {v: [] for v in variants}
     for r in range(args.rounds):
         for variant in variants if r % 2 == 0 else variants[::-1]:
-            seconds[variant].append(timed(steps[variant], n_steps, args.device))
+            seconds[variant].append(timed(steps[variant], n_steps, args.device, clock))
 
     compile_warm = None
     if args.compile:
@@ -142,10 +152,12 @@ def compare_shape(n_layer: int, d_model: int, args) -> list[dict]:
             eager = statistics.median([c / e for c, e in zip(seconds[variant], seconds["ours_eager"])])
             row["ratio_to_ours_eager"] = 1 / eager
             row["compile_seconds_cold"], row["compile_seconds_warm"] = compile_cold, compile_warm
-            saving = 1 - eager  # fraction of eager run time that compiling saves
-            for kind in ("cold", "warm"):
-                row[f"pays_off_after_eager_seconds_{kind}"] = (
-                    row[f"compile_seconds_{kind}"] / saving if saving > 0 else None)
+            row["inductor_startup_seconds"] = args.inductor_startup_seconds
+            saving = 1 - eager  # the fraction of an eager run's time that compiling saves
+            costs = {"cold": compile_cold, "warm": compile_warm,
+                     "cold_fresh_process": compile_cold + args.inductor_startup_seconds}
+            for kind, cost in costs.items():
+                row[f"pays_off_after_eager_seconds_{kind}"] = cost / saving if saving > 0 else None
         rows.append(row)
     return rows
 
@@ -189,34 +201,43 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--compile", dest="compile", action="store_true", help="with --quick: compile too")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=BATCH)
-    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 15, quick 2)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 25, quick 2)")
     parser.add_argument("--warmup-steps", type=int, default=None, help="untimed steps (default 2, quick 1)")
     parser.add_argument("--segment-seconds", type=float, default=None,
-                        help="length of one variant's segment in a round (default 0.5, quick 0.15)")
+                        help="length of one variant's segment in a round (default 0.25, quick 0.15)")
     parser.add_argument("--shapes", default=None, help="e.g. 2x64,4x192 (default: the four reference shapes)")
+    parser.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                        help="thread: CPU seconds of this thread, less disturbed by other processes (--threads 1 only)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--cache-dir", default=None, help="inductor cache (default: a fresh one, so 'cold' is)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.clock == "thread" and (args.threads != 1 or args.device != "cpu"):
+        parser.error("--clock thread counts this thread's CPU time only: use it with --threads 1 on CPU")
     if args.compile is None:
         args.compile = not args.quick
-    args.rounds = args.rounds or (2 if args.quick else 15)
+    args.rounds = args.rounds or (2 if args.quick else 25)
     args.warmup_steps = args.warmup_steps or (1 if args.quick else 2)
-    args.segment_seconds = args.segment_seconds or (0.15 if args.quick else 0.5)
+    args.segment_seconds = args.segment_seconds or (0.15 if args.quick else 0.25)
     shapes = (REFERENCE_SHAPES if args.shapes is None
               else [tuple(int(n) for n in s.split("x")) for s in args.shapes.split(",")])
+    torch.set_num_threads(args.threads)
+    args.inductor_startup_seconds = None
     if args.compile:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = args.cache_dir or tempfile.mkdtemp(prefix="inductor_")
-    torch.set_num_threads(args.threads)
+        t0 = time.perf_counter()
+        torch.compile(lambda t: t * 2)(torch.ones(4, device=args.device))
+        args.inductor_startup_seconds = time.perf_counter() - t0
 
     started = datetime.datetime.now(datetime.timezone.utc)
     common = {"bench": "trainer_throughput", "date": started.isoformat(timespec="seconds"),
               "device": device_name(args.device), "cpu": cpu_model(), "torch": torch.__version__,
               "python": platform.python_version(), "threads": args.threads, "batch": args.batch,
-              "seq_len": SEQ_LEN, "vocab_size": VOCAB, "quick": args.quick}
+              "seq_len": SEQ_LEN, "vocab_size": VOCAB, "quick": args.quick,
+              "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "clock": args.clock}
     print(f"{common['date']} {common['device']} ({common['cpu']}), torch {common['torch']}, "
           f"{args.threads} threads, batch {args.batch} x {SEQ_LEN}, {args.rounds} interleaved rounds, "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"{args.clock} clock, load average {os.getloadavg()[0]:.1f}")
     rows = []
     for n_layer, d_model in shapes:
         load_before = os.getloadavg()[0]
@@ -226,6 +247,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows += shape_rows
     rows = [common | row for row in rows]
     print_table(rows)
+    if args.compile:
+        print(f"inductor start-up {args.inductor_startup_seconds:.1f} s: a process's first compile pays it on top")
     out = args.out or (Path(__file__).parent / "results" /
                        f"trainer_throughput_{common['device'].replace(' ', '_')}{'_quick' if args.quick else ''}.jsonl")
     write_jsonl(rows, out)
