@@ -127,13 +127,15 @@ def compare_shape(n_layer: int, d_model: int, args) -> list[dict]:
         for variant in variants if r % 2 == 0 else variants[::-1]:
             seconds[variant].append(timed(steps[variant], n_steps, args.device, clock))
 
-    compile_warm = None
+    first_steps = {}
     if args.compile:
-        step_compiled = statistics.median(seconds["ours_compiled"]) / n_steps
-        compile_cold -= step_compiled
+        step_compiled = timed(steps["ours_compiled"], 3, args.device) / 3  # wall seconds, as the first steps
         torch._dynamo.reset()  # forget compiled code in memory; the on-disk caches stay
-        _, first = first_step_seconds("ours_compiled", n_layer, d_model, args.device, args.batch)
-        compile_warm = first - step_compiled
+        _, first_warm = first_step_seconds("ours_compiled", n_layer, d_model, args.device, args.batch)
+        first_steps = {"first_step_seconds_cold": compile_cold, "first_step_seconds_warm": first_warm,
+                       "compiled_step_seconds": step_compiled}
+        # A first step faster than a later one is noise (a busy machine): no compile cost seen, 0.
+        compile_cold, compile_warm = max(compile_cold - step_compiled, 0.0), max(first_warm - step_compiled, 0.0)
 
     shape = ModelShape(n_layer, d_model, d_model // 32, VOCAB, SEQ_LEN)
     params = {"nanogpt_eager": nanogpt_n_params(NanoConfig(n_layer, d_model, d_model // 32, VOCAB, SEQ_LEN)),
@@ -152,6 +154,7 @@ def compare_shape(n_layer: int, d_model: int, args) -> list[dict]:
             eager = statistics.median([c / e for c, e in zip(seconds[variant], seconds["ours_eager"])])
             row["ratio_to_ours_eager"] = 1 / eager
             row["compile_seconds_cold"], row["compile_seconds_warm"] = compile_cold, compile_warm
+            row.update(first_steps)
             row["inductor_startup_seconds"] = args.inductor_startup_seconds
             saving = 1 - eager  # the fraction of an eager run's time that compiling saves
             costs = {"cold": compile_cold, "warm": compile_warm,
