@@ -220,7 +220,7 @@ def worker_pool(cfg: SweepConfig, nodes: list[Node], hub, wandb: dict[str, Any],
     def call(handle, job: Job):
         job.recorded = len((store.run_dir(job.key).status() or {}).get("attempts", []))  # to tell if it starts
         need = job.shape
-        return handle.run.remote(job.payload.to_dict(), cfg.results_dir, cfg.name,
+        return handle.run.remote(job.payload.to_dict(), store.base, cfg.name,
                                  run_device(cfg.cluster.device, need), wandb, code_version,
                                  gpu_share=min(need.num_gpus, 1.0), ranks=need.ranks,
                                  cpus_per_rank=need.num_cpus / need.ranks, owner=owner,

@@ -236,10 +236,15 @@ class Store:
         self.root = Location(fs, f"{root}/{name}")
 
     @property
+    def base(self) -> str:
+        """results_dir resolved here, on the driver: a URI as given, a local path made absolute. Workers get
+        this, never the path as typed: a relative path would name a different directory on every node."""
+        return self.results_dir if "://" in self.results_dir else os.path.abspath(self.results_dir)
+
+    @property
     def uri(self) -> str:
         """Where the sweep lives, as the user would type it (a local path or URI)."""
-        base = self.results_dir if "://" in self.results_dir else os.path.abspath(self.results_dir)
-        return f"{base.rstrip('/')}/{self.name}"
+        return f"{self.base.rstrip('/')}/{self.name}"
 
     def run_dir(self, run_id: str) -> RunDir:
         return RunDir(self.root.fs, f"{self.root.path}/runs/run_id={run_id}")

@@ -374,6 +374,17 @@ def results_dir_problem(results_dir: str, name: str) -> str | None:
     return None
 
 
+def shared_results_problem(cfg: SweepConfig) -> str | None:
+    """cluster=ray with a relative results_dir: refused, since the driver's working directory means nothing
+    on another node (each worker would write beside its own checkout, and a run resumed elsewhere would not
+    find its checkpoint). The fix names the absolute path the user probably meant."""
+    if cfg.cluster.kind != "ray" or "://" in cfg.results_dir or os.path.isabs(cfg.results_dir):
+        return None
+    return (f"results_dir: {cfg.results_dir!r} is relative, and cluster=ray runs on other nodes; give a path every "
+            f"node sees, e.g. results_dir={os.path.abspath(cfg.results_dir)} on shared storage, or an "
+            "s3://bucket/prefix URI")
+
+
 def _can_create_in(directory: Path) -> str | None:
     """None when a directory can be created in `directory`, else the reason."""
     try:
@@ -395,7 +406,7 @@ def validate(cfg: SweepConfig) -> None:
     for check in (_check_grid, _check_model, _check_train, _check_tasks, _check_data, _check_cluster_and_logger):
         check(cfg, checked)
     if cfg.results_dir and _SAFE_NAME.match(cfg.name or ""):
-        problem = results_dir_problem(cfg.results_dir, cfg.name)
+        problem = results_dir_problem(cfg.results_dir, cfg.name) or shared_results_problem(cfg)
         if problem:
             checked.append(problem)
     # A NaN also fails its key's own range check: report it once, as not finite.

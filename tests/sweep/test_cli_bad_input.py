@@ -128,6 +128,9 @@ CASES = [
          ("cannot create /proc/sweep-results",), own_results_dir=True),
     Case("results_dir URI nobody serves", ("results_dir=nosuchfs://bucket/sweeps",), "results_dir",
          ("cannot open",), own_results_dir=True),
+    Case("relative results_dir on a Ray cluster", ("cluster=ray", "cluster.address=127.0.0.1:1", "results_dir=res"),
+         "results_dir", ("is relative, and cluster=ray runs on other nodes", "/res on shared storage"),
+         own_results_dir=True),
     Case("sweep name with a slash", ("name=a/b",), "name", ("names a directory",)),
     # the cluster
     Case("unreachable cluster address", ("cluster=ray", "cluster.address=127.0.0.1:1"), "cluster.address",

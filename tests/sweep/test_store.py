@@ -61,3 +61,16 @@ def test_store_accepts_uris(tmp_path):
     assert (tmp_path / "s" / "runs" / "run_id=r" / "status.json").exists()
     assert store.states(["r", "q"]) == {"r": "done", "q": None}
     assert isinstance(pa.fs.LocalFileSystem(), pa.fs.FileSystem)
+
+
+def test_workers_get_results_dir_resolved_on_the_driver(tmp_path, monkeypatch):
+    """A relative results_dir is made absolute where the driver runs (workers on other nodes, or with another
+    working directory, would otherwise each write somewhere else)."""
+    monkeypatch.chdir(tmp_path)
+    assert Store("results", "s").base == str(tmp_path / "results")
+    assert Store("results", "s").uri == str(tmp_path / "results" / "s")
+    import inspect
+
+    from sweep import scheduler
+
+    assert "store.base, cfg.name" in inspect.getsource(scheduler.worker_pool)  # what the actors are given
