@@ -105,6 +105,54 @@ def live_nodes() -> list[Node]:
             for n in ray.nodes() if n.get("Alive")]
 
 
+def autoscaler_nodes(config_path: str | None) -> list[Node]:
+    """Node types the connected cluster's autoscaler may add, one Node each: resource checks and GPU
+    shares count them, so a cluster that scales up from a head without CPUs is not refused.
+
+    Read from the node groups an autoscaler reports to Ray (KubeRay, autoscaler v2), else from a `ray up`
+    cluster YAML at `config_path` (its available_node_types with max_workers > 0; a type without explicit
+    `resources` cannot be counted, since Ray fills those in from the cloud at launch). [] when neither is
+    there: a cluster without an autoscaler has the nodes it has."""
+    import ray
+
+    try:
+        reported = ray._private.state.state.get_cluster_config()  # private, hence the broad guard
+    except Exception as exc:  # noqa: BLE001 -- an older or newer Ray without it: fall back to the YAML
+        log.debug("no autoscaler cluster config from Ray: %s", exc)
+        reported = None
+    if reported is not None and reported.node_group_configs:
+        return [Node(cpus=float(g.resources.get("CPU", 0)), gpus=float(g.resources.get("GPU", 0)))
+                for g in reported.node_group_configs if g.max_count != 0]
+    return yaml_node_types(config_path)
+
+
+def yaml_node_types(config_path: str | None) -> list[Node]:
+    """The worker node types of a `ray up` cluster YAML that the autoscaler may add ([] when there is none)."""
+    if not config_path:
+        return []
+    path = os.path.expanduser(config_path)
+    if not os.path.isfile(path):
+        return []
+    import yaml
+
+    with open(path) as f:
+        config = yaml.safe_load(f) or {}
+    head = config.get("head_node_type")
+    return [Node(cpus=float(t["resources"].get("CPU", 0)), gpus=float(t["resources"].get("GPU", 0)))
+            for name, t in (config.get("available_node_types") or {}).items()
+            if name != head and t.get("max_workers", 0) > 0 and t.get("resources")]
+
+
+def addable_nodes(cfg: ClusterConfig) -> list[Node]:
+    """Nodes an autoscaler may add to the connected cluster (cluster=ray; a local Ray has none)."""
+    return autoscaler_nodes(cfg.autoscaler_config) if cfg.kind == "ray" else []
+
+
+def cluster_nodes(cfg: ClusterConfig) -> list[Node]:
+    """The nodes runs may be placed on: the live ones, and those an autoscaler may add."""
+    return live_nodes() + addable_nodes(cfg)
+
+
 def local_gpu_count() -> int:
     """GPUs Ray would find on this machine, without starting it (or importing torch): the entries of
     CUDA_VISIBLE_DEVICES when it is set, else the GPUs `nvidia-smi -L` lists, else 0."""
@@ -160,7 +208,7 @@ def ready(cfg: ClusterConfig, specs: Sequence[RunSpec]) -> Iterator[None]:
         yield
         return
     with connect(cfg):
-        problems = launch_problems(cfg, specs, live_nodes())
+        problems = launch_problems(cfg, specs, cluster_nodes(cfg))
         if problems:
             raise ClusterError("\n".join(problems))
         yield
@@ -178,7 +226,7 @@ def planned_nodes(cfg: ClusterConfig) -> list[Node]:
                      gpus=float(cfg.num_gpus if cfg.num_gpus is not None else local_gpu_count()))]
     try:
         with connect(cfg):
-            return live_nodes()
+            return cluster_nodes(cfg)
     except ClusterError:
         raise
     except (ConnectionError, RuntimeError, ValueError) as exc:

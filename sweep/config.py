@@ -131,6 +131,10 @@ class ClusterConfig:
     device: str = "auto"  # auto (cuda when the run holds a GPU) | cpu | cuda
     max_retries: int = 2  # retries after a lost worker or node (never after a config error or divergence)
     lease_seconds: float = 120.0  # a run's lease (sweep/lease.py) lapses this long after its worker stops renewing
+    # cluster=ray: the `ray up` cluster YAML whose node types the autoscaler may add (ray up leaves it on the
+    # head as ~/ray_bootstrap_config.yaml); resource checks and GPU shares count those types as nodes.
+    # An autoscaler that reports its node groups to Ray (KubeRay, autoscaler v2) is read from Ray instead.
+    autoscaler_config: str | None = None  # conf/cluster/ray.yaml: ~/ray_bootstrap_config.yaml
     runtime_env: dict[str, Any] = field(default_factory=dict)  # passed to ray.init
     log_to_driver: bool = True  # show workers' warnings and errors in the driver's terminal
 

@@ -152,7 +152,7 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
     """Train every run of `specs` that is not finished yet. Returns what happened."""
     import ray
 
-    from sweep.cluster import ClusterError, check_resources, connect, live_nodes
+    from sweep.cluster import ClusterError, addable_nodes, check_resources, connect, live_nodes
 
     states = store.states([run_id(s) for s in specs])
     corrupt = store.verify([rid for rid, state in states.items() if state in FINISHED])
@@ -181,13 +181,16 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
 
     t0 = time.perf_counter()
     with connect(cfg.cluster):
-        nodes = live_nodes()
+        addable = addable_nodes(cfg.cluster)
+        nodes = live_nodes() + addable
         needs = {run_id(s): run_resources(s, cfg.cluster, nodes) for s in todo}
         problems = check_resources(cfg.cluster, list(needs.values()), nodes)
         if problems:
             raise ClusterError("; ".join(problems))
         console.print(f"Ray up in {time.perf_counter() - t0:.1f} s: {ray.cluster_resources().get('CPU', 0):g} CPUs, "
-                      f"{ray.cluster_resources().get('GPU', 0):g} GPUs")
+                      f"{ray.cluster_resources().get('GPU', 0):g} GPUs"
+                      + ("; the autoscaler may add nodes of " + ", ".join(f"{n.cpus:g} CPUs/{n.gpus:g} GPUs"
+                                                                         for n in addable) if addable else ""))
         console.print(resources_line(list(needs.values())))
         for note in resume_notes(todo, store):
             console.print(note, highlight=False)

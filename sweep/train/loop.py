@@ -29,8 +29,13 @@ from sweep.train.memory import micro_batch_size
 from sweep.train.model import GPT
 from sweep.train.schedule import lr_at
 
-# compile=auto on a CPU: compile a run whose training FLOPs exceed this (measured: see bench/).
-CPU_COMPILE_MIN_FLOPS = 5e12
+# compile=auto on a CPU (bench/trainer_throughput.py, 2 threads, batch 32 x 128, 2026-11-30): compiled steps
+# are 1.11-1.14x of eager from d_model 128 up and slower below (0.93x at 2x64); the first compile of a shape
+# costs 18-90 s (plus 24 s of inductor start-up per process), repaid after 7.5e12-1.1e14 FLOPs of eager
+# training (2.8e13 at 4x192); a same-shape rerun in a warm worker repays its 1-3 s after ~1e12.
+# So: compile the runs that repay a cold compile, never the tiniest models.
+CPU_COMPILE_MIN_FLOPS = 3e13
+CPU_COMPILE_MIN_D_MODEL = 128
 
 
 class Diverged(RuntimeError):
@@ -141,7 +146,8 @@ def _use_compile(spec: RunSpec, device: str) -> bool:
         return c == "true"
     if device.startswith("cuda"):
         return True
-    return train_flops(spec.model, spec.train.n_tokens) >= CPU_COMPILE_MIN_FLOPS
+    return (spec.model.d_model >= CPU_COMPILE_MIN_D_MODEL
+            and train_flops(spec.model, spec.train.n_tokens) >= CPU_COMPILE_MIN_FLOPS)
 
 
 def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,

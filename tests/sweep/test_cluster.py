@@ -130,3 +130,56 @@ def test_gpu_shares_on_a_machine_without_cuda_are_refused_for_a_local_cluster(co
     assert sweep.cluster.launch_problems(ClusterConfig(num_gpus=1, device="cpu"), specs, nodes) == []
     monkeypatch.setattr(sweep.cluster, "cuda_usable", lambda: True)
     assert sweep.cluster.launch_problems(ClusterConfig(num_gpus=1), specs, nodes) == []
+
+
+def test_an_autoscaling_cluster_with_a_head_without_cpus_is_not_refused(compose_cfg, tmp_path):
+    """A real Ray head with 0 CPUs and no worker (what launchers/ray-cluster.yaml and kuberay.yaml start):
+    refused when nothing says nodes can be added; accepted, with GPU shares planned for the GPU node types,
+    when ray up's cluster YAML is there or when the autoscaler reports its node groups to Ray."""
+    from pathlib import Path
+
+    import pytest
+    import ray
+    from ray._raylet import GCS_AUTOSCALER_CLUSTER_CONFIG_KEY, GCS_AUTOSCALER_STATE_NAMESPACE
+    from ray.cluster_utils import Cluster
+    from ray.core.generated import autoscaler_pb2
+    from ray.experimental.internal_kv import _internal_kv_del, _internal_kv_put
+
+    from sweep.cluster import ClusterError, autoscaler_nodes, cluster_nodes, ready, yaml_node_types
+    from sweep.grid import expand
+    from sweep.resources import run_resources
+
+    yaml_path = str(Path(__file__).parents[2] / "launchers" / "ray-cluster.yaml")
+    assert yaml_node_types(yaml_path) == [Node(cpus=16, gpus=1), Node(cpus=48, gpus=4)]  # the head: not added
+    assert yaml_node_types(str(tmp_path / "absent.yaml")) == [] and yaml_node_types(None) == []
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "num_gpus": 0})
+    try:
+        address = cluster.address
+        specs = expand(compose_cfg("grid=tiny", "cluster=ray", f"cluster.address={address}",
+                                   f"results_dir={tmp_path}"))
+        plain = ClusterConfig(kind="ray", address=address, autoscaler_config=None)
+        with pytest.raises(ClusterError, match="the largest node has 0 CPUs"):
+            with ready(plain, specs):
+                raise AssertionError("the block ran")
+        scaling = ClusterConfig(kind="ray", address=address, autoscaler_config=yaml_path)
+        with ready(scaling, specs):
+            nodes = cluster_nodes(scaling)
+            assert nodes == [Node(cpus=0, gpus=0), Node(cpus=16, gpus=1), Node(cpus=48, gpus=4)]
+            assert all(run_resources(s, scaling, nodes).num_gpus > 0 for s in specs)  # planned for GPU nodes
+            # KubeRay / autoscaler v2: node groups reported to Ray's GCS come first
+            reported = autoscaler_pb2.ClusterConfig(node_group_configs=[
+                autoscaler_pb2.NodeGroupConfig(name="cpu", resources={"CPU": 8}, max_count=4),
+                autoscaler_pb2.NodeGroupConfig(name="off", resources={"CPU": 64}, max_count=0)])
+            _internal_kv_put(GCS_AUTOSCALER_CLUSTER_CONFIG_KEY, reported.SerializeToString(),
+                             namespace=GCS_AUTOSCALER_STATE_NAMESPACE)
+            try:
+                assert autoscaler_nodes(yaml_path) == [Node(cpus=8, gpus=0)]
+            finally:
+                _internal_kv_del(GCS_AUTOSCALER_CLUSTER_CONFIG_KEY, namespace=GCS_AUTOSCALER_STATE_NAMESPACE)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster.shutdown()
