@@ -76,8 +76,10 @@ def pytest_terminal_summary(terminalreporter):
     """The chaos tests' summary table (tests/sweep/test_chaos.py), when they ran."""
     import sys
 
-    chaos = sys.modules.get("tests.sweep.test_chaos") or sys.modules.get("test_chaos")
-    rows = getattr(chaos, "SUMMARY", None)
+    # pytest imports the test file as `test_chaos`; tests/sweep/test_multinode.py appends through
+    # `tests.sweep.test_chaos`, which may be a second module object: gather the rows of both
+    modules = {id(m): m for m in (sys.modules.get("test_chaos"), sys.modules.get("tests.sweep.test_chaos")) if m}
+    rows = [row for module in modules.values() for row in getattr(module, "SUMMARY", [])]
     if not rows:
         return
     terminalreporter.section("chaos summary")
