@@ -31,7 +31,7 @@ analysis: setup ## rerun the analysis offline (ARGS: sweep dir, default results/
 	$(PY) -m analysis $(or $(ARGS),results/default)
 
 test: setup ## the default test suite (what CI runs)
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q --durations=25 $(ARGS)
 
 test-all: setup ## every test, slow ones included (GPU tests skip without a GPU)
 	$(PY) -m pytest -q -m "" $(ARGS)

@@ -70,7 +70,7 @@ done
 {VENV_BIN}/python -c "
 import urllib.request as u
 print(u.urlopen('http://127.0.0.1:52365/api/healthz', timeout=10).read().decode())" > {tmp_path}/healthz.txt
-{SUBMIT} --address http://127.0.0.1:{dashboard} grid=tiny 'grid.seeds=[0,1]' dry_run=true
+{SUBMIT} --address http://127.0.0.1:{dashboard} grid=tiny 'grid.seeds=[0,1]' dry_run=true results_dir={tmp_path}/results
 rc=$?
 kill -TERM $head; wait $head
 exit $rc
