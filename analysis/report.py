@@ -6,6 +6,8 @@ import base64
 import html
 from dataclasses import dataclass, field
 
+from analysis.emergence.rule import COLOURS
+
 
 @dataclass
 class Section:
@@ -40,16 +42,12 @@ def markdown(title: str, sections: list[Section]) -> str:
     return "\n".join(out)
 
 
-# verdict words get a colour in the HTML tables, so a reader sees them at a glance
-VERDICT_STYLE = {"emergent": "#c62828", "genuine": "#c62828", "metric-induced": "#1565c0", "smooth": "#1565c0",
-                 "flat": "#757575", "inconclusive": "#757575", "beyond-range": "#ef6c00",
-                 "insufficient-data": "#9e9e9e", "non-monotone": "#6a1b9a"}
 
 
 def _td(value) -> str:
     text = _cell(value)
     word = text.split(": ")[-1] if isinstance(value, str) else ""
-    colour = VERDICT_STYLE.get(word)
+    colour = COLOURS.get(word)
     style = f" style='color:{colour};font-weight:600'" if colour else ""
     return f"<td{style}>{html.escape(text)}</td>"
 

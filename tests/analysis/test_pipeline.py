@@ -98,7 +98,7 @@ def test_an_analysis_of_unchanged_runs_is_not_redone(tmp_path):
     import os
 
     from analysis import inputs
-    from analysis.loss_analysis import LossOptions
+    from analysis.loss.run import LossOptions
     from analysis.pipeline import analyze_sweep
 
     sizes = SIZES[:4]
@@ -133,7 +133,7 @@ def test_only_finished_runs_of_the_current_grid_are_fitted(tmp_path):
     sweep.json) stay out of the loss law and the emergence curves; the report still lists the grid's runs."""
     import json
 
-    from analysis.loss_analysis import LossOptions
+    from analysis.loss.run import LossOptions
     from analysis.pipeline import analyze_sweep
 
     store = make_sweep(tmp_path)
@@ -165,7 +165,7 @@ def test_only_finished_runs_of_the_current_grid_are_fitted(tmp_path):
 
 def test_with_no_finished_run_no_evaluation_is_analysed(tmp_path):
     """Evaluations left by runs that did not finish are not emergence data, even when no run finished."""
-    from analysis.loss_analysis import LossOptions
+    from analysis.loss.run import LossOptions
     from analysis.pipeline import analyze_sweep
 
     store = Store(str(tmp_path), "broken")
