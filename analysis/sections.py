@@ -94,9 +94,10 @@ def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None) -> Sec
     """The first thing a reader sees: per task the verdicts (with the sizes each stands on), then the loss law
     only when its fit can carry a headline."""
     rows = _glance_rows(emergence) if emergence is not None else []
-    text = ("Task verdicts: `emergent` on the discontinuous metric with continuous metrics rising smoothly is "
-            "metric-induced (Schaeffer et al. 2023); continuous metrics jumping too is genuine. 'sizes': the "
-            "model sizes the verdict stands on.\n" + "\n".join(_loss_lines(loss)))
+    legend = ("Task verdicts: `emergent` on the discontinuous metric with continuous metrics rising smoothly is "
+              "metric-induced (Schaeffer et al. 2023); continuous metrics jumping too is genuine. 'sizes': the "
+              "model sizes the verdict stands on.\n") if rows else ""
+    text = legend + "\n".join(_loss_lines(loss))
     return Section("At a glance", text, rows or None)
 
 

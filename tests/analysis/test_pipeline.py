@@ -66,6 +66,12 @@ def test_analysis_recovers_the_law_and_writes_the_report(tmp_path):
     assert all((out / "plots" / p.replace(".png", ".svg")).stat().st_size > 5_000 for p in pngs)
     assert html.index("At a glance") < html.index("metric-induced") < html.index("Loss law")
     assert "alpha" in (out / "report.md").read_text()
+    # issue 12: one interval level in the whole report, and the number of sizes beside every verdict
+    assert set(fits["level"].drop_nulls().to_list()) == {0.9} and set(emergence["ci_level"].to_list()) == {0.9}
+    assert {"loss_law", "sigmoid"} <= set(fits.filter(pl.col("level").is_not_null())["analysis"].to_list())
+    glance = html[html.index("At a glance"):html.index("<h2>", html.index("At a glance"))]
+    assert "<th>sizes</th>" in glance and f"<td>{len(SIZES)}</td>" in glance
+    assert html.count("<th>n_sizes</th>") == 1  # the task's section: one row per metric, each with its sizes
 
 
 def test_a_grid_with_one_budget_reports_why_the_law_is_not_fitted(tmp_path):
