@@ -83,13 +83,19 @@ class LossAnalysis:
         return self.options.level
 
     def caveats(self) -> list[str]:
-        """Why the fit cannot carry a headline: not converged, parameters at an optimiser bound, intervals
-        spanning more than MAX_DECADES decades (E, A, B, N*, D*) or wider than MAX_EXPONENT_WIDTH (exponents),
-        or unbounded. [] when there is nothing to say (or no fit)."""
+        """Why the fit cannot carry a headline: not converged, parameters at an optimiser bound, fewer than 3
+        distinct sizes or budgets (a term fitted through them exactly), intervals spanning more than
+        MAX_DECADES decades (E, A, B) or wider than MAX_EXPONENT_WIDTH (exponents), of no width, or
+        unbounded. [] when there is nothing to say (or no fit)."""
         if self.fit is None:
             return []
         out = [] if self.fit.converged else [f"the fit did not converge ({self.fit.message})"]
         out += [f"{text}: placed by the bound, not the data" for text in self.fit.at_bound()]
+        for count, what, terms in ((self.n_sizes, "model sizes", "E, A and alpha"),
+                                   (self.n_budgets, "token budgets", "E, B and beta")):
+            if count < 3:
+                out.append(f"{count} distinct {what}: {terms} pass through them exactly instead of being "
+                           f"estimated (3 or more leave a residual to estimate from)")
         if self.bootstrap is not None:
             out += _wide_intervals(self.bootstrap.ci, self.bootstrap.level)
         return out
@@ -108,7 +114,10 @@ def _wide_intervals(ci: dict[str, tuple[float, float]], level: float) -> list[st
             if name in ci:
                 out.append(f"{name}'s {level:.0%} interval is unbounded")
             continue
-        if name in _EXPONENTS and hi - lo > MAX_EXPONENT_WIDTH:
+        if hi - lo <= 1e-9 * max(abs(lo), abs(hi)):
+            out.append(f"{name}'s {level:.0%} interval [{lo:.3g}, {hi:.3g}] has no width: the resamples cannot "
+                       f"move it, which is no measure of its uncertainty")
+        elif name in _EXPONENTS and hi - lo > MAX_EXPONENT_WIDTH:
             out.append(f"{name}'s {level:.0%} interval [{lo:.3g}, {hi:.3g}] is wider than {MAX_EXPONENT_WIDTH:g}")
         elif name not in _EXPONENTS and lo > 0 and math.log10(hi / lo) > MAX_DECADES:
             out.append(f"{name}'s {level:.0%} interval spans {math.log10(hi / lo):.1f} decades "
