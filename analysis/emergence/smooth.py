@@ -1,6 +1,6 @@
 """The smooth alternatives a sigmoid must beat before a curve is called emergent.
 
-- constant:  y = a                                   (no dependence on scale: the "flat" null)
+- constant:  y = a                                   (no dependence on scale: the null model)
 - linear:    y = a + b x                             (steady improvement per e-fold of N)
 - power:     y = ceil - c exp(-gamma (x - x_max))    (a saturating power law: with x = log N this
                                                       is y = ceil - c (N / N_max)^-gamma; c < 0 gives
