@@ -20,7 +20,7 @@ from analysis.loss.backtest import MIN_HOLDOUT_FRACTION, MIN_HOLDOUT_RUNS, Backt
 from analysis.loss.bootstrap import LossLawBootstrap, bootstrap_loss_law
 from analysis.loss.fit import LossLawFit, fit_loss_law, valid_rows
 from analysis.loss.frontier import Frontier, compute_frontier
-from analysis.loss.isoflop import ExponentAgreement, IsoFlopFit, compare_exponents, fit_isoflop
+from analysis.loss.isoflop import ExponentAgreement, IsoFlopFit, compare_exponents, fit_isoflop, group_by_compute
 from analysis.options import check_options
 
 PARTS = ("loss_law", "isoflop", "backtest")
@@ -68,8 +68,8 @@ class LossOptions:
 class LossAnalysis:
     options: LossOptions
     n_runs: int
-    n_sizes: int = 0
-    n_budgets: int = 0
+    n_sizes: int = 0  # distinct N, within rel_tol
+    n_budgets: int = 0  # distinct D, within rel_tol
     fit: LossLawFit | None = None
     bootstrap: LossLawBootstrap | None = None
     frontier: Frontier | None = None
@@ -125,6 +125,12 @@ def _wide_intervals(ci: dict[str, tuple[float, float]], level: float) -> list[st
     return out
 
 
+def _count(values: np.ndarray, rel_tol: float) -> int:
+    """Distinct sizes or budgets, values within rel_tol of each other counted once (a run trains a few
+    tokens past its budget: 501k, 502k and 500k are one budget of 500k)."""
+    return int(group_by_compute(values, rel_tol).max()) + 1 if len(values) else 0
+
+
 def frontier_budgets(flops: np.ndarray) -> list[float]:
     """Where to read the frontier: the smallest and largest compute of the runs, and 10x and 100x beyond."""
     c = np.asarray(flops, dtype=float)
@@ -154,8 +160,8 @@ def run_loss_analysis(n_params, n_tokens, loss, flops=None, options: LossOptions
     options = options or LossOptions()
     n, d, l_, ok = valid_rows(n_params, n_tokens, loss)
     c = FLOPS_PER_PARAM_TOKEN * n * d if flops is None else np.asarray(flops, dtype=float).ravel()
-    out = LossAnalysis(options=options, n_runs=int(ok.sum()), n_sizes=len(np.unique(n[ok])),
-                       n_budgets=len(np.unique(d[ok])))
+    out = LossAnalysis(options=options, n_runs=int(ok.sum()), n_sizes=_count(n[ok], options.rel_tol),
+                       n_budgets=_count(d[ok], options.rel_tol))
     if "loss_law" in options.parts:
         _loss_law(out, n, d, l_, c)
     if "isoflop" in options.parts:

@@ -98,8 +98,11 @@ def test_two_budgets_fix_b_and_beta_exactly_and_that_is_said():
     """Two token budgets: B/D^beta passes through them exactly; the bootstrap cannot move beta, and an
     interval of no width ([1.05, 1.05]) was headlined as if beta were known to three digits."""
     n, d = (a.ravel() for a in np.meshgrid(np.geomspace(3e3, 3e6, 8), [5e5, 2e6]))
-    loss = law(n, d) * np.exp(np.random.default_rng(0).normal(0, 0.003, n.size))
+    rng = np.random.default_rng(0)
+    d = d * (1 + rng.uniform(0, 0.005, d.size))  # runs train a few tokens past their budget: 16 distinct D
+    loss = law(n, d) * np.exp(rng.normal(0, 0.003, n.size))
     result = run_loss_analysis(n, d, loss, options=LossOptions(n_resamples=50, n_workers=1, parts=("loss_law",)))
     caveats = "; ".join(result.caveats())
+    assert result.n_budgets == 2 and result.n_sizes == 8
     assert "2 distinct token budgets: E, B and beta pass through them exactly" in caveats
     assert "N* ∝" not in glance_section(result, None).text
