@@ -186,3 +186,14 @@ def test_with_no_finished_run_no_evaluation_is_analysed(tmp_path):
     result = analyze_sweep(store.uri, options=LossOptions(n_resamples=10, n_workers=1), emergence_boot=10)
     assert result["loss"].fit is None and result["emergence"] is None
     assert "No evaluations of finished runs" in (tmp_path / "broken" / "analysis" / "report.md").read_text()
+
+
+def test_training_compute_is_read_from_the_runs_table():
+    """Issue 12: 6ND was recomputed where run.parquet has flops_6nd (the budget an isoFLOP grid sets) and flops."""
+    from analysis.pipeline import run_flops
+
+    runs = pl.DataFrame({"n_params": [10, 20], "n_tokens": [100, 100], "flops": [7e3, 1.3e4],
+                         "flops_6nd": [6e3, 1.2e4]})
+    assert run_flops(runs).tolist() == [6e3, 1.2e4]
+    assert run_flops(runs.drop("flops_6nd")).tolist() == [7e3, 1.3e4]
+    assert run_flops(runs.drop("flops_6nd", "flops")).tolist() == [6e3, 1.2e4]  # 6ND only without either
