@@ -48,21 +48,21 @@ def main(argv: list[str] | None = None) -> int:
 def run_subcommand(name: str, argv: list[str]) -> int:
     """Dispatch to the subcommand's own main(argv) -> exit status, imported only when used."""
     if name == "fit-loss":
-        from analysis.loss_cli import fit_loss_main
+        from analysis.loss.cli import fit_loss_main
 
         return fit_loss_main(argv)
     if name == "isoflop":
-        from analysis.loss_cli import isoflop_main
+        from analysis.loss.cli import isoflop_main
 
         return isoflop_main(argv)
     if name == "emergence":
         try:
-            from analysis.emergence_cli import emergence_main
+            from analysis.emergence.cli import emergence_main
         except ModuleNotFoundError as exc:
-            if exc.name != "analysis.emergence_cli":
+            if exc.name != "analysis.emergence.cli":
                 raise
             print("error: the emergence subcommand is not available in this installation "
-                  "(module analysis.emergence_cli is missing)", file=sys.stderr)
+                  "(module analysis.emergence.cli is missing)", file=sys.stderr)
             return 2
         return emergence_main(argv)
     raise ValueError(f"unknown subcommand {name!r}; known: {', '.join(SUBCOMMANDS)}")

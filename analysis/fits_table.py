@@ -12,9 +12,10 @@ from typing import Any
 
 import polars as pl
 
-from analysis.emergence_analysis import EmergenceResult
-from analysis.frontier import budget_key
-from analysis.loss_analysis import LossAnalysis
+from analysis.emergence.rule import Verdict
+from analysis.emergence.run import EmergenceResult
+from analysis.loss.allocation import budget_key
+from analysis.loss.run import LossAnalysis
 
 SCHEMA = {"analysis": pl.String, "task": pl.String, "metric": pl.String, "quantity": pl.String,
           "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "level": pl.Float64,
@@ -73,7 +74,7 @@ def sigmoid_rows(emergence: EmergenceResult | None) -> list[dict[str, Any]]:
     if emergence is None:
         return rows
     for r in emergence.table.iter_rows(named=True):
-        if r["verdict"] in ("insufficient-data", "non-monotone", "beyond-range") or _finite(r.get("k")) is None:
+        if not Verdict(r["verdict"]).has_threshold or _finite(r.get("k")) is None:
             continue  # no threshold to report (beyond-range: emergence.parquet holds its lower bound)
         for name in SIGMOID_QUANTITIES:
             lo, hi = _finite(r.get(f"{name}_lo")), _finite(r.get(f"{name}_hi"))

@@ -41,8 +41,9 @@ def settings(all_runs: bool = False, options: Any = None, emergence_boot: int | 
 def code_digest() -> str:
     """A hash of the analysis package's source: new analysis code makes every earlier analysis stale."""
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

@@ -40,17 +40,17 @@ def load_runs(sweep_dir: str, all_runs: bool = False) -> pl.DataFrame:
     return _scan(sweep_dir, "run", None if all_runs else manifest_run_ids(sweep_dir))
 
 
-def load_evals(sweep_dir: str, all_runs: bool = False) -> pl.DataFrame:
-    ids = None if all_runs else manifest_run_ids(sweep_dir)
+def _load_optional(sweep_dir: str, table: str, all_runs: bool) -> pl.DataFrame:
+    """Every run's `table`, or an empty frame when no run has written one."""
     try:
-        return _scan(sweep_dir, "evals", ids)
+        return _scan(sweep_dir, table, None if all_runs else manifest_run_ids(sweep_dir))
     except NoResults:
         return pl.DataFrame()
+
+
+def load_evals(sweep_dir: str, all_runs: bool = False) -> pl.DataFrame:
+    return _load_optional(sweep_dir, "evals", all_runs)
 
 
 def load_curves(sweep_dir: str, all_runs: bool = False) -> pl.DataFrame:
-    ids = None if all_runs else manifest_run_ids(sweep_dir)
-    try:
-        return _scan(sweep_dir, "curves", ids)
-    except NoResults:
-        return pl.DataFrame()
+    return _load_optional(sweep_dir, "curves", all_runs)

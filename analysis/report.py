@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from dataclasses import dataclass, field
+
+from analysis.emergence.rule import COLOURS
 
 
 @dataclass
@@ -26,7 +29,7 @@ def _md_table(rows: list[dict]) -> str:
 
 def _cell(value) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.4g}" if math.isfinite(value) else ""  # a missing number is left blank, never "nan"
     return "" if value is None else str(value)
 
 
@@ -40,16 +43,12 @@ def markdown(title: str, sections: list[Section]) -> str:
     return "\n".join(out)
 
 
-# verdict words get a colour in the HTML tables, so a reader sees them at a glance
-VERDICT_STYLE = {"emergent": "#c62828", "genuine": "#c62828", "metric-induced": "#1565c0", "smooth": "#1565c0",
-                 "flat": "#757575", "inconclusive": "#757575", "beyond-range": "#ef6c00",
-                 "insufficient-data": "#9e9e9e", "non-monotone": "#6a1b9a"}
 
 
 def _td(value) -> str:
     text = _cell(value)
     word = text.split(": ")[-1] if isinstance(value, str) else ""
-    colour = VERDICT_STYLE.get(word)
+    colour = COLOURS.get(word)
     style = f" style='color:{colour};font-weight:600'" if colour else ""
     return f"<td{style}>{html.escape(text)}</td>"
 
@@ -58,7 +57,8 @@ def html_page(title: str, sections: list[Section], images: dict[str, bytes]) -> 
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:3px 8px}"
-             "th{background:#f3f3f3}img{max-width:100%}pre{white-space:pre-wrap}</style></head><body>",
+             "th{background:#f3f3f3}img{max-width:100%}pre{white-space:pre-wrap}"
+             ".scroll{overflow-x:auto;max-width:100%}td:last-child{min-width:22em}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>"]
     for s in sections:
         parts.append(f"<h2>{html.escape(s.title)}</h2>")
@@ -66,10 +66,11 @@ def html_page(title: str, sections: list[Section], images: dict[str, bytes]) -> 
             parts.append("<p>" + html.escape(s.text).replace("\n", "<br>") + "</p>")
         if s.table:
             head = list(s.table[0])
-            parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>")
+            parts.append("<div class='scroll'><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+                         + "</tr>")
             for row in s.table:
                 parts.append("<tr>" + "".join(_td(row.get(h)) for h in head) + "</tr>")
-            parts.append("</table>")
+            parts.append("</table></div>")
         for name in s.figures:
             data = base64.b64encode(images[name]).decode()
             parts.append(f"<p><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'></p>")

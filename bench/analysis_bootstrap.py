@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import scipy
 
-from analysis.bootstrap import _default_workers, bootstrap_loss_law
-from analysis.chinchilla import fit_loss_law
+from analysis.loss.bootstrap import _default_workers, bootstrap_loss_law
+from analysis.loss.fit import fit_loss_law
 
 TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 

@@ -66,6 +66,12 @@ def test_analysis_recovers_the_law_and_writes_the_report(tmp_path):
     assert all((out / "plots" / p.replace(".png", ".svg")).stat().st_size > 5_000 for p in pngs)
     assert html.index("At a glance") < html.index("metric-induced") < html.index("Loss law")
     assert "alpha" in (out / "report.md").read_text()
+    # issue 12: one interval level in the whole report, and the number of sizes beside every verdict
+    assert set(fits["level"].drop_nulls().to_list()) == {0.9} and set(emergence["ci_level"].to_list()) == {0.9}
+    assert {"loss_law", "sigmoid"} <= set(fits.filter(pl.col("level").is_not_null())["analysis"].to_list())
+    glance = html[html.index("At a glance"):html.index("<h2>", html.index("At a glance"))]
+    assert "<th>sizes</th>" in glance and f"<td>{len(SIZES)}</td>" in glance
+    assert html.count("<th>n_sizes</th>") == 1  # the task's section: one row per metric, each with its sizes
 
 
 def test_a_grid_with_one_budget_reports_why_the_law_is_not_fitted(tmp_path):
@@ -98,7 +104,7 @@ def test_an_analysis_of_unchanged_runs_is_not_redone(tmp_path):
     import os
 
     from analysis import inputs
-    from analysis.loss_analysis import LossOptions
+    from analysis.loss.run import LossOptions
     from analysis.pipeline import analyze_sweep
 
     sizes = SIZES[:4]
@@ -133,7 +139,7 @@ def test_only_finished_runs_of_the_current_grid_are_fitted(tmp_path):
     sweep.json) stay out of the loss law and the emergence curves; the report still lists the grid's runs."""
     import json
 
-    from analysis.loss_analysis import LossOptions
+    from analysis.loss.run import LossOptions
     from analysis.pipeline import analyze_sweep
 
     store = make_sweep(tmp_path)
@@ -165,7 +171,7 @@ def test_only_finished_runs_of_the_current_grid_are_fitted(tmp_path):
 
 def test_with_no_finished_run_no_evaluation_is_analysed(tmp_path):
     """Evaluations left by runs that did not finish are not emergence data, even when no run finished."""
-    from analysis.loss_analysis import LossOptions
+    from analysis.loss.run import LossOptions
     from analysis.pipeline import analyze_sweep
 
     store = Store(str(tmp_path), "broken")
@@ -180,3 +186,14 @@ def test_with_no_finished_run_no_evaluation_is_analysed(tmp_path):
     result = analyze_sweep(store.uri, options=LossOptions(n_resamples=10, n_workers=1), emergence_boot=10)
     assert result["loss"].fit is None and result["emergence"] is None
     assert "No evaluations of finished runs" in (tmp_path / "broken" / "analysis" / "report.md").read_text()
+
+
+def test_training_compute_is_read_from_the_runs_table():
+    """Issue 12: 6ND was recomputed where run.parquet has flops_6nd (the budget an isoFLOP grid sets) and flops."""
+    from analysis.pipeline import run_flops
+
+    runs = pl.DataFrame({"n_params": [10, 20], "n_tokens": [100, 100], "flops": [7e3, 1.3e4],
+                         "flops_6nd": [6e3, 1.2e4]})
+    assert run_flops(runs).tolist() == [6e3, 1.2e4]
+    assert run_flops(runs.drop("flops_6nd")).tolist() == [7e3, 1.3e4]
+    assert run_flops(runs.drop("flops_6nd", "flops")).tolist() == [6e3, 1.2e4]  # 6ND only without either

@@ -1,0 +1,201 @@
+"""The sections of a sweep's report, built from the loss and emergence results (analysis.report renders them).
+
+What a section says about a verdict comes from the verdict (analysis.emergence.rule.Verdict); what it
+says about the loss law is held back from "At a glance" when the fit has caveats (analysis.loss.run).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from analysis.emergence.plots import emergence_figure
+from analysis.emergence.rule import Verdict
+from analysis.emergence.run import EmergenceResult
+from analysis.loss.plots import backtest_errors, isoflop_profiles, loss_vs_compute, residuals
+from analysis.loss.run import LossAnalysis
+from analysis.plots import to_png, to_svg
+from analysis.report import Section
+
+LOSS_TITLE = "Loss law L(N, D) = E + A/N^alpha + B/D^beta"
+EMERGENCE_COLUMNS = ("metric", "verdict", "n_sizes", "flags", "n_c", "n_c_lo", "n_c_hi", "k", "width_frac",
+                     "effect", "best_model", "r2_sigmoid", "delta_ic", "reason")
+
+
+def _ci(ci, fmt: str = "{:.3g}") -> str:
+    if ci is None or not all(np.isfinite(ci)):
+        return ""
+    return "[" + fmt.format(ci[0]) + ", " + fmt.format(ci[1]) + "]"
+
+
+def _num(value, fmt: str = "{:.3g}") -> str:
+    return "" if value is None or not np.isfinite(value) else fmt.format(value)
+
+
+def _pct(level: float) -> str:
+    return f"{100 * level:.0f}%"
+
+
+def _add_figure(images: dict[str, bytes], name: str, fig) -> str:
+    images[f"{name}.svg"] = to_svg(fig)
+    images[f"{name}.png"] = to_png(fig)
+    return f"{name}.png"
+
+
+def _pick(by_metric: dict[str, dict], kind: str, preferred: tuple[str, ...]) -> dict | None:
+    """The row to show for a metric kind: a preferred metric when measured, else any of that kind."""
+    for name in preferred:
+        if name in by_metric:
+            return by_metric[name]
+    return next((r for r in by_metric.values() if r["metric_kind"] == kind), None)
+
+
+def _glance_rows(emergence: EmergenceResult) -> list[dict]:
+    rows = []
+    threshold_header = f"threshold N_c ({_pct(emergence.level)})"
+    for art in emergence.artifacts.iter_rows(named=True):
+        task_rows = emergence.table.filter(pl.col("task") == art["task"]).iter_rows(named=True)
+        by_metric = {r["metric"]: r for r in task_rows}
+        disc = _pick(by_metric, "discontinuous", ("exact_match", "mc_accuracy"))
+        cont = _pick(by_metric, "continuous", ("token_accuracy", "edit_similarity", "target_logprob"))
+        if disc is None:  # e.g. heldout/val_loss: nothing to call emergent; its section still shows it
+            continue
+        located = Verdict(disc["verdict"]).has_threshold
+        rows.append({
+            "task": art["task"], "verdict": art["artifact_verdict"],
+            "discontinuous": f"{disc['metric']}: {disc['verdict']}", "sizes": disc["n_sizes"],
+            threshold_header: _num(disc["n_c"]) + " " + _ci((disc["n_c_lo"], disc["n_c_hi"])) if located else "",
+            "flags": disc["flags"], "continuous": f"{cont['metric']}: {cont['verdict']}" if cont else "",
+            "EM ≈ p^L (R²)": _num(art["pl_r2"], "{:.2f}") if located else "", "why": art["artifact_reason"],
+        })
+    return rows
+
+
+def _loss_lines(loss: LossAnalysis) -> list[str]:
+    if loss.fit is None:
+        return ["Loss law not fitted: " + loss.skipped.get("loss_law", "")]
+    caveats = loss.caveats()
+    if caveats:
+        return [f"Loss law: not headlined, the fit cannot carry it: {'; '.join(caveats)}. The numbers and their "
+                f"intervals are in the section '{LOSS_TITLE}'."]
+    f, b = loss.fit, loss.bootstrap
+    ci = (lambda name: _ci(b.ci.get(name))) if b else (lambda name: "")
+    lines = [f"Loss law: alpha = {f.alpha:.3f} {ci('alpha')}, beta = {f.beta:.3f} {ci('beta')}, E = {f.E:.3f} "
+             f"{ci('E')} ({f.n_points} runs" + (f", {_pct(b.level)} intervals)." if b else ", no bootstrap).")]
+    if loss.frontier is not None:
+        fr = loss.frontier
+        lines.append(f"Compute-optimal: N* ∝ C^{fr.a:.3f} {_ci(fr.a_ci)}, D* ∝ C^{fr.b:.3f} {_ci(fr.b_ci)}.")
+    if loss.backtest is not None:
+        lines.append("Backtest: " + loss.backtest.statement)
+    return lines
+
+
+def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None) -> Section:
+    """The first thing a reader sees: per task the verdicts (with the sizes each stands on), then the loss law
+    only when its fit can carry a headline."""
+    rows = _glance_rows(emergence) if emergence is not None else []
+    legend = ("Task verdicts: `emergent` on the discontinuous metric with continuous metrics rising smoothly is "
+              "metric-induced (Schaeffer et al. 2023); continuous metrics jumping too is genuine. 'sizes': the "
+              "model sizes the verdict stands on.\n") if rows else ""
+    text = legend + "\n".join(_loss_lines(loss))
+    return Section("At a glance", text, rows or None)
+
+
+def _law_section(loss: LossAnalysis, runs: pl.DataFrame, images: dict[str, bytes]) -> Section:
+    fit, boot = loss.fit, loss.bootstrap
+    figures = [_add_figure(images, "loss_vs_compute", loss_vs_compute(runs, fit)),
+               _add_figure(images, "residuals", residuals(runs, fit))]
+    header = f"{_pct(boot.level)} interval" if boot else "interval"
+    table = [{"quantity": name, "estimate": value, header: _ci(boot.ci.get(name)) if boot else ""}
+             for name, value in fit.params().items()]
+    caveats = loss.caveats()
+    text = (f"Approach 3 (Hoffmann et al. 2022, as replicated by Besiroglu et al. 2024): log-space fit with Huber "
+            f"loss (delta {fit.huber_delta:g}) by L-BFGS-B from the {fit.n_starts} best starts of the init grid; "
+            f"{fit.n_points} runs over {loss.n_sizes} sizes and {loss.n_budgets} token budgets (N = {fit.n_column}, "
+            f"D = tokens trained, L = final validation loss); objective {fit.objective:.3g}; converged: "
+            f"{fit.converged}." + (f" {len(fit.dropped_outliers)} outliers dropped (> {fit.outlier_sd} robust SDs)."
+                                   if fit.dropped_outliers else ""))
+    if boot:
+        text += (f"\nIntervals: percentile bootstrap over runs, {boot.n_resamples} resamples "
+                 f"({100 * boot.converged_fraction:.0f}% converged), {boot.seconds:.1f} s on {boot.n_workers} "
+                 f"process(es).")
+    if caveats:
+        text += "\nCaveats (why At a glance does not headline this fit): " + "; ".join(caveats) + "."
+    return Section(LOSS_TITLE, text, table, figures)
+
+
+def _frontier_section(loss: LossAnalysis) -> Section:
+    fr = loss.frontier
+    rows = [{"C (FLOPs)": p.flops, "N*": p.n_opt, "N* interval": _ci(p.n_opt_ci), "D*": p.d_opt,
+             "D* interval": _ci(p.d_opt_ci), "D*/N*": p.tokens_per_param,
+             "D*/N* interval": _ci(p.tokens_per_param_ci), "loss at optimum": p.loss_opt} for p in fr.points]
+    return Section("Compute-optimal frontier",
+                   f"N*(C) ∝ C^a with a = beta/(alpha+beta) = {fr.a:.3f} {_ci(fr.a_ci)}; D*(C) ∝ C^b with b = "
+                   f"alpha/(alpha+beta) = {fr.b:.3f} {_ci(fr.b_ci)} (C = 6ND). Budgets: the sweep's smallest and "
+                   "largest compute, and 10x and 100x beyond it (extrapolation).", rows)
+
+
+def _isoflop_section(loss: LossAnalysis, runs: pl.DataFrame, flops: np.ndarray, images: dict[str, bytes]) -> Section:
+    iso = loss.isoflop
+    if iso is None:
+        return Section("Approach 2: isoFLOP profiles",
+                       "Not fitted: " + loss.skipped.get("isoflop", "not asked for") + " (an isoFLOP grid sets "
+                       "D = C/(6N) per size; see grid=chinchilla).")
+    figure = _add_figure(images, "isoflop", isoflop_profiles(runs["n_params"].to_numpy(),
+                                                             runs["final_val_loss"].to_numpy(), flops, iso,
+                                                             loss.frontier))
+    minima = [{"C (FLOPs)": m.flops, "N_opt": m.n_opt, "D_opt": m.d_opt, "loss_min": m.loss_min,
+               "sizes": m.n_sizes, "inside sampled N": m.inside, "used": m.used} for m in iso.minima]
+    return Section("Approach 2: isoFLOP profiles",
+                   f"a = {iso.a:.3f} {_ci(iso.a_ci)}, b = {iso.b:.3f} {_ci(iso.b_ci)} ({_pct(iso.level)}, "
+                   f"{iso.ci_method}). " + (loss.agreement.statement() if loss.agreement else "")
+                   + (f"\n{len(iso.skipped)} budgets skipped (fewer than 3 sizes or no minimum)." if iso.skipped
+                      else ""), minima, [figure])
+
+
+def _backtest_section(loss: LossAnalysis, images: dict[str, bytes]) -> Section:
+    bt = loss.backtest
+    if bt is None:
+        return Section("Backtest on the largest model size", "Not run: " + loss.skipped.get("backtest", ""))
+    figure = _add_figure(images, "backtest", backtest_errors(bt))
+    return Section("Backtest on the largest model size", bt.statement, [
+        {"N": p.n_params, "D": p.n_tokens, "loss": p.loss, "predicted": p.predicted,
+         "relative error": p.relative_error} for p in bt.points], [figure])
+
+
+def loss_sections(loss: LossAnalysis, runs: pl.DataFrame, flops: np.ndarray, images: dict[str, bytes]
+                  ) -> list[Section]:
+    """The loss law, its frontier, Approach 2 and the backtest; `flops` the runs' training compute."""
+    if loss.fit is None:
+        figures = [_add_figure(images, "loss_vs_compute", loss_vs_compute(runs, None))] if runs.height else []
+        return [Section(LOSS_TITLE, "Not fitted: " + loss.skipped.get("loss_law", ""), None, figures)]
+    return [_law_section(loss, runs, images), _frontier_section(loss), _isoflop_section(loss, runs, flops, images),
+            _backtest_section(loss, images)]
+
+
+def emergence_sections(emergence: EmergenceResult | None, skipped: str, images: dict[str, bytes]) -> list[Section]:
+    if emergence is None:
+        return [Section("Emergence", skipped)]
+    sections = []
+    for art in emergence.artifacts.iter_rows(named=True):
+        task = art["task"]
+        rows = [{c: r.get(c) for c in EMERGENCE_COLUMNS}
+                for r in emergence.table.filter(pl.col("task") == task).iter_rows(named=True)]
+        figure = _add_figure(images, f"emergence_{_slug(task)}", emergence_figure(emergence, tasks=[task]))
+        pl_text = ""
+        if art["pl_r2"] is not None and np.isfinite(art["pl_r2"]):
+            pl_text = (f"\nEM ≈ p^L with p = {art['pl_token_metric']}, L = {art['pl_L']:.3g} "
+                       f"({art['pl_L_source']}): R² = {art['pl_r2']:.3f}; best-fitting L = {art['pl_L_fit']:.3g} "
+                       f"(R² = {art['pl_r2_fit']:.3f}).")
+        sections.append(Section(
+            f"Emergence: {task} — {art['artifact_verdict']}",
+            f"{art['artifact_reason']}{pl_text}\nThreshold N_c in parameters with its {_pct(emergence.level)} "
+            "bootstrap interval, given only where the verdict locates one; n_sizes = the sizes the verdict stands "
+            "on; width_frac = the 10-90% rise as a fraction of the observed log-N range; effect = the rise as a "
+            "share of the metric's range; delta_ic = the sigmoid's information-criterion advantage over the best "
+            "smooth model.", rows, [figure]))
+    return sections
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)

@@ -1,0 +1,106 @@
+"""The verdict rule (analysis/emergence/rule.py) on curves built to the shapes issue 12 names.
+
+Each test fails on the code before issue 12 (e44c579), where the same curves were called: a 0.007 rise
+over exact zeros 'emergent' ('7 sigma'); a jump that later falls back part of the way 'non-monotone'
+while its row reported N_c; a smooth or flat row with a threshold and an interval; a target_logprob
+drawn as a sigmoid step under the word 'smooth'.
+"""
+
+import matplotlib
+import numpy as np
+import polars as pl
+import pytest
+
+from analysis.emergence.evidence import gather
+from analysis.emergence.plots import emergence_figure
+from analysis.emergence.rule import Criteria, Verdict, decide
+from analysis.emergence.run import analyze_emergence, run_emergence
+from analysis.emergence.sigmoid import sigmoid
+
+SIZES = np.logspace(6, 10, 9)
+X = np.log(SIZES)
+
+
+def table(y, metric="exact_match", sizes=SIZES, task="t", **extra) -> pl.DataFrame:
+    return pl.DataFrame([{"task": task, "metric": metric, "n_params": float(n), "value": float(v), **extra}
+                         for n, v in zip(sizes, y)])
+
+
+def row(y, **kwargs) -> dict:
+    return analyze_emergence(table(y, **kwargs), n_boot=kwargs.pop("n_boot", 0)).row(0, named=True)
+
+
+@pytest.mark.parametrize("extra", [{}, {"n_samples": 1000}, {"n_samples": 2000}])
+def test_a_rise_that_is_a_sliver_of_the_metric_range_is_flat_however_many_sigmas(extra):
+    """Identical zeros make the noise estimate ~0 (binomial error from n_samples only a little more), so a
+    rise of 0.7% of [0, 1] read as '7 sigma'. An effect must be >= Criteria.min_effect of the range."""
+    r = row([0, 0, 0, 0, 0, 0, 0.002, 0.005, 0.007], chance=0.0, **extra)
+    assert r["verdict"] == "flat", r["reason"]
+    assert "0.7% of the metric's range" in r["reason"] and "minimum effect 5%" in r["reason"]
+    assert np.isnan(r["n_c"]) and np.isnan(r["n_c_lo"])
+
+
+def test_the_same_rise_scaled_to_a_real_effect_is_emergent():
+    r = row([0, 0, 0, 0, 0, 0, 0.02, 0.3, 0.7], chance=0.0, n_samples=1000)
+    assert r["verdict"] == "emergent", r["reason"]
+    assert r["effect"] == pytest.approx(0.7, abs=0.1) and "of the metric's range" in r["reason"]
+
+
+@pytest.mark.parametrize("y", [[0, 0, 0, 0.01, 0.7, 0.9, 0.85, 0.7, 0.6],
+                               [0, 0, 0, 0.0, 0.02, 0.8, 0.9, 0.75, 0.55]])
+def test_a_jump_that_falls_back_part_of_the_way_is_emergent_with_n_c_and_a_flag(y):
+    r = row(y, chance=0.0, n_samples=1000, n_boot=100)
+    assert r["verdict"] == "emergent", r["reason"]
+    assert "falls-back" in r["flags"].split(",") and "falls back" in r["reason"]
+    assert 1e7 < r["n_c"] < 1e9 and r["n_c_lo"] <= r["n_c"] <= r["n_c_hi"]
+    assert 0 < r["fall_back"] < 0.5
+
+
+def test_a_jump_that_falls_back_to_the_floor_stays_non_monotone_without_a_threshold():
+    r = row([0, 0, 0, 0.01, 0.7, 0.9, 0.5, 0.1, 0.0], chance=0.0, n_samples=1000)
+    assert r["verdict"] == "non-monotone", r["reason"]
+    assert "no threshold is claimed" in r["reason"]
+    assert np.isnan(r["n_c"]) and np.isnan(r["n_c_lo"]) and np.isnan(r["threshold"])
+
+
+@pytest.mark.parametrize("name, y", [
+    ("smooth", 0.1 + 0.8 * (X - X.min()) / np.ptp(X)),
+    ("flat", 0.3 + 0.002 * np.sin(np.arange(9))),
+])
+def test_rows_without_a_located_threshold_carry_none(name, y):
+    r = analyze_emergence(table(y, chance=0.0, n_samples=1000), n_boot=200).row(0, named=True)
+    assert r["verdict"] == name, r["reason"]
+    for column in ("n_c", "n_c_lo", "n_c_hi", "threshold", "threshold_lo", "threshold_hi"):
+        assert np.isnan(r[column]), column
+    assert not r["threshold_in_range"]
+
+
+def test_decide_is_pure_and_owns_the_verdict():
+    """The same evidence and criteria always give the same verdict; changing a criterion changes it."""
+    y = sigmoid(X, 0.0, 0.9, 3.0, np.log(3e8))
+    ev = gather(X, y, chance=0.0, bounds=(0.0, 1.0))
+    assert decide(ev, Criteria()) == decide(ev, Criteria())
+    assert decide(ev, Criteria())[0] is Verdict.EMERGENT
+    assert decide(ev, Criteria(min_effect=0.95))[0] is Verdict.FLAT
+    assert decide(ev, Criteria(min_dof=5))[0] is Verdict.INSUFFICIENT
+
+
+def test_every_verdict_answers_what_depends_on_it():
+    assert [v for v in Verdict if v.has_threshold] == [Verdict.EMERGENT]
+    assert all(v.colour.startswith("#") for v in Verdict)
+    assert str(Verdict.BEYOND_RANGE) == "beyond-range" == f"{Verdict.BEYOND_RANGE}"
+
+
+def test_a_smooth_panel_draws_no_sigmoid_step():
+    """A smooth target_logprob was drawn as a sigmoid step labelled 'smooth'; a smooth curve is drawn with
+    its smooth model, and only a verdict with a transition draws the sigmoid."""
+    matplotlib.use("Agg")
+    logprob = np.log(0.05 + 0.9 * (X - X.min()) / np.ptp(X))
+    em = sigmoid(X, 0.0, 0.9, 3.0, np.log(3e8))
+    frame = pl.concat([table(logprob, metric="target_logprob"), table(em, chance=0.0)], how="diagonal")
+    result = run_emergence(frame, n_boot=50)
+    assert result.curves[("t", "target_logprob")].verdict is Verdict.SMOOTH
+    fig = emergence_figure(result)
+    labels = {ax.get_title().split("\n")[0]: [line.get_label() for line in ax.get_lines()] for ax in fig.axes}
+    assert "sigmoid" not in labels["target_logprob"]
+    assert "sigmoid" in labels["exact_match"]
