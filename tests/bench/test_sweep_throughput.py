@@ -8,16 +8,33 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_quick_benchmark_measures_every_section(tmp_path):
+def run_quick(tmp_path, *args):
     out = tmp_path / "bench.jsonl"
     result = subprocess.run([sys.executable, "bench/sweep_throughput.py", "--quick", "--seconds", "0.5",
-                             "--threads", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                             "--threads", "1", "--out", str(out), *args], cwd=ROOT, capture_output=True, text=True,
                             timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
-    records = [json.loads(line) for line in out.read_text().splitlines()]
+    return result, [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_quick_benchmark_measures_the_ladder_and_packing(tmp_path):
+    """The default suite: the sections without compiling (the warm start compiles two shapes cold on CPU,
+    ~2 minutes here; tests/sweep/train/test_compiled.py covers warm starts in the default suite)."""
+    result, records = run_quick(tmp_path, "--sections", "ladder,packing")
+    assert {r["section"] for r in records} == {"ladder", "packing"}
+    assert {r["size"] for r in records if r["section"] == "ladder"} == {"70k", "800k"}
+    assert all(r["train_tokens_per_second"] > 0 for r in records if r["section"] == "ladder")
+    assert "train/model" in result.stdout and "packing" in result.stdout
+
+
+@pytest.mark.slow
+def test_quick_benchmark_measures_every_section(tmp_path):
+    result, records = run_quick(tmp_path)
     by_section = {}
     for record in records:
         by_section.setdefault(record["section"], []).append(record)
