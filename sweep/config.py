@@ -16,7 +16,8 @@ class ModelSize:
     """One model size of the grid: an explicit shape, or a target non-embedding parameter count.
 
     Give n_layer and d_model (n_head optional: d_model / model.head_dim), or n_params alone
-    (a shape is then derived, see sweep.shapes.shape_for_params).
+    (a shape is then derived, see sweep.grid.shape_for_params). This n_params counts non-embedding
+    parameters; the runs table's n_params counts every parameter (embeddings included).
     """
 
     name: str | None = None
