@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from analysis import inputs
+from analysis.compute import compute_summary, compute_text
 from analysis.emergence_analysis import N_BOOT, EmergenceInputError, EmergenceResult, run_emergence
 from analysis.fits_table import fits_table
 from analysis.frontier import FLOPS_PER_PARAM_TOKEN
@@ -222,6 +223,12 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
             skipped = f"Not analysed: {exc}"
     sections = [glance_section(loss, emergence), *loss_sections(loss, done, images),
                 *emergence_sections(emergence, skipped, images)]
+    spent = compute_summary(done) if done.height else None
+    if spent is not None:
+        sections.append(Section("Schedules and compute", compute_text(spent), [
+            {"run_id": r["run_id"], "N": r["n_params"], "D": r["n_tokens"], "schedule": r["schedule"],
+             "role": r["role"], "FLOPs (independent)": f"{r['flops']:.3g}", "FLOPs spent": f"{r['flops_spent']:.3g}",
+             "final_val_loss": r["final_val_loss"]} for r in spent.points.iter_rows(named=True)]))
     sections.append(Section("Runs", "", [
         {k: r.get(k) for k in ("run_id", "status", "n_params", "n_tokens", "final_val_loss", "wall_seconds")}
         for r in runs.sort("n_params", "n_tokens").iter_rows(named=True)]))
@@ -245,6 +252,9 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
         f = loss.fit
         say(f"loss law: E={f.E:.4f} A={f.A:.4g} alpha={f.alpha:.3f} B={f.B:.4g} beta={f.beta:.3f} "
             f"({f.n_points} runs; fit + {loss.options.n_resamples} bootstrap resamples {loss_seconds:.1f} s)")
+    if spent is not None and spent.n_branches:
+        say(f"compute: {spent.flops_spent:.3g} FLOPs spent, {spent.flops_independent:.3g} for independent runs "
+            f"({100 * spent.saved_fraction:.1f}% saved by {spent.n_branches} WSD branches)")
     if emergence is not None:
         for note in emergence.notes:
             say(f"note: {note}")
