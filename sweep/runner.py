@@ -33,8 +33,7 @@ def spent_flops(spec: RunSpec) -> float:
     """Training FLOPs this run computes itself: every step of an independent run or a trunk; a WSD
     branch only its cooldown (the steps before its branch step are its trunk's, spent once for all
     branches). `flops` in the runs table is what an independent run to the same tokens costs."""
-    tokens = (spec.train.n_steps - spec.first_step) * spec.train.batch_size * spec.model.seq_len
-    return float(train_flops(spec.model, tokens))
+    return float(train_flops(spec.model, spec.spent_tokens))
 
 
 def schedule_name(spec: RunSpec) -> str:

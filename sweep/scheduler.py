@@ -80,8 +80,9 @@ def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str, 
     for spec in specs:
         rid = run_id(spec)
         cells = run_columns(costs[rid], cost.kind, cost.throughput.peak_flops) if rid in costs else ("",) * len(extra)
-        table.add_row(rid, spec.label, human_count(n_params(spec.model)), human_count(spec.train.n_tokens),
-                      f"{train_flops(spec.model, spec.train.n_tokens):.2e}", f"{spec.train.lr:.2e}", *cells,
+        model = spec.label + {"trunk": " trunk", "branch": f" branch@{spec.branch_step}"}.get(spec.role, "")
+        table.add_row(rid, model, human_count(n_params(spec.model)), human_count(spec.train.n_tokens),
+                      f"{train_flops(spec.model, spec.spent_tokens):.2e}", f"{spec.train.lr:.2e}", *cells,
                       states.get(rid) or "pending")
     return table
 
@@ -119,6 +120,12 @@ def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], s
                      if cfg.cluster.kind == "local" else ""), highlight=False)
     if todo:
         console.print(resources_line([needs[run_id(s)] for s in todo]), highlight=False)
+    if any(s.role == "branch" for s in specs):
+        spent = sum(train_flops(s.model, s.spent_tokens) for s in specs)
+        full = sum(train_flops(s.model, s.train.n_tokens) for s in specs)
+        console.print(f"WSD branches: the grid trains {spent:.3g} FLOPs where independent runs would train "
+                      f"{full:.3g} ({spent / full:.0%}); the FLOPs column is what each run trains itself",
+                      highlight=False)
     for line in cost_lines(cost, len(todo), f"no finished CPU runs in {store.uri} to measure throughput from "
                                             "(give the plan GPUs, e.g. cluster.num_gpus=1, for a GPU estimate)"):
         console.print(line, highlight=False)

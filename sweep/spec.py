@@ -81,6 +81,11 @@ class RunSpec:
         """The first optimizer step this run trains itself (a branch starts from its trunk's checkpoint)."""
         return self.branch_step or 0
 
+    @property
+    def spent_tokens(self) -> int:
+        """Tokens this run trains on itself: all of them, or a branch's cooldown (the rest are its trunk's)."""
+        return (self.train.n_steps - self.first_step) * self.train.batch_size * self.model.seq_len
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

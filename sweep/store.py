@@ -256,7 +256,15 @@ class BranchCheckpoints(CheckpointFile):
 
     def load(self) -> bytes | None:
         own = super().load()
-        return own if own is not None else self.trunk.run_dir.read_bytes(self.branch_point_name(self.branch_step))
+        if own is not None:
+            from sweep.train.checkpoint import CheckpointRejected, unpack  # torch: on the worker only
+
+            try:
+                unpack(own)
+                return own
+            except CheckpointRejected:  # cut short or planted: start the cooldown again from the trunk's
+                pass
+        return self.trunk.run_dir.read_bytes(self.branch_point_name(self.branch_step))
 
     def ready(self) -> bool:
         """Whether the branch can start: its trunk has reached the branch step, or it has its own checkpoint."""

@@ -200,3 +200,39 @@ def test_a_branch_whose_trunk_failed_is_failed_with_the_reason(ray_local, compos
     assert outcome.rows[run_id(bad_trunk)]["status"] == "diverged"
     assert outcome.rows[run_id(branch)]["status"] == "failed"
     assert "without a checkpoint at branch step" in outcome.rows[run_id(branch)]["error"]
+
+
+@pytest.mark.slow
+def test_a_branch_whose_worker_is_killed_is_retried_alone(ray_local, compose_cfg, tmp_path):
+    """SIGKILL a branch's worker in its cooldown (after its own periodic checkpoint): only the branch is
+    retried, resuming from its checkpoint past the branch step; the trunk trains once."""
+    import threading
+
+    cfg = compose_cfg("grid=tiny", f"results_dir={tmp_path}", "logger=none", "tasks.n_eval=16",
+                      "grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]", "grid.n_tokens=[1e6,1.5e6]",
+                      "train.schedule=wsd", "grid.branches=true", "train.checkpoint_every_seconds=0.5",
+                      "cluster.max_retries=1")
+    trunk, branch = expand(cfg)
+    store = Store(cfg.results_dir, cfg.name)
+    run = store.run_dir(run_id(branch))
+    killed = {}
+
+    def killer():
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            status = run.status()
+            if status and status.get("state") == "running" and run.exists("checkpoint/latest.pt"):
+                killed["pid"] = status["attempts"][-1]["pid"]
+                os.kill(killed["pid"], signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    outcome = run_sweep(cfg, [trunk, branch], store, QUIET)
+    thread.join()
+    assert "pid" in killed
+    status = run.status()
+    assert sorted(outcome.trained) == sorted([run_id(trunk), run_id(branch)]), status
+    assert len(status["attempts"]) == 2 and status["attempts"][-1]["resumed_from_step"] > branch.branch_step
+    assert len(store.run_dir(run_id(trunk)).status()["attempts"]) == 1
