@@ -227,7 +227,7 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
     if spent is not None:
         sections.append(Section("Schedules and compute", compute_text(spent), [
             {"run_id": r["run_id"], "N": r["n_params"], "D": r["n_tokens"], "schedule": r["schedule"],
-             "role": r["role"], "FLOPs (independent)": f"{r['flops']:.3g}", "FLOPs spent": f"{r['flops_spent']:.3g}",
+             "role": r["role"], "FLOPs (independent)": _num(r["flops"]), "FLOPs spent": _num(r["flops_spent"]),
              "final_val_loss": r["final_val_loss"]} for r in spent.points.iter_rows(named=True)]))
     sections.append(Section("Runs", "", [
         {k: r.get(k) for k in ("run_id", "status", "n_params", "n_tokens", "final_val_loss", "wall_seconds")}
