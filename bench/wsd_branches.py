@@ -7,7 +7,7 @@ per-point final losses and their agreement, and the fitted L(N, D) of both sweep
 Independent: the product's default, every (N, D) trained from scratch (train.schedule=cosine by default,
 batch and learning rate derived per run). Branches: train.schedule=wsd grid.branches=true, one trunk per
 size (the largest budget) and a cooldown branch per smaller budget. Both land in --results (a rerun skips
-finished runs: delete the directory to measure again). Writes <results>/summary-<independent sweep>.json.
+finished runs: delete the directory to measure again). Writes <results>/summary-*.json.
 
 Why 6 budgets a factor sqrt(2) apart and not D, 2D, 4D, 8D: the branch sweep costs the largest budget
 plus a cooldown (20%) of every other, so the fraction of the independent cost is
@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="+", default=BUDGETS)
     parser.add_argument("--sizes", default=SIZES)
     parser.add_argument("--independent-schedule", default="cosine", choices=("cosine", "linear", "wsd"))
+    parser.add_argument("--branch-plan", default="largest", choices=("largest", "smallest"))
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cooldown-fraction", type=float, default=0.2)
     parser.add_argument("--cooldown-shape", default="1-sqrt")
     parser.add_argument("--tasks", default=LANGUAGE, help="tasks.suite; 'default' keeps conf/tasks/default.yaml")
@@ -88,17 +90,18 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(file=open(os.devnull, "w"))  # the sweeps' own progress: quiet; the tables below are the output
     budgets = "[" + ",".join(f"{b:.6g}" for b in args.budgets) + "]"
-    common = [f"grid.models={args.sizes}", f"grid.n_tokens={budgets}", f"tasks.n_eval={args.n_eval}",
-              f"train.cooldown_shape={args.cooldown_shape}"]
+    common = [f"grid.seeds=[{args.seed}]", f"grid.models={args.sizes}", f"grid.n_tokens={budgets}",
+              f"tasks.n_eval={args.n_eval}", f"train.cooldown_shape={args.cooldown_shape}"]
     if args.tasks != "default":
         common.append(f"tasks.suite={args.tasks}")
     independent_extra = [f"train.schedule={args.independent_schedule}"]
     if args.independent_schedule == "wsd":
         independent_extra.append(f"train.cooldown_fraction={args.cooldown_fraction}")
-    name = "independent" if args.independent_schedule == "cosine" else f"independent-{args.independent_schedule}"
-    ind, ind_s = run(name, common + independent_extra, args.results, console)
-    br, br_s = run("branches", common + ["train.schedule=wsd", "grid.branches=true",
-                                          f"train.cooldown_fraction={args.cooldown_fraction}"], args.results, console)
+    sweep_name = f"independent-{args.independent_schedule}"
+    ind, ind_s = run(sweep_name, common + independent_extra, args.results, console)
+    br, br_s = run(f"branches-{args.branch_plan}", common + [
+        "train.schedule=wsd", "grid.branches=true", f"grid.branch_plan={args.branch_plan}",
+        f"train.cooldown_fraction={args.cooldown_fraction}"], args.results, console)
 
     from analysis.compute import compute_summary
 
@@ -107,7 +110,8 @@ def main() -> None:
     print(f"grid: {ind.select(pl.col('label').n_unique()).item()} sizes x {len(args.budgets)} budgets "
           f"({', '.join(f'{b:.3g}' for b in args.budgets)} tokens); independent schedule: "
           f"{args.independent_schedule}; branches: wsd, {args.cooldown_shape} cooldown of "
-          f"{args.cooldown_fraction:.0%} of each budget")
+          f"{args.cooldown_fraction:.0%} of each budget, batch/LR/warm-up of the {args.branch_plan} budget; "
+          f"seed {args.seed}")
     print("\nFLOPs (training, sum over runs)")
     print(f"  independent runs     {ci.flops_spent:.4g}   ({ind.height} runs, {ind_s:.0f} s wall)")
     print(f"  WSD branches, spent  {cb.flops_spent:.4g}   ({cb.n_trunks} trunks + {cb.n_branches} branches, "
@@ -158,7 +162,7 @@ def main() -> None:
                "flops_independent": ci.flops_spent, "flops_branches_spent": cb.flops_spent, "ratio": ratio,
                "seconds": {"independent": ind_s, "branches": br_s},
                "points": pair.to_dicts(), "fits": fits, "level": level, "n_boot": args.n_boot}
-    out = f"{args.results}/summary-{name}.json"
+    out = f"{args.results}/summary-{sweep_name}-vs-branches-{args.branch_plan}.json"
     with open(out, "w") as f:
         json.dump(summary, f, indent=2, default=float)
     print(f"\nwritten {out}")

@@ -152,22 +152,29 @@ def cooldown_fraction(train: TrainConfig, branches: bool = False) -> float | Non
     return train.cooldown_fraction
 
 
-def plan_branches(train: TrainConfig, shape: ModelShape, budgets: list[int]) -> list[tuple[int, TrainPlan, int]]:
+def plan_branches(train: TrainConfig, shape: ModelShape, budgets: list[int],
+                  plan_at: str = "largest") -> list[tuple[int, TrainPlan, int]]:
     """The WSD-branch plans of one size: (budget, plan, branch step) per budget, the largest (the trunk,
     branch step 0) first.
 
     All budgets of a size share one run up to their cooldowns, so they share its batch, peak learning
-    rate and warm-up. These are derived at the smallest budget (plan_training): there the branch is
-    exactly the run an independent wsd sweep would train, and for the larger budgets the batch is at or
-    below the critical batch of their compute, which costs no loss per token (McCandlish et al. 2018),
-    only wall-clock. Each budget then gets its own steps (ceil(D / tokens per step)) and a cooldown of
-    cooldown_fraction of them; its branch step, where its cooldown starts, is n_steps - cooldown_steps.
+    rate and warm-up, derived (plan_training) at one budget, `plan_at`:
+      largest (default): the trunk, which holds most of the compute, is exactly the independent wsd
+        run of its budget; smaller budgets train at a lower learning rate and a larger batch than
+        their own rule gives (fewer steps);
+      smallest: the smallest branch is exactly its independent wsd run; larger budgets keep its batch
+        (at or below their critical batch: no loss per token lost, McCandlish et al. 2018) and its
+        higher learning rate, which the trunk then holds for its whole stable phase.
+    bench/wsd_branches.py measures both against independent runs. Each budget then gets its own steps
+    (ceil(D / tokens per step)) and a cooldown of cooldown_fraction of them; its branch step, where its
+    cooldown starts, is n_steps - cooldown_steps.
     The largest budget is the trunk itself: its stable phase runs to its own cooldown and it keeps a
     checkpoint at every smaller budget's branch step; the others branch from those checkpoints.
     """
     fraction = cooldown_fraction(train, branches=True)
     budgets = sorted(budgets)
-    base = plan_training(dataclasses.replace(train, cooldown_fraction=fraction), shape, budgets[0])
+    base = plan_training(dataclasses.replace(train, cooldown_fraction=fraction), shape,
+                         budgets[-1] if plan_at == "largest" else budgets[0])
     tokens_per_step = base.batch_size * shape.seq_len
     plans = []
     for budget in reversed(budgets):
@@ -203,7 +210,7 @@ def expand(cfg: SweepConfig) -> list[RunSpec]:
             common = dict(model=shape, data=cfg.data, tasks=tuple(cfg.tasks.suite), n_eval=cfg.tasks.n_eval,
                           label=size_label(size, shape), eval_batch_size=cfg.tasks.eval_batch_size,
                           data_fingerprint=fingerprint_)
-            plans = plan_branches(cfg.train, shape, budgets_for(cfg, shape))
+            plans = plan_branches(cfg.train, shape, budgets_for(cfg, shape), cfg.grid.branch_plan)
             points = tuple(sorted({step for _, _, step in plans[1:]}))
             for seed in cfg.grid.seeds:
                 budget, plan, _ = plans[0]
