@@ -86,6 +86,8 @@ def main() -> None:
     parser.add_argument("--tasks", default=LANGUAGE, help="tasks.suite; 'default' keeps conf/tasks/default.yaml")
     parser.add_argument("--n-eval", type=int, default=64)
     parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--noise-from", default=None, help="another --results of the same grid (another --seed): "
+                        "print how far its independent runs are from these, the noise floor of one point")
     parser.add_argument("--tolerance", type=float, default=0.02, help="per-point |dL| / L stated as agreement")
     args = parser.parse_args()
     console = Console(file=open(os.devnull, "w"))  # the sweeps' own progress: quiet; the tables below are the output
@@ -136,6 +138,18 @@ def main() -> None:
     within = int((np.abs(rel) <= args.tolerance).sum())
     print(f"  mean dL/L {rel.mean():+.2%}, mean |dL/L| {np.abs(rel).mean():.2%}, max |dL/L| {np.abs(rel).max():.2%}; "
           f"{within}/{len(rel)} points within {args.tolerance:.0%}")
+
+    if args.noise_from:
+        from analysis.load import load_runs
+
+        other = load_runs(f"{args.noise_from}/{sweep_name}").filter(pl.col("status") == "done")
+        seeds = other.join(ind.select(*key, pl.col("final_val_loss").alias("L_here")), on=key).with_columns(
+            ((pl.col("L_here") - pl.col("final_val_loss")) / pl.col("final_val_loss")).alias("rel"))
+        noise = seeds["rel"].to_numpy()
+        print(f"\nnoise floor: independent runs here (seed {args.seed}) vs {args.noise_from} (seed "
+              f"{other['seed'][0]}), same grid and schedule: mean |dL/L| {np.abs(noise).mean():.2%}, max "
+              f"{np.abs(noise).max():.2%}; {int((np.abs(noise) <= args.tolerance).sum())}/{len(noise)} within "
+              f"{args.tolerance:.0%}")
 
     fi, fb = fit(ind, args.n_boot), fit(br, args.n_boot)
     level = fi.bootstrap.level
