@@ -143,14 +143,15 @@ def main() -> None:
     if args.noise_from:
         from analysis.load import load_runs
 
-        other = load_runs(f"{args.noise_from}/{sweep_name}").filter(pl.col("status") == "done")
-        seeds = other.join(ind.select(*key, pl.col("final_val_loss").alias("L_here")), on=key).with_columns(
-            ((pl.col("L_here") - pl.col("final_val_loss")) / pl.col("final_val_loss")).alias("rel"))
-        noise = seeds["rel"].to_numpy()
-        print(f"\nnoise floor: independent runs here (seed {args.seed}) vs {args.noise_from} (seed "
-              f"{other['seed'][0]}), same grid and schedule: mean |dL/L| {np.abs(noise).mean():.2%}, max "
-              f"{np.abs(noise).max():.2%}; {int((np.abs(noise) <= args.tolerance).sum())}/{len(noise)} within "
-              f"{args.tolerance:.0%}")
+        print(f"\nseed to seed: this seed ({args.seed}) vs the same sweeps in {args.noise_from}")
+        for here, name in ((ind, sweep_name), (br, f"branches-{args.branch_plan}")):
+            other = load_runs(f"{args.noise_from}/{name}").filter(pl.col("status") == "done")
+            seeds = other.join(here.select(*key, pl.col("final_val_loss").alias("L_here")), on=key).with_columns(
+                ((pl.col("L_here") - pl.col("final_val_loss")) / pl.col("final_val_loss")).alias("rel"))
+            noise = np.abs(seeds["rel"].to_numpy())
+            print(f"  {name:<22} (other seed {other['seed'][0]}): mean |dL/L| {noise.mean():.2%}, "
+                  f"max {noise.max():.2%}; {int((noise <= args.tolerance).sum())}/{len(noise)} points within "
+                  f"{args.tolerance:.0%}")
 
     fi, fb = fit(ind, args.n_boot), fit(br, args.n_boot)
     level = fi.bootstrap.level
