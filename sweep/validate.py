@@ -438,7 +438,9 @@ def validate_runs(cfg: SweepConfig, specs: Sequence) -> None:
     if short:
         points = ", ".join(f"{label} at {budget:g} tokens" for label, budget in short)
         problems.append(f"train.cooldown_fraction: warm-up and cooldown overlap in {points} (too few steps); "
-                        "lower train.cooldown_fraction or train.warmup_fraction, or raise the budget")
+                        "lower train.cooldown_fraction or train.warmup_fraction, or raise the budget"
+                        + (" (with grid.branches the warm-up is the shared plan's: grid.branch_plan=smallest "
+                           "shortens it)" if cfg.grid.branches and cfg.grid.branch_plan == "largest" else ""))
     if problems:
         raise ConfigError(problems)
 
