@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from analysis import inputs
+from analysis.compute import compute_summary
 from analysis.emergence.curve import N_BOOT
 from analysis.emergence.points import EmergenceInputError
 from analysis.emergence.run import EmergenceResult, run_emergence
@@ -24,7 +25,7 @@ from analysis.load import load_evals, load_runs
 from analysis.loss.allocation import FLOPS_PER_PARAM_TOKEN
 from analysis.loss.run import LossAnalysis, LossOptions, run_loss_analysis
 from analysis.report import Section, html_page, markdown
-from analysis.sections import emergence_sections, glance_section, loss_sections
+from analysis.sections import compute_section, emergence_sections, glance_section, loss_sections
 
 
 def run_flops(runs: pl.DataFrame) -> np.ndarray:
@@ -103,6 +104,9 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
     images: dict[str, bytes] = {}
     sections = [glance_section(loss, emergence), *loss_sections(loss, done, flops, images),
                 *emergence_sections(emergence, skipped, images)]
+    spent = compute_summary(done) if done.height else None
+    if spent is not None:
+        sections.append(compute_section(spent))
     sections.append(Section("Runs", "", [
         {k: r.get(k) for k in ("run_id", "status", "n_params", "n_tokens", "final_val_loss", "wall_seconds")}
         for r in runs.sort("n_params", "n_tokens").iter_rows(named=True)]))
@@ -113,6 +117,9 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
     png = _write(sweep_dir, sections, images, loss, emergence)
     inputs.record(sweep_dir, started_from, analysis_settings)  # last: the analysis is complete
     _summary(say, loss, emergence, loss_seconds)
+    if spent is not None and spent.n_branches:
+        say(f"compute: {spent.flops_spent:.3g} FLOPs spent, {spent.flops_independent:.3g} for independent runs "
+            f"({100 * spent.saved_fraction:.1f}% saved by {spent.n_branches} WSD branches)")
     written = ["report.html", "report.md", "fits.parquet"] + ["emergence.parquet"] * (emergence is not None)
     written += [f"plots/ ({len(png)} figures, PNG and SVG)"] * bool(png)
     if done.is_empty():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from analysis.compute import ComputeSummary, compute_text
 from analysis.emergence.plots import emergence_figure
 from analysis.emergence.rule import Verdict
 from analysis.emergence.run import EmergenceResult
@@ -199,3 +200,11 @@ def emergence_sections(emergence: EmergenceResult | None, skipped: str, images: 
 
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)
+
+
+def compute_section(spent: ComputeSummary) -> Section:
+    """Which schedule produced each point, and the compute the sweep spent against independent runs."""
+    return Section("Schedules and compute", compute_text(spent), [
+        {"run_id": r["run_id"], "N": r["n_params"], "D": r["n_tokens"], "schedule": r["schedule"],
+         "role": r["role"], "FLOPs (independent)": _num(r["flops"]), "FLOPs spent": _num(r["flops_spent"]),
+         "final_val_loss": r["final_val_loss"]} for r in spent.points.iter_rows(named=True)])

@@ -39,6 +39,14 @@ class GridConfig:
     n_tokens: list[float] = field(default_factory=list)
     tokens_per_param: list[float] = field(default_factory=list)
     seeds: list[int] = field(default_factory=lambda: [0])
+    # WSD branches (sweep.grid.plan_branches, needs train.schedule=wsd): the budgets of one size and seed
+    # share one run, the trunk (the largest budget, stable at the peak learning rate until its own
+    # cooldown); every smaller budget is a branch that starts from the trunk's checkpoint at the start of
+    # its cooldown and decays to exactly its budget (Hägele et al. 2024). Each point costs its cooldown.
+    branches: bool = False
+    # The budget whose batch, peak learning rate and warm-up all branches of a size share: largest (the
+    # trunk's own, as an independent run of that budget) | smallest (sweep.grid.plan_branches).
+    branch_plan: str = "largest"
 
 
 @dataclass
@@ -60,6 +68,11 @@ class TrainConfig:
     lr: float | None = None  # peak learning rate; null = derived per run (sweep.grid.derive_lr)
     lr_scale: float = 1.0  # multiplies the derived learning rate
     schedule: str = "cosine"  # cosine | linear | wsd
+    # wsd only: the decay is this fraction of each run's own steps (null: the last 20% of the steps after
+    # warm-up, linear, as before; grid.branches=true: 0.2, Hägele et al. 2024 sec. 4, where a 20% cooldown
+    # matches cosine).
+    cooldown_fraction: float | None = None
+    cooldown_shape: str = "1-sqrt"  # linear | 1-sqrt (Hägele et al. 2024 sec. 3.2: 1-sqrt beats linear)
     warmup_fraction: float = 0.05
     max_warmup_steps: int = 1000
     final_lr_fraction: float = 0.1

@@ -227,7 +227,7 @@ class GridCost:
 
 def run_cost(spec: RunSpec, resources: RunResources, throughput: Throughput) -> RunCost:
     fps = throughput.flops_per_second(n_params(spec.model))
-    seconds = train_flops(spec.model, spec.train.n_tokens) / fps
+    seconds = train_flops(spec.model, spec.spent_tokens) / fps  # a WSD branch: its cooldown
     held = resources.num_gpus if throughput.kind == GPU else resources.num_cpus
     return RunCost(run_id(spec), resources, fps, seconds, seconds * held / 3600)
 

@@ -15,19 +15,22 @@ import tempfile
 from typing import Any
 
 from sweep.spec import RunSpec
-from sweep.store import FAILED, FINISHED, INTERRUPTED, CheckpointFile, Store
+from sweep.store import FAILED, FINISHED, INTERRUPTED, CheckpointFile, Store, checkpoints_for
 
 
 class _ReadOnly:
     """A CheckpointIO that loads the run's checkpoint and never writes (ranks other than 0)."""
 
-    def __init__(self, checkpoints: CheckpointFile):
+    def __init__(self, checkpoints: CheckpointFile):  # or a BranchCheckpoints
         self.checkpoints = checkpoints
 
     def load(self) -> bytes | None:
         return self.checkpoints.load()
 
     def save(self, payload: bytes, step: int) -> None:
+        pass
+
+    def save_branch_point(self, payload: bytes, step: int) -> None:
         pass
 
 
@@ -49,7 +52,7 @@ def _rank_loop(config: dict[str, Any]) -> None:
     rank = ray.train.get_context().get_world_rank()
     if rank:
         try:
-            train(spec, device=device, checkpoints=_ReadOnly(CheckpointFile(run_dir)), stop=lambda: False)
+            train(spec, device=device, checkpoints=_ReadOnly(checkpoints_for(spec, run_dir)), stop=lambda: False)
         except (Diverged, Interrupted):  # rank 0 records what happened
             pass
         return

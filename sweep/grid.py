@@ -9,6 +9,7 @@ One place for each derivation, each with its source:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from sweep.config import DataConfig, ModelConfig, ModelSize, SweepConfig, TrainConfig
@@ -17,7 +18,12 @@ from sweep.spec import RunSpec, TrainPlan
 from sweep.tasks.corpus import corpus_files, fingerprint
 from sweep.tasks.tokenizer import VOCAB_SIZE, Tokenizer, load_tokenizer
 from sweep.train.flops import n_nonembed_params, n_params, train_flops
+from sweep.train.schedule import cooldown_steps
 from sweep.train.shape import ModelShape
+
+# grid.branches with train.cooldown_fraction unset: a 20% cooldown (Hägele et al. 2024, sec. 4: a
+# cooldown of 20% of the steps matches, and longer ones beat, a cosine run of the same length).
+BRANCH_COOLDOWN_FRACTION = 0.2
 
 
 def _shape(model: ModelConfig, n_layer: int, d_model: int, n_head: int, vocab_size: int = VOCAB_SIZE) -> ModelShape:
@@ -110,6 +116,7 @@ def plan_training(train: TrainConfig, shape: ModelShape, n_tokens_budget: int) -
     n_steps = max(1, math.ceil(n_tokens_budget / tokens_per_step))
     lr = train.lr if train.lr is not None else train.lr_scale * derive_lr(shape, n_tokens_budget, batch_size)
     warmup = min(train.max_warmup_steps, max(1, round(train.warmup_fraction * n_steps)))
+    cooldown = cooldown_fraction(train)
     return TrainPlan(
         batch_size=batch_size,
         n_steps=n_steps,
@@ -131,7 +138,53 @@ def plan_training(train: TrainConfig, shape: ModelShape, n_tokens_budget: int) -
         checkpoint_every_seconds=train.checkpoint_every_seconds,
         micro_batch_size=train.micro_batch_size,
         data_workers=train.data_workers,
+        cooldown_steps=None if cooldown is None else cooldown_steps(n_steps, cooldown),
+        cooldown_shape=None if cooldown is None else train.cooldown_shape,
     )
+
+
+def cooldown_fraction(train: TrainConfig, branches: bool = False) -> float | None:
+    """The wsd cooldown as a fraction of each run's steps; None: not wsd, or wsd's older rule."""
+    if train.schedule != "wsd":
+        return None
+    if train.cooldown_fraction is None and branches:
+        return BRANCH_COOLDOWN_FRACTION
+    return train.cooldown_fraction
+
+
+def plan_branches(train: TrainConfig, shape: ModelShape, budgets: list[int],
+                  plan_at: str = "largest") -> list[tuple[int, TrainPlan, int]]:
+    """The WSD-branch plans of one size: (budget, plan, branch step) per budget, the largest (the trunk,
+    branch step 0) first.
+
+    All budgets of a size share one run up to their cooldowns, so they share its batch, peak learning
+    rate and warm-up, derived (plan_training) at one budget, `plan_at`:
+      largest (default): the trunk, which holds most of the compute, is exactly the independent wsd
+        run of its budget; smaller budgets train at a lower learning rate and a larger batch than
+        their own rule gives (fewer steps);
+      smallest: the smallest branch is exactly its independent wsd run; larger budgets keep its batch
+        (at or below their critical batch: no loss per token lost, McCandlish et al. 2018) and its
+        higher learning rate, which the trunk then holds for its whole stable phase.
+    bench/wsd_branches.py measures both against independent runs. Each budget then gets its own steps
+    (ceil(D / tokens per step)) and a cooldown of cooldown_fraction of them; its branch step, where its
+    cooldown starts, is n_steps - cooldown_steps.
+    The largest budget is the trunk itself: its stable phase runs to its own cooldown and it keeps a
+    checkpoint at every smaller budget's branch step; the others branch from those checkpoints.
+    """
+    fraction = cooldown_fraction(train, branches=True)
+    budgets = sorted(budgets)
+    base = plan_training(dataclasses.replace(train, cooldown_fraction=fraction), shape,
+                         budgets[-1] if plan_at == "largest" else budgets[0])
+    tokens_per_step = base.batch_size * shape.seq_len
+    plans = []
+    for budget in reversed(budgets):
+        n_steps = max(1, math.ceil(budget / tokens_per_step))
+        n_cooldown = cooldown_steps(n_steps, fraction)
+        plan = dataclasses.replace(base, n_steps=n_steps, n_tokens=n_steps * tokens_per_step,
+                                   val_every_steps=max(1, math.ceil(n_steps / max(1, train.val_points))),
+                                   cooldown_steps=n_cooldown, cooldown_shape=train.cooldown_shape)
+        plans.append((budget, plan, 0 if not plans else n_steps - n_cooldown))
+    return plans
 
 
 def size_label(size: ModelSize, shape: ModelShape) -> str:
@@ -146,12 +199,28 @@ def budgets_for(cfg: SweepConfig, shape: ModelShape) -> list[int]:
 
 
 def expand(cfg: SweepConfig) -> list[RunSpec]:
-    """Every (size, budget, seed) point as a RunSpec, largest compute first, duplicates removed."""
+    """Every (size, budget, seed) point as a RunSpec, largest compute first, duplicates removed.
+    With grid.branches, a size's points are its trunk and the branches of it (plan_branches)."""
     specs: dict[str, RunSpec] = {}
     tokenizer = load_tokenizer(cfg.data.tokenizer)
     fingerprint_ = data_fingerprint(cfg.data, tokenizer)
     for size in cfg.grid.models:
         shape = shape_for_size(size, cfg.model, tokenizer.vocab_size)
+        if cfg.grid.branches:
+            common = dict(model=shape, data=cfg.data, tasks=tuple(cfg.tasks.suite), n_eval=cfg.tasks.n_eval,
+                          label=size_label(size, shape), eval_batch_size=cfg.tasks.eval_batch_size,
+                          data_fingerprint=fingerprint_)
+            plans = plan_branches(cfg.train, shape, budgets_for(cfg, shape), cfg.grid.branch_plan)
+            points = tuple(sorted({step for _, _, step in plans[1:]}))
+            for seed in cfg.grid.seeds:
+                budget, plan, _ = plans[0]
+                trunk = RunSpec(train=plan, seed=seed, n_tokens_budget=budget, branch_points=points, **common)
+                specs.setdefault(run_id(trunk), trunk)
+                for budget, plan, step in plans[1:]:
+                    branch = RunSpec(train=plan, seed=seed, n_tokens_budget=budget, trunk_run_id=run_id(trunk),
+                                     branch_step=step, **common)
+                    specs.setdefault(run_id(branch), branch)
+            continue
         for budget in budgets_for(cfg, shape):
             plan = plan_training(cfg.train, shape, budget)
             for seed in cfg.grid.seeds:

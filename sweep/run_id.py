@@ -33,15 +33,43 @@ EXCLUDED: tuple[str, ...] = (
 )
 
 
+# Fields added after SCHEMA_VERSION 3 that are hashed only when set: left at these values they are
+# dropped, so every run that does not use them keeps the id it had before they existed. Set, they are
+# hashed like every other field (a branch's id names its trunk and branch step).
+UNSET_NOT_HASHED: dict[str, Any] = {
+    "train.cooldown_steps": None,
+    "train.cooldown_shape": None,
+    "branch_points": [],
+    "trunk_run_id": None,
+    "branch_step": None,
+}
+
+
+def _drop(fields: dict[str, Any], path: str) -> None:
+    *parents, leaf = path.split(".")
+    node = fields
+    for key in parents:
+        node = node[key]
+    del node[leaf]
+
+
+def _get(fields: dict[str, Any], path: str) -> Any:
+    node = fields
+    for key in path.split("."):
+        node = node[key]
+    return node
+
+
 def identity_fields(spec: RunSpec) -> dict[str, Any]:
-    """The hashed content: the spec as a dict, minus EXCLUDED, plus the schema version."""
+    """The hashed content: the spec as a dict, minus EXCLUDED and unset UNSET_NOT_HASHED fields, plus
+    the schema version."""
     fields = spec.to_dict()
     for path in EXCLUDED:
-        *parents, leaf = path.split(".")
-        node = fields
-        for key in parents:
-            node = node[key]
-        del node[leaf]
+        _drop(fields, path)
+    for path, unset in UNSET_NOT_HASHED.items():
+        value = _get(fields, path)
+        if value == unset or (isinstance(value, tuple) and list(value) == unset):
+            _drop(fields, path)
     fields["schema_version"] = SCHEMA_VERSION
     return fields
 

@@ -21,12 +21,28 @@ from sweep.metrics import aggregate, chance_levels, complete_sample
 from sweep.run_id import run_id as compute_run_id
 from sweep.schemas import CURVES, EVALS, RUNS, SAMPLES, to_table
 from sweep.spec import RunSpec
-from sweep.store import DIVERGED, DONE, FAILED, INTERRUPTED, CheckpointFile, RunDir
+from sweep.store import DIVERGED, DONE, FAILED, INTERRUPTED, RunDir, checkpoints_for
 from sweep.tasks.mixture import eval_problems, mixture_for
 from sweep.train.flops import flops_6nd, n_nonembed_params, n_params, train_flops
 
 # Errors worth another attempt: the network or object store hiccupped. Never config or math errors.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, BrokenPipeError)
+
+
+def spent_flops(spec: RunSpec) -> float:
+    """Training FLOPs this run computes itself: every step of an independent run or a trunk; a WSD
+    branch only its cooldown (the steps before its branch step are its trunk's, spent once for all
+    branches). `flops` in the runs table is what an independent run to the same tokens costs."""
+    return float(train_flops(spec.model, spec.spent_tokens))
+
+
+def schedule_name(spec: RunSpec) -> str:
+    """How the point was trained, for the report: 'cosine', 'wsd-branch 1-sqrt 20%' ..."""
+    plan = spec.train
+    if plan.cooldown_steps is None:
+        return plan.schedule
+    kind = {"branch": "wsd-branch", "trunk": "wsd-trunk"}.get(spec.role, "wsd")
+    return f"{kind} {plan.cooldown_shape} {plan.cooldown_steps}/{plan.n_steps}"
 
 
 def run_row(spec: RunSpec, rid: str, status: str, attempts: int, **values: Any) -> dict[str, Any]:
@@ -39,6 +55,9 @@ def run_row(spec: RunSpec, rid: str, status: str, attempts: int, **values: Any) 
         "n_tokens_budget": spec.n_tokens_budget, "n_tokens": spec.train.n_tokens,
         "flops": float(train_flops(shape, spec.train.n_tokens)),
         "flops_6nd": float(flops_6nd(shape, spec.train.n_tokens)),
+        "flops_spent": spent_flops(spec), "schedule": schedule_name(spec), "role": spec.role,
+        "trunk_run_id": spec.trunk_run_id, "branch_step": spec.branch_step,
+        "cooldown_steps": spec.train.cooldown_steps,
         "batch_size": spec.train.batch_size, "n_steps": spec.train.n_steps, "lr": spec.train.lr,
         "attempts": attempts, **values,
     }
@@ -98,7 +117,7 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
     import torch
 
     from sweep.train.hardware import device_name, resolve_device
-    from sweep.train.loop import Diverged, Interrupted, train
+    from sweep.train.loop import BranchStartMissing, Diverged, Interrupted, train
 
     rid = compute_run_id(spec)
     t_start = time.perf_counter()
@@ -113,7 +132,7 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
                               device=device)
     status = run_dir.begin_attempt(rid, {**host, "device": device})
     attempts = len(status["attempts"])
-    checkpoints = CheckpointFile(run_dir)
+    checkpoints = checkpoints_for(spec, run_dir)
     try:
         result = train(spec, device=device, sink=sink, checkpoints=checkpoints,
                        memory_fraction=min(gpu_share, 1.0) if gpu_share else 1.0, stop=stop)
@@ -127,6 +146,9 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
     except Diverged as exc:
         return commit_failure(run_dir, spec, rid, DIVERGED, str(exc), curves=getattr(exc, "curves", None),
                               wall_seconds=time.perf_counter() - t_start, device=device)
+    except BranchStartMissing as exc:
+        return commit_failure(run_dir, spec, rid, FAILED, str(exc), wall_seconds=time.perf_counter() - t_start,
+                              device=device)
     except TRANSIENT_ERRORS as exc:
         run_dir.end_attempt(rid, "retrying", error=f"{type(exc).__name__}: {exc}")
         raise

@@ -28,9 +28,21 @@ from sweep.pool import Job, RunPool
 from sweep.progress import ProgressHub, SweepDisplay
 from sweep.resources import Node, RunResources, run_device, run_resources, share_text
 from sweep.run_id import human_count, run_id
-from sweep.runner import TRANSIENT_ERRORS, commit_failure, run_row
+from sweep.runner import TRANSIENT_ERRORS, commit_failure, run_row, spent_flops
 from sweep.spec import RunSpec
-from sweep.store import CORRUPT, DONE, FAILED, FINISHED, INTERRUPTED, LEASED, RUNNING, CheckpointFile, Store, now_iso
+from sweep.store import (
+    CORRUPT,
+    DONE,
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    LEASED,
+    RUNNING,
+    CheckpointFile,
+    Store,
+    checkpoints_for,
+    now_iso,
+)
 from sweep.tracking import OFFLINE, decide_wandb_mode, sync_command
 from sweep.train.flops import n_params, train_flops
 from sweep.worker import RunWorker
@@ -68,8 +80,9 @@ def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str, 
     for spec in specs:
         rid = run_id(spec)
         cells = run_columns(costs[rid], cost.kind, cost.throughput.peak_flops) if rid in costs else ("",) * len(extra)
-        table.add_row(rid, spec.label, human_count(n_params(spec.model)), human_count(spec.train.n_tokens),
-                      f"{train_flops(spec.model, spec.train.n_tokens):.2e}", f"{spec.train.lr:.2e}", *cells,
+        model = spec.label + {"trunk": " trunk", "branch": f" branch@{spec.branch_step}"}.get(spec.role, "")
+        table.add_row(rid, model, human_count(n_params(spec.model)), human_count(spec.train.n_tokens),
+                      f"{train_flops(spec.model, spec.spent_tokens):.2e}", f"{spec.train.lr:.2e}", *cells,
                       states.get(rid) or "pending")
     return table
 
@@ -107,6 +120,12 @@ def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], s
                      if cfg.cluster.kind == "local" else ""), highlight=False)
     if todo:
         console.print(resources_line([needs[run_id(s)] for s in todo]), highlight=False)
+    if any(s.role == "branch" for s in specs):
+        spent = sum(train_flops(s.model, s.spent_tokens) for s in specs)
+        full = sum(train_flops(s.model, s.train.n_tokens) for s in specs)
+        console.print(f"WSD branches: the grid trains {spent:.3g} FLOPs where independent runs would train "
+                      f"{full:.3g} ({spent / full:.0%}); the FLOPs column is what each run trains itself",
+                      highlight=False)
     for line in cost_lines(cost, len(todo), f"no finished CPU runs in {store.uri} to measure throughput from "
                                             "(give the plan GPUs, e.g. cluster.num_gpus=1, for a GPU estimate)"):
         console.print(line, highlight=False)
@@ -252,8 +271,9 @@ def resume_notes(todo: list[RunSpec], store: Store) -> list[str]:
         if state is None:
             continue
         step = CheckpointFile(run_dir).step()
-        where = f"resumes from its checkpoint at step {step} of {spec.train.n_steps}" if step else \
-            "restarts from step 0 (no checkpoint)"
+        start = (f"restarts from its trunk's checkpoint at step {spec.branch_step}" if spec.trunk_run_id
+                 else "restarts from step 0 (no checkpoint)")
+        where = f"resumes from its checkpoint at step {step} of {spec.train.n_steps}" if step else start
         notes.append(f"{run_id(spec)} ({state} earlier) {where}")
     return notes
 
@@ -272,17 +292,32 @@ def _watch(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Con
     import ray
 
     specs = {job.key: job.payload for job in pool.queue}
-    total = {rid: float(train_flops(s.model, s.train.n_tokens)) for rid, s in specs.items()}
+    total = {rid: spent_flops(s) for rid, s in specs.items()}  # a WSD branch: its cooldown only
     per_token = {rid: float(train_flops(s.model, 1)) for rid, s in specs.items()}
+    first_tokens = {rid: s.first_step * s.train.batch_size * s.model.seq_len for rid, s in specs.items()}
     display = SweepDisplay(console, sum(total.values()), len(specs))
     finished_flops = 0.0
     waiting = Waiting(store, owner, console)
+    trunks = AwaitingTrunk(store)
+    for job in list(pool.queue):  # a WSD branch whose trunk has not reached its branch step yet: held back
+        if not trunks.ready(job):
+            pool.queue.remove(job)
+            trunks.add(job)
     for job in list(pool.queue):  # another driver's worker trains it: wait for it instead
         if waiting.held(job):
             pool.queue.remove(job)
     try:
         with display:
-            while pool.queue or pool.running or waiting.jobs:
+            while pool.queue or pool.running or waiting.jobs or trunks.jobs:
+                pending = {job.key for job in pool.queue} | {job.key for _, job in pool.running.values()} | set(
+                    waiting.jobs)
+                for job, problem in trunks.poll(pending):
+                    if problem is None:
+                        pool.submit(job)
+                        continue
+                    row = commit_failure(store.run_dir(job.key), job.payload, job.key, FAILED, problem)
+                    outcome.rows[job.key] = row
+                    display.note(_one_line(row))
                 pool.dispatch()
                 ready, _ = ray.wait(list(pool.running), num_returns=1, timeout=1.0)
                 for ref in ready:
@@ -305,7 +340,8 @@ def _watch(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Con
                         pool.submit(job)
                 tokens, started = ray.get(hub.snapshot.remote())
                 live = [r for r in started if r not in outcome.rows]
-                flops = finished_flops + sum(min(tokens.get(r, 0) * per_token[r], total[r]) for r in live if r in total)
+                flops = finished_flops + sum(min(max(0, tokens.get(r, 0) - first_tokens[r]) * per_token[r], total[r])
+                                             for r in live if r in total)
                 failed = sum(r["status"] != DONE for r in outcome.rows.values())
                 display.update(done=len(outcome.rows) - failed, failed=failed, running=len(live), flops_done=flops)
     except KeyboardInterrupt:
@@ -372,6 +408,47 @@ class Waiting:
             state = run_dir.state()
             if state in FINISHED or held_by_other(run_dir, self.owner) is None:
                 released.append((self.jobs.pop(key), state))
+        return released
+
+
+class AwaitingTrunk:
+    """WSD branches held back until their trunk has written the checkpoint at their branch step (or the
+    branch has a checkpoint of its own), checked every POLL_SECONDS; then submitted like any run, so
+    they train beside the trunk's continuation on the same workers. A branch whose trunk is no longer
+    pending in this sweep (finished, failed, diverged) without that checkpoint is failed with the reason."""
+
+    POLL_SECONDS = 2.0
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.jobs: dict[str, Job] = {}
+        self.last = 0.0
+
+    def ready(self, job: Job) -> bool:
+        spec = job.payload
+        if spec.trunk_run_id is None:
+            return True
+        return checkpoints_for(spec, self.store.run_dir(job.key)).ready()
+
+    def add(self, job: Job) -> None:
+        self.jobs[job.key] = job
+
+    def poll(self, pending: set[str]) -> list[tuple[Job, str | None]]:
+        """(job, None) for branches now ready; (job, why) for those that never will be in this sweep.
+        `pending`: the runs still queued, training or waiting in this sweep."""
+        if not self.jobs or time.monotonic() - self.last < self.POLL_SECONDS:
+            return []
+        self.last = time.monotonic()
+        released = []
+        for key, job in list(self.jobs.items()):
+            spec = job.payload
+            if self.ready(job):
+                released.append((self.jobs.pop(key), None))
+            elif spec.trunk_run_id not in pending:
+                state = self.store.run_dir(spec.trunk_run_id).state() or "not started"
+                released.append((self.jobs.pop(key), f"its trunk {spec.trunk_run_id} is {state} without a checkpoint "
+                                 f"at branch step {spec.branch_step}; rerun the sweep (a failed trunk is retrained), "
+                                 "or delete the trunk's run directory to retrain it"))
         return released
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pyarrow as pa
 
-TABLE_SCHEMA_VERSION = "3"  # 3: runs gain how each run executed (micro-batch, compile, workers, share)
+TABLE_SCHEMA_VERSION = "4"  # 3: runs gain how each run executed (micro-batch, compile, workers, share)
+# 4: runs gain WSD branches: FLOPs spent by the run itself, schedule, role, trunk and branch step
 
 _META = {b"schema_version": TABLE_SCHEMA_VERSION.encode()}
 
@@ -76,6 +77,14 @@ RUNS = pa.schema([
     ("n_tokens", pa.int64()),
     ("flops", pa.float64()),
     ("flops_6nd", pa.float64()),
+    # flops: what an independent run to n_tokens costs; flops_spent: what this run computed itself (a
+    # WSD branch: its cooldown only, the rest is its trunk's). Sum flops_spent for the sweep's cost.
+    ("flops_spent", pa.float64()),
+    ("schedule", pa.string()),  # cosine | linear | wsd | "wsd-branch 1-sqrt <cooldown>/<steps>" ...
+    ("role", pa.string()),  # independent | trunk | branch
+    ("trunk_run_id", pa.string()),  # a branch's trunk (null otherwise)
+    ("branch_step", pa.int64()),  # the trunk step a branch starts from
+    ("cooldown_steps", pa.int64()),
     ("batch_size", pa.int64()),
     ("n_steps", pa.int64()),
     ("lr", pa.float64()),

@@ -38,6 +38,16 @@ class TrainPlan:
     checkpoint_every_seconds: float
     micro_batch_size: int | None = None  # None: the largest divisor of batch_size that fits memory
     data_workers: int | None = None  # None: sweep.train.batches.data_workers decides
+    # schedule=wsd with an exact cooldown (train.cooldown_fraction, grid.branches): the last
+    # `cooldown_steps` steps decay from the peak to the floor with `cooldown_shape`. None: the older wsd
+    # rule (sweep.train.schedule.lr_at); hashed into run_id only when set.
+    cooldown_steps: int | None = None
+    cooldown_shape: str | None = None
+
+    @property
+    def stable_steps(self) -> int:
+        """Steps before the cooldown starts (wsd with cooldown_steps)."""
+        return self.n_steps - (self.cooldown_steps or 0)
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,29 @@ class RunSpec:
     label: str  # the size's display name (excluded from run_id)
     eval_batch_size: int  # execution only
     data_fingerprint: str = "byte"  # tokenizer and corpus contents (sweep.grid.data_fingerprint)
+    # WSD branches (sweep.grid.plan_branches); hashed into run_id only when set.
+    # A trunk: the steps after which it keeps a checkpoint for a branch (checkpoint/branch-<step>.pt).
+    branch_points: tuple[int, ...] = ()
+    # A branch: the trunk it starts from and the trunk step it starts at (its cooldown's first step).
+    trunk_run_id: str | None = None
+    branch_step: int | None = None
+
+    @property
+    def role(self) -> str:
+        """'branch', 'trunk' or 'independent' (a run trained from scratch on its own)."""
+        if self.trunk_run_id is not None:
+            return "branch"
+        return "trunk" if self.branch_points else "independent"
+
+    @property
+    def first_step(self) -> int:
+        """The first optimizer step this run trains itself (a branch starts from its trunk's checkpoint)."""
+        return self.branch_step or 0
+
+    @property
+    def spent_tokens(self) -> int:
+        """Tokens this run trains on itself: all of them, or a branch's cooldown (the rest are its trunk's)."""
+        return (self.train.n_steps - self.first_step) * self.train.batch_size * self.model.seq_len
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,4 +97,7 @@ class RunSpec:
             data=DataConfig(**{**d["data"], "corpus": CorpusConfig(**d["data"]["corpus"])}),
             tasks=tuple(TaskConfig(**t) for t in d["tasks"]),
             **{k: d[k] for k in ("n_eval", "seed", "n_tokens_budget", "label", "eval_batch_size", "data_fingerprint")},
+            branch_points=tuple(d.get("branch_points", ())),
+            trunk_run_id=d.get("trunk_run_id"),
+            branch_step=d.get("branch_step"),
         )

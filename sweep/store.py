@@ -5,6 +5,7 @@ Layout (DESIGN.md):
     <results_dir>/<sweep name>/runs/run_id=<id>/config.json  status.json  run.parquet
                                                curves.parquet evals.parquet samples.parquet
                                                checkpoint/latest.pt
+                                               checkpoint/branch-<step>.pt  (a WSD trunk, kept)
     <results_dir>/<sweep name>/analysis/                    written by `python -m analysis`
 
 Each run writes only inside its own directory. Files are written to a temporary name and renamed
@@ -135,6 +136,10 @@ def footer_problem(name: str, payload: bytes) -> str | None:
 class RunDir(Location):
     """One run's directory. Status transitions: (none) -> running -> done | diverged | failed."""
 
+    def sibling(self, run_id: str) -> RunDir:
+        """Another run of the same sweep (a branch's trunk)."""
+        return RunDir(self.fs, f"{self.path.rsplit('/', 1)[0]}/run_id={run_id}")
+
     def status(self) -> dict[str, Any] | None:
         try:
             return self.read_json("status.json")
@@ -223,8 +228,54 @@ class CheckpointFile:
         return None if info is None else int(info["step"])
 
     def clear(self) -> None:
+        """Remove the rolling checkpoint (a finished run needs it no more); branch points stay."""
         self.run_dir.delete(self.NAME)
         self.run_dir.delete(self.INFO)
+
+    @staticmethod
+    def branch_point_name(step: int) -> str:
+        return f"checkpoint/branch-{step}.pt"
+
+    def save_branch_point(self, payload: bytes, step: int) -> None:
+        """A WSD trunk's state after `step` steps, where a branch starts: its own file, never replaced
+        by the rolling checkpoint and kept when the trunk is done, so a branch lost at any time is
+        redone from it. Written once (a resumed trunk that passes the step again rewrites the same state)."""
+        self.run_dir.write_bytes(self.branch_point_name(step), payload)
+
+    def has_branch_point(self, step: int) -> bool:
+        return self.run_dir.exists(self.branch_point_name(step))
+
+
+class BranchCheckpoints(CheckpointFile):
+    """CheckpointIO of a WSD branch: its own rolling checkpoint when it has one (a branch interrupted in
+    its cooldown resumes there), else its trunk's checkpoint at the branch step. Saves go to its own."""
+
+    def __init__(self, run_dir: RunDir, trunk_dir: RunDir, branch_step: int):
+        super().__init__(run_dir)
+        self.trunk, self.branch_step = CheckpointFile(trunk_dir), branch_step
+
+    def load(self) -> bytes | None:
+        own = super().load()
+        if own is not None:
+            from sweep.train.checkpoint import CheckpointRejected, unpack  # torch: on the worker only
+
+            try:
+                unpack(own)
+                return own
+            except CheckpointRejected:  # cut short or planted: start the cooldown again from the trunk's
+                pass
+        return self.trunk.run_dir.read_bytes(self.branch_point_name(self.branch_step))
+
+    def ready(self) -> bool:
+        """Whether the branch can start: its trunk has reached the branch step, or it has its own checkpoint."""
+        return self.trunk.has_branch_point(self.branch_step) or self.run_dir.exists(self.NAME)
+
+
+def checkpoints_for(spec, run_dir: RunDir) -> CheckpointFile:
+    """Where a run's checkpoints live: its own directory, and for a WSD branch its trunk's branch point."""
+    if spec.trunk_run_id is not None:
+        return BranchCheckpoints(run_dir, run_dir.sibling(spec.trunk_run_id), spec.branch_step)
+    return CheckpointFile(run_dir)
 
 
 class Store:

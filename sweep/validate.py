@@ -26,7 +26,7 @@ from sweep.config import SweepConfig
 from sweep.tasks.corpus import BIN_DTYPES, CORPUS_FORMATS, check_corpus
 from sweep.tasks.registry import build_generator
 from sweep.tasks.tokenizer import BYTE, load_tokenizer
-from sweep.train.schedule import SCHEDULES
+from sweep.train.schedule import COOLDOWN_SHAPES, SCHEDULES
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -212,6 +212,13 @@ def _check_train(cfg: SweepConfig, out: list[str]) -> None:
     if t.lr is not None and not t.lr > 0:
         out.append(f"train.lr: must be positive (or null to derive it from the model size), got {t.lr}")
     _one_of(out, "train.schedule", t.schedule, SCHEDULES)
+    if cfg.grid.branches and t.schedule != "wsd":
+        out.append(f"grid.branches: needs train.schedule=wsd (a warmup-stable-decay run can branch into "
+                   f"cooldowns), got {t.schedule!r}")
+    if t.cooldown_fraction is not None and not 0 < t.cooldown_fraction < 1:
+        out.append(f"train.cooldown_fraction: must be in (0, 1) (or null), got {t.cooldown_fraction}")
+    _one_of(out, "train.cooldown_shape", t.cooldown_shape, COOLDOWN_SHAPES)
+    _one_of(out, "grid.branch_plan", cfg.grid.branch_plan, ("largest", "smallest"))
     if not 0 <= t.warmup_fraction < 1:
         out.append(f"train.warmup_fraction: must be in [0, 1), got {t.warmup_fraction}")
     if t.max_warmup_steps < 1:
@@ -437,6 +444,14 @@ def validate_runs(cfg: SweepConfig, specs: Sequence) -> None:
         if bad:
             problems.append(f"cluster.gpus_per_run: {int(ranks)} data-parallel ranks cannot split batches of "
                             f"{', '.join(map(str, bad))} sequences; set train.batch_size to a multiple of {int(ranks)}")
+    short = sorted({(s.label, s.n_tokens_budget) for s in specs
+                    if s.train.cooldown_steps is not None and s.train.stable_steps < s.train.warmup_steps})
+    if short:
+        points = ", ".join(f"{label} at {budget:g} tokens" for label, budget in short)
+        problems.append(f"train.cooldown_fraction: warm-up and cooldown overlap in {points} (too few steps); "
+                        "lower train.cooldown_fraction or train.warmup_fraction, or raise the budget"
+                        + (" (with grid.branches the warm-up is the shared plan's: grid.branch_plan=smallest "
+                           "shortens it)" if cfg.grid.branches and cfg.grid.branch_plan == "largest" else ""))
     if problems:
         raise ConfigError(problems)
 

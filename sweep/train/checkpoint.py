@@ -26,12 +26,18 @@ class CheckpointIO(Protocol):
 
     def save(self, payload: bytes, step: int) -> None: ...  # the state after `step` optimizer steps
 
+    # A WSD trunk's durable checkpoint at a branch step (only called for a spec with branch_points).
+    def save_branch_point(self, payload: bytes, step: int) -> None: ...
+
 
 class NoCheckpoints:
     def load(self) -> bytes | None:
         return None
 
     def save(self, payload: bytes, step: int) -> None:
+        pass
+
+    def save_branch_point(self, payload: bytes, step: int) -> None:
         pass
 
 

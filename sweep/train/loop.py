@@ -54,6 +54,11 @@ class Interrupted(RuntimeError):
         self.step, self.curves = step, curves
 
 
+class BranchStartMissing(RuntimeError):
+    """A WSD branch found no usable checkpoint of its trunk at its branch step. Never retried: it does not
+    train from step 0 (that would be another run under this run's name)."""
+
+
 class Sink(Protocol):
     def log(self, row: dict[str, Any]) -> None: ...
 
@@ -175,8 +180,15 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
             curves, start_step = _resume(model, optimizer, payload, plan.n_steps)
         except CheckpointRejected as exc:
             rejected = str(exc)
-            warnings.warn(f"checkpoint rejected, the run restarts from step 0: {rejected}", stacklevel=2)
+            if not spec.first_step:  # a branch does not restart: BranchStartMissing below says why
+                warnings.warn(f"checkpoint rejected, the run restarts from step 0: {rejected}", stacklevel=2)
             model, optimizer = _fresh(spec, device)  # loading may have half-filled the first pair
+
+    if start_step < spec.first_step:
+        why = f": {rejected}" if rejected else ""
+        raise BranchStartMissing(f"this branch starts at step {spec.first_step} from its trunk {spec.trunk_run_id}'s "
+                                 f"checkpoint checkpoint/branch-{spec.first_step}.pt, which was not usable{why}; "
+                                 "delete the trunk's run directory to retrain it")
 
     if not rank:
         for row in curves:  # the resumed run's history, for sinks that start afresh (an offline W&B run)
@@ -211,6 +223,17 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
         checkpoints.save(pack({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "curves": curves, "step": step}), step)
 
+    branch_points = set(spec.branch_points)
+
+    def save_branch_point(step: int) -> None:
+        """A WSD trunk at a branch step: a durable checkpoint its branch starts from."""
+        if rank or step not in branch_points:
+            return
+        checkpoints.save_branch_point(pack({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                            "curves": curves, "step": step}), step)
+
+    save_branch_point(start_step)  # resumed exactly at a branch step (e.g. interrupted there): keep it now
+
     model.train()
     loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync between log points
     loss_count = 0
@@ -222,7 +245,8 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
     try:
         for step, rows in zip(range(start_step, plan.n_steps), batches):
             lr = lr_at(step, n_steps=plan.n_steps, warmup_steps=plan.warmup_steps, peak_lr=plan.lr,
-                       final_fraction=plan.final_lr_fraction, schedule=plan.schedule)
+                       final_fraction=plan.final_lr_fraction, schedule=plan.schedule,
+                       n_cooldown=plan.cooldown_steps, cooldown_shape=plan.cooldown_shape)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             chunks = rows[rank::world].split(micro)  # gradient accumulation: equal micro-batches, mean of means
@@ -273,6 +297,7 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
                 if not last and now - t_ckpt >= plan.checkpoint_every_seconds:
                     save_checkpoint(step + 1)
                     t_ckpt = time.perf_counter()
+            save_branch_point(completed)  # after the step's curve row, so the branch inherits it
     except KeyboardInterrupt:  # Ctrl-C in a notebook or a terminal: keep the work done so far
         if completed > start_step:
             save_checkpoint(completed)

@@ -116,3 +116,59 @@ def test_budgets_for_sorts_and_combines(compose_cfg):
     cfg = compose_cfg("grid=tiny", "grid.n_tokens=[5e4,1e4]", "grid.tokens_per_param=[1]")
     shape = expand(cfg)[0].model
     assert budgets_for(cfg, shape) == sorted({10_000, 50_000, n_params(shape)})
+
+
+# ---- WSD branches (grid.branches) -------------------------------------------------------------------------
+
+BRANCHES = ("grid=tiny", "grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]",
+            "grid.n_tokens=[2e4,4e4,6e4,1e5]", "train.schedule=wsd", "grid.branches=true")
+
+
+def test_branches_are_one_trunk_per_size_and_seed_and_a_branch_per_smaller_budget(compose_cfg):
+    specs = expand(compose_cfg(*BRANCHES, "grid.seeds=[0,1]"))
+    assert len(specs) == 8
+    trunks = [s for s in specs if s.role == "trunk"]
+    assert sorted(s.seed for s in trunks) == [0, 1] and all(s.n_tokens_budget == 100_000 for s in trunks)
+    for trunk in trunks:
+        branches = [s for s in specs if s.trunk_run_id == run_id(trunk)]
+        assert sorted(s.n_tokens_budget for s in branches) == [20_000, 40_000, 60_000]
+        assert all(s.seed == trunk.seed for s in branches)
+        assert trunk.branch_points == tuple(sorted(s.branch_step for s in branches))
+
+
+@pytest.mark.parametrize("plan_at, budget", [("largest", 100_000), ("smallest", 20_000)])
+def test_branch_points_and_cooldown_lengths_are_exact(compose_cfg, plan_at, budget):
+    """Every point: steps = ceil(D / tokens per step), cooldown = round(20% of them), branch step =
+    steps - cooldown; batch, peak LR and warm-up are those of one budget (grid.branch_plan), shared by all."""
+    specs = expand(compose_cfg(*BRANCHES, f"grid.branch_plan={plan_at}", "grid.n_tokens=[2e4,4e4,6e4,1e5,1e7]"))
+    shared = plan_training(TrainConfig(schedule="wsd", cooldown_fraction=0.2), specs[0].model,
+                           budget if plan_at == "smallest" else 10_000_000)
+    assert len({s.train.batch_size for s in specs}) == 1
+    for s in specs:
+        plan = s.train
+        assert (plan.batch_size, plan.lr, plan.warmup_steps) == (shared.batch_size, shared.lr, shared.warmup_steps)
+        tokens_per_step = plan.batch_size * s.model.seq_len
+        assert plan.n_steps == math.ceil(s.n_tokens_budget / tokens_per_step)
+        assert plan.n_tokens == plan.n_steps * tokens_per_step >= s.n_tokens_budget
+        assert plan.cooldown_steps == round(0.2 * plan.n_steps) and plan.cooldown_shape == "1-sqrt"
+        if s.role == "branch":
+            assert s.branch_step == plan.n_steps - plan.cooldown_steps == plan.stable_steps
+    trunk = next(s for s in specs if s.role == "trunk")
+    assert all(step < trunk.train.stable_steps for step in trunk.branch_points)  # inside the trunk's stable phase
+
+
+def test_a_branch_id_changes_when_its_trunk_changes(compose_cfg):
+    base = {(s.n_tokens_budget, s.role): run_id(s) for s in expand(compose_cfg(*BRANCHES))}
+    for override in ("train.weight_decay=0.05", "grid.n_tokens=[2e4,4e4,6e4,2e5]", "train.cooldown_shape=linear"):
+        changed = {(s.n_tokens_budget, s.role): (run_id(s), s.trunk_run_id) for s in
+                   expand(compose_cfg(*BRANCHES, override))}
+        assert changed[(20_000, "branch")][0] != base[(20_000, "branch")], override
+        assert changed[(20_000, "branch")][1] != base[(max(k[0] for k in base), "trunk")], override
+
+
+def test_grids_without_branches_keep_their_ids(compose_cfg):
+    """The branch fields are hashed only when set: every other run keeps the id it had."""
+    plain = expand(compose_cfg("grid=tiny"))
+    assert all(s.role == "independent" and s.train.cooldown_steps is None for s in plain)
+    wsd = expand(compose_cfg("grid=tiny", "train.schedule=wsd"))
+    assert all(s.train.cooldown_steps is None for s in wsd)  # wsd without cooldown_fraction: the older rule

@@ -159,3 +159,21 @@ def test_which_fields_make_the_id():
     base = run_id(_literal_spec())
     assert run_id(_replace(_literal_spec(), "train.lr", 2e-3)) != base
     assert run_id(_replace(_literal_spec(), "label", "renamed")) == base
+
+
+def test_branch_fields_are_hashed_only_when_set():
+    from sweep.run_id import UNSET_NOT_HASHED
+
+    base = _literal_spec()
+    assert run_id(dataclasses.replace(base, branch_points=())) == run_id(base)
+    changed = [
+        dataclasses.replace(base, branch_points=(40, 80)),
+        dataclasses.replace(base, trunk_run_id="N115k-D100k-s0-0123456789", branch_step=40),
+        _replace(base, "train.cooldown_steps", 20),
+    ]
+    assert len({run_id(base), *map(run_id, changed)}) == 4
+    other_trunk = dataclasses.replace(changed[1], trunk_run_id="N115k-D100k-s0-9876543210")
+    assert run_id(other_trunk) != run_id(changed[1])
+    assert run_id(dataclasses.replace(changed[1], branch_step=41)) != run_id(changed[1])
+    assert set(UNSET_NOT_HASHED) == {"train.cooldown_steps", "train.cooldown_shape", "branch_points",
+                                     "trunk_run_id", "branch_step"}

@@ -23,6 +23,8 @@ def test_execute_writes_every_table_and_commits_done(tmp_path, spec):
     run = Store(str(tmp_path), "s").run_dir(run_id(spec))
     row = execute(spec, run, device="cpu", code_version="test")
     assert row["status"] == "done" and row["final_val_loss"] > 0
+    assert (row["role"], row["schedule"], row["trunk_run_id"]) == ("independent", "cosine", None)
+    assert row["flops_spent"] == row["flops"]  # an independent run computes all of its FLOPs itself
     for name, schema in (("curves", CURVES), ("evals", EVALS), ("samples", SAMPLES), ("run", RUNS)):
         table = run.read_table(f"{name}.parquet")
         assert table.schema.equals(schema, check_metadata=True), name
@@ -76,3 +78,14 @@ def test_a_planted_checkpoint_in_the_run_directory_is_refused_and_recorded(tmp_p
     assert row["status"] == "done" and not marker.exists()
     attempt = run.status()["attempts"][-1]
     assert attempt["resumed_from_step"] == 0 and "not a safe" in attempt["checkpoint_rejected"]
+
+
+def test_a_branch_without_its_trunk_checkpoint_fails_saying_so(tmp_path, compose_cfg):
+    cfg = compose_cfg("grid=tiny", "tasks.n_eval=16", "grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]",
+                      "grid.n_tokens=[2e4,3e4]", "train.schedule=wsd", "grid.branches=true")
+    branch = next(s for s in expand(cfg) if s.role == "branch")
+    run = Store(str(tmp_path), "s").run_dir(run_id(branch))
+    row = execute(branch, run, device="cpu")
+    assert row["status"] == "failed" and f"checkpoint/branch-{branch.branch_step}.pt" in row["error"]
+    assert row["flops_spent"] < row["flops"] and row["branch_step"] == branch.branch_step
+    assert run.status()["state"] == "failed"

@@ -6,6 +6,7 @@ import signal
 import time
 
 import polars as pl
+import pytest
 from rich.console import Console
 
 from sweep.grid import expand
@@ -145,3 +146,93 @@ def test_dry_run_tells_live_stale_and_interrupted_runs_apart(tmp_path):
     assert describe_state(dead, "running") == "stale: its worker died; resumes at step 40"
     assert describe_state(stopped, "interrupted") == "interrupted; resumes at step 7"
     assert describe_state(stopped, "done") == "done"
+
+
+def test_wsd_branches_train_from_their_trunk_and_a_lost_branch_alone_is_redone(ray_local, compose_cfg, tmp_path):
+    """Trunk + branches on a real Ray: branches start from the trunk's branch-point checkpoints, the runs
+    table tells them apart and counts only their cooldowns as spent; a rerun skips everything; a branch
+    whose worker died (left `running`, its tables gone) is the only run redone, from the trunk's checkpoint."""
+    overrides = ("grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]", "grid.n_tokens=[2e4,3e4,5e4]",
+                 "train.schedule=wsd", "grid.branches=true")
+    specs, store, outcome = sweep(compose_cfg, tmp_path, *overrides)
+    assert sorted(outcome.trained) == sorted(run_id(s) for s in specs) and not outcome.failed
+    trunk = next(s for s in specs if s.role == "trunk")
+    branches = [s for s in specs if s.role == "branch"]
+    for branch in branches:
+        status = store.run_dir(run_id(branch)).status()
+        assert status["attempts"][-1]["resumed_from_step"] == branch.branch_step
+        assert store.run_dir(run_id(trunk)).exists(f"checkpoint/branch-{branch.branch_step}.pt")  # kept
+    runs = pl.read_parquet(f"{tmp_path}/tiny/runs/*/run.parquet")
+    assert sorted(runs["role"].to_list()) == ["branch", "branch", "trunk"]
+    spent = dict(zip(runs["run_id"], runs["flops_spent"]))
+    full = dict(zip(runs["run_id"], runs["flops"]))
+    assert spent[run_id(trunk)] == full[run_id(trunk)]
+    for branch in branches:
+        share = branch.train.cooldown_steps / branch.train.n_steps
+        assert spent[run_id(branch)] == pytest.approx(share * full[run_id(branch)])
+    assert runs.filter(pl.col("role") == "branch")["trunk_run_id"].to_list() == [run_id(trunk)] * 2
+
+    _, _, again = sweep(compose_cfg, tmp_path, *overrides)
+    assert again.rows == {} and len(again.skipped) == 3
+
+    lost = store.run_dir(run_id(branches[0]))
+    status = lost.status()
+    status.update(state="running")
+    status["attempts"].append({"attempt": 2, "started": status["attempts"][-1]["started"], "pid": 1})
+    lost.write_json("status.json", status)
+    lost.delete("run.parquet")
+    _, _, redo = sweep(compose_cfg, tmp_path, *overrides)
+    assert list(redo.rows) == [run_id(branches[0])] and redo.trained == [run_id(branches[0])]
+    assert lost.status()["attempts"][-1]["resumed_from_step"] == branches[0].branch_step
+    assert len(store.run_dir(run_id(trunk)).status()["attempts"]) == 1
+    assert len(store.run_dir(run_id(branches[1])).status()["attempts"]) == 1
+
+
+def test_a_branch_whose_trunk_failed_is_failed_with_the_reason(ray_local, compose_cfg, tmp_path):
+    cfg = compose_cfg("grid=tiny", f"results_dir={tmp_path}", "logger=none", "tasks.n_eval=16",
+                      "grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]", "grid.n_tokens=[2e4,3e4]",
+                      "train.schedule=wsd", "grid.branches=true")
+    trunk, branch = expand(cfg)
+    bad_trunk = dataclasses.replace(trunk, train=dataclasses.replace(trunk.train, diverge_loss=1e-3))  # diverges
+    branch = dataclasses.replace(branch, trunk_run_id=run_id(bad_trunk))
+    store = Store(cfg.results_dir, cfg.name)
+    outcome = run_sweep(cfg, [bad_trunk, branch], store, QUIET)
+    assert outcome.rows[run_id(bad_trunk)]["status"] == "diverged"
+    assert outcome.rows[run_id(branch)]["status"] == "failed"
+    assert "without a checkpoint at branch step" in outcome.rows[run_id(branch)]["error"]
+
+
+@pytest.mark.slow
+def test_a_branch_whose_worker_is_killed_is_retried_alone(ray_local, compose_cfg, tmp_path):
+    """SIGKILL a branch's worker in its cooldown (after its own periodic checkpoint): only the branch is
+    retried, resuming from its checkpoint past the branch step; the trunk trains once."""
+    import threading
+
+    cfg = compose_cfg("grid=tiny", f"results_dir={tmp_path}", "logger=none", "tasks.n_eval=16",
+                      "grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]", "grid.n_tokens=[1e6,1.5e6]",
+                      "train.schedule=wsd", "grid.branches=true", "train.checkpoint_every_seconds=0.5",
+                      "cluster.max_retries=1")
+    trunk, branch = expand(cfg)
+    store = Store(cfg.results_dir, cfg.name)
+    run = store.run_dir(run_id(branch))
+    killed = {}
+
+    def killer():
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            status = run.status()
+            if status and status.get("state") == "running" and run.exists("checkpoint/latest.pt"):
+                killed["pid"] = status["attempts"][-1]["pid"]
+                os.kill(killed["pid"], signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    outcome = run_sweep(cfg, [trunk, branch], store, QUIET)
+    thread.join()
+    assert "pid" in killed
+    status = run.status()
+    assert sorted(outcome.trained) == sorted([run_id(trunk), run_id(branch)]), status
+    assert len(status["attempts"]) == 2 and status["attempts"][-1]["resumed_from_step"] > branch.branch_step
+    assert len(store.run_dir(run_id(trunk)).status()["attempts"]) == 1

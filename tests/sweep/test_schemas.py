@@ -31,7 +31,9 @@ EXPECTED = {
     "runs": (RUNS, [
         ("run_id", S), ("label", S), ("status", S), ("seed", INT), ("n_layer", INT), ("d_model", INT), ("n_head", INT),
         ("seq_len", INT), ("n_params", INT), ("n_nonembed_params", INT), ("n_tokens_budget", INT), ("n_tokens", INT),
-        ("flops", F), ("flops_6nd", F), ("batch_size", INT), ("n_steps", INT), ("lr", F), ("final_train_loss", F),
+        ("flops", F), ("flops_6nd", F), ("flops_spent", F), ("schedule", S), ("role", S), ("trunk_run_id", S),
+        ("branch_step", INT), ("cooldown_steps", INT), ("batch_size", INT), ("n_steps", INT), ("lr", F),
+        ("final_train_loss", F),
         ("final_val_loss", F), ("train_seconds", F), ("eval_seconds", F), ("wall_seconds", F),
         ("tokens_per_second", F), ("mfu", F), ("startup_seconds", F), ("micro_batch_size", INT), ("compiled", B),
         ("data_workers", INT), ("gpu_share", F), ("device", S), ("gpu_type", S), ("attempts", INT), ("error", S),
@@ -47,6 +49,6 @@ def test_table_columns_and_types_are_pinned(table):
 
 
 def test_schema_version_travels_in_the_file_metadata():
-    assert TABLE_SCHEMA_VERSION == "3"
+    assert TABLE_SCHEMA_VERSION == "4"
     for schema, _ in EXPECTED.values():
-        assert schema.metadata == {b"schema_version": b"3"}
+        assert schema.metadata == {b"schema_version": b"4"}

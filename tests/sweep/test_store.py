@@ -74,3 +74,22 @@ def test_workers_get_results_dir_resolved_on_the_driver(tmp_path, monkeypatch):
     from sweep import scheduler
 
     assert "store.base, cfg.name" in inspect.getsource(scheduler.worker_pool)  # what the actors are given
+
+
+def test_a_branch_loads_its_own_checkpoint_else_its_trunks_branch_point(tmp_path):
+    from sweep.store import BranchCheckpoints, CheckpointFile
+    from sweep.train.checkpoint import pack, unpack
+
+    store = Store(str(tmp_path), "s")
+    trunk, branch = store.run_dir("trunk"), store.run_dir("branch")
+    assert branch.sibling("trunk").path == trunk.path
+    io = BranchCheckpoints(branch, trunk, 40)
+    assert not io.ready() and io.load() is None
+    CheckpointFile(trunk).save_branch_point(pack({"model": {}, "optimizer": {}, "curves": [], "step": 40}), 40)
+    assert io.ready() and unpack(io.load())["step"] == 40
+    io.save(pack({"model": {}, "optimizer": {}, "curves": [], "step": 45}), 45)
+    assert unpack(io.load())["step"] == 45  # its own, further on
+    branch.write_bytes(CheckpointFile.NAME, b"cut sho")
+    assert unpack(io.load())["step"] == 40  # a broken own checkpoint: the cooldown starts again from the trunk's
+    io.clear()  # the branch is done: its rolling checkpoint goes, the trunk's branch point stays
+    assert not branch.exists(CheckpointFile.NAME) and trunk.exists("checkpoint/branch-40.pt")

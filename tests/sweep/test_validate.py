@@ -242,3 +242,22 @@ def test_runs_whose_batches_the_micro_batch_or_ranks_cannot_split(compose_cfg):
         assert info.value.problems[0].startswith(key)
     cfg = compose_cfg("grid=tiny", "train.micro_batch_size=1", "cluster.gpus_per_run=2", "train.batch_size=4")
     validate_runs(cfg, expand(cfg))
+
+
+def test_wsd_branch_settings_are_checked(compose_cfg):
+    found = problems(compose_cfg("grid=tiny", "grid.branches=true", "train.cooldown_fraction=1.5",
+                                 "train.cooldown_shape=1-sqr"))
+    assert any(p.startswith("grid.branches: needs train.schedule=wsd") for p in found)
+    assert any(p.startswith("train.cooldown_fraction: must be in (0, 1)") for p in found)
+    assert any(p.startswith("train.cooldown_shape") and "did you mean 1-sqrt?" in p for p in found)
+    validate(compose_cfg("grid=tiny", "grid.branches=true", "train.schedule=wsd"))
+
+
+def test_a_cooldown_overlapping_the_warmup_is_refused(compose_cfg):
+    from sweep.grid import expand
+    from sweep.validate import validate_runs
+
+    cfg = compose_cfg("grid=tiny", "grid.n_tokens=[2e3,2e4]", "train.schedule=wsd", "grid.branches=true",
+                      "train.warmup_fraction=0.5", "train.cooldown_fraction=0.6")
+    with pytest.raises(ConfigError, match="train.cooldown_fraction: warm-up and cooldown overlap"):
+        validate_runs(cfg, expand(cfg))

@@ -5,7 +5,7 @@ import torch
 
 from sweep.grid import expand
 from sweep.train.checkpoint import unpack
-from sweep.train.loop import Diverged, train
+from sweep.train.loop import BranchStartMissing, Diverged, train
 
 
 @pytest.fixture
@@ -218,3 +218,61 @@ def test_compile_auto_compiles_cpu_runs_that_repay_it_and_every_gpu_run(spec):
     assert not _use_compile(with_(64, 10**12), "cpu")  # however long: 2x64 compiled ran at 0.93x of eager
     assert _use_compile(with_(64, 1000), "cuda") and _use_compile(with_(64, 1000, "true"), "cpu")
     assert not _use_compile(with_(256, long_run, "false"), "cuda")
+
+
+# ---- WSD branches ---------------------------------------------------------------------------------------
+
+class MemoryCheckpoints:
+    """A CheckpointIO in memory, keeping a trunk's branch points."""
+
+    def __init__(self, payload=None):
+        self.payload, self.points = payload, {}
+
+    def load(self):
+        return self.payload
+
+    def save(self, payload, step):
+        self.payload = payload
+
+    def save_branch_point(self, payload, step):
+        self.points[step] = payload
+
+
+@pytest.fixture
+def trunk_and_branch(compose_cfg):
+    torch.set_num_threads(1)
+    cfg = compose_cfg("grid=tiny", "grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]",
+                      "grid.n_tokens=[2e4,4e4]", "train.schedule=wsd", "grid.branches=true",
+                      "train.val_points=2", "train.log_every_steps=5")
+    specs = expand(cfg)
+    return next(s for s in specs if s.role == "trunk"), next(s for s in specs if s.role == "branch")
+
+
+def test_a_branch_from_its_trunk_checkpoint_is_the_run_trained_from_scratch(trunk_and_branch):
+    """The trunk keeps its state at the branch step; the branch resumes there and decays to its budget.
+    Same data (batches are a function of seed and step), same learning rates up to the branch step: the
+    branch's final loss is that of the same wsd run trained from step 0."""
+    trunk, branch = trunk_and_branch
+    io = MemoryCheckpoints()
+    trunk_result = train(trunk, checkpoints=io)
+    assert sorted(io.points) == list(trunk.branch_points) == [branch.branch_step]
+    assert unpack(io.points[branch.branch_step])["step"] == branch.branch_step
+    assert trunk_result.curves[-1]["step"] == trunk.train.n_steps
+
+    result = train(branch, checkpoints=MemoryCheckpoints(io.points[branch.branch_step]))
+    assert result.resumed_from_step == branch.branch_step
+    assert result.curves[-1]["step"] == branch.train.n_steps  # ends at its own budget
+    assert result.curves[-1]["tokens"] == branch.train.n_tokens
+    assert result.curves[-1]["lr"] == pytest.approx(branch.train.lr * branch.train.final_lr_fraction)
+    scratch = dataclasses.replace(branch, trunk_run_id=None, branch_step=None)
+    reference = train(scratch)
+    assert result.final_val_loss == reference.final_val_loss  # bit for bit on one CPU thread
+    assert [r["lr"] for r in result.curves] == [r["lr"] for r in reference.curves]
+
+
+def test_a_branch_never_trains_from_step_0_without_its_trunk_checkpoint(trunk_and_branch):
+    _, branch = trunk_and_branch
+    with pytest.raises(BranchStartMissing, match=f"step {branch.branch_step}"):
+        train(branch)
+    with pytest.raises(BranchStartMissing, match="not a safe, complete checkpoint"):
+        train(branch, checkpoints=MemoryCheckpoints(b"not a checkpoint"))
