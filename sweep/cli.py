@@ -74,10 +74,6 @@ def config_error_message(exc: Exception) -> str:
     return text
 
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
-
-
 def composition_problem(exc: Exception, overrides: list[str], conf_dir: Path = CONF_DIR) -> str:
     """One 'key: what is wrong; the fix' line for a Hydra/OmegaConf composition error (the same form as
     sweep.validate's problems); Hydra's own text where the key cannot be told."""
@@ -87,6 +83,7 @@ def composition_problem(exc: Exception, overrides: list[str], conf_dir: Path = C
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
     from sweep.config_keys import unknown_key_problem
+    from sweep.messages import first_line
     from sweep.validate import suggest
 
     text = str(exc)
@@ -97,7 +94,7 @@ def composition_problem(exc: Exception, overrides: list[str], conf_dir: Path = C
             options = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
             return (f"{group}: no option {option!r} (conf/{group}/{option}.yaml does not exist)"
                     f"{suggest(option, options)}; options: {', '.join(options)}")
-        return _first_line(text)
+        return first_line(text)
     if isinstance(exc, OverrideParseException):
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -107,9 +104,9 @@ def composition_problem(exc: Exception, overrides: list[str], conf_dir: Path = C
                 parser.parse_overrides([override])
             except OverrideParseException:
                 key = override.split("=", 1)[0].lstrip("+~")
-                return (f"{key}: cannot parse {override!r} ({_first_line(text)}); quote lists and dicts in the shell, "
+                return (f"{key}: cannot parse {override!r} ({first_line(text)}); quote lists and dicts in the shell, "
                         "e.g. 'grid.n_tokens=[1e6,4e6]'")
-        return _first_line(text)
+        return first_line(text)
     override_key = None
     merging = re.search(r"override (\+{0,2}[\w.\[\]]+)=", text)
     if merging:
@@ -121,10 +118,10 @@ def composition_problem(exc: Exception, overrides: list[str], conf_dir: Path = C
     key = full_key
     if override_key and (not key or "." not in str(key)):  # a key inside a list item, relative to it
         key = override_key if not key or key == override_key else f"{override_key} ({key})"
-    message = _first_line(str(cause))
+    message = first_line(str(cause))
     if key:
         return f"{key}: {message}"
-    return _first_line(text) + (f": {message}" if message and message not in text else "")
+    return first_line(text) + (f": {message}" if message and message not in text else "")
 
 
 def print_problems(console: Console, problems: list[str], what: str | None = None) -> None:

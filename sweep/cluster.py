@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sweep.config import ClusterConfig
+from sweep.messages import first_line
 from sweep.resources import Node, RunResources, run_resources
 from sweep.spec import RunSpec
 
@@ -89,8 +90,8 @@ def connect(cfg: ClusterConfig) -> Iterator[None]:
         try:
             ray.init(address=cfg.address, **common)
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ClusterError(f"cluster.address: cannot join the Ray cluster at {cfg.address!r}: {first}") from exc
+            raise ClusterError(f"cluster.address: cannot join the Ray cluster at {cfg.address!r}: "
+                               f"{first_line(exc)}") from exc
     try:
         yield
     finally:

@@ -43,6 +43,11 @@ def live_lease(run_dir: RunDir, now: float | None = None) -> dict[str, Any] | No
     return lease
 
 
+def holder(lease: dict[str, Any]) -> str:
+    """Who holds a lease, as messages name it: 'owner (pid P on host)'."""
+    return f"{lease.get('owner')} (pid {lease.get('pid')} on {lease.get('host')})"
+
+
 def held_by_other(run_dir: RunDir, owner: str) -> dict[str, Any] | None:
     """The live lease of another driver's worker on this run, if any."""
     lease = live_lease(run_dir)

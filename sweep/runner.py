@@ -66,7 +66,7 @@ def run_row(spec: RunSpec, rid: str, status: str, attempts: int, **values: Any) 
 def commit_failure(run_dir: RunDir, spec: RunSpec, rid: str, state: str, error: str,
                    curves: list[dict[str, Any]] | None = None, **values: Any) -> dict[str, Any]:
     """Record a run that ended without results (failed or diverged): run.parquet, then status.json."""
-    attempts = len((run_dir.status() or {}).get("attempts", [])) or 1
+    attempts = run_dir.attempts() or 1
     files = {}
     if curves:
         files["curves.parquet"] = run_dir.write_table("curves.parquet",

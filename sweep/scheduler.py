@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sweep.config import SweepConfig
-from sweep.lease import driver_id, held_by_other, live_lease
+from sweep.lease import driver_id, held_by_other, holder, live_lease
 from sweep.pool import Job, RunPool
 from sweep.progress import ProgressHub, SweepDisplay
 from sweep.resources import Node, RunResources, run_device, run_resources, share_text
@@ -240,7 +240,7 @@ def worker_pool(cfg: SweepConfig, nodes: list[Node], hub, wandb: dict[str, Any],
                              max_concurrency=1).remote(need.threads, hub)
 
     def call(handle, job: Job):
-        job.recorded = len((store.run_dir(job.key).status() or {}).get("attempts", []))  # to tell if it starts
+        job.recorded = store.run_dir(job.key).attempts()  # to tell whether the call starts an attempt
         need = job.shape
         return handle.run.remote(job.payload.to_dict(), store.base, cfg.name,
                                  run_device(cfg.cluster.device, need), wandb, code_version,
@@ -366,7 +366,7 @@ def _collect(pool: RunPool, ref, store: Store) -> tuple[Job | None, dict[str, An
             job = pool.finished(ref)
         else:
             job = pool.running[ref][1]
-            started = len((store.run_dir(job.key).status() or {}).get("attempts", [])) > job.recorded
+            started = store.run_dir(job.key).attempts() > job.recorded
             job = pool.failed(ref, worker_lost=lost, started=started)
             if job is None:
                 return None, None
@@ -390,7 +390,7 @@ class Waiting:
     def held(self, job: Job) -> bool:
         lease = held_by_other(self.store.run_dir(job.key), self.owner)
         if lease is not None:
-            self.add(job, f"being trained by {lease.get('owner')} (pid {lease.get('pid')} on {lease.get('host')})")
+            self.add(job, f"being trained by {holder(lease)}")
         return lease is not None
 
     def add(self, job: Job, why: str) -> None:

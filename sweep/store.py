@@ -173,6 +173,10 @@ class RunDir(Location):
         status.update(state=CORRUPT, updated=now_iso(), error="; ".join(problems))
         self.write_json("status.json", status)
 
+    def attempts(self) -> int:
+        """How many attempts status.json records (0 before the first)."""
+        return len((self.status() or {}).get("attempts", []))
+
     def state(self) -> str | None:
         status = self.status()
         return None if status is None else status.get("state")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from sweep.config import SweepConfig
+from sweep.messages import first_line
 from sweep.tasks.corpus import BIN_DTYPES, CORPUS_FORMATS, check_corpus
 from sweep.tasks.registry import build_generator
 from sweep.tasks.tokenizer import BYTE, load_tokenizer
@@ -363,9 +364,8 @@ def results_dir_problem(results_dir: str, name: str) -> str | None:
     try:
         fs, path = resolve_filesystem(results_dir)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a URI it cannot open
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return (f"results_dir: cannot open {results_dir!r} ({first}); give a local directory or a URI pyarrow.fs "
-                "can reach (s3://bucket/prefix, gs://bucket/prefix)")
+        return (f"results_dir: cannot open {results_dir!r} ({first_line(exc)}); give a local directory or a URI "
+                "pyarrow.fs can reach (s3://bucket/prefix, gs://bucket/prefix)")
     import pyarrow.fs as pafs
 
     if not isinstance(fs, pafs.LocalFileSystem):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sweep.lease import acquire, live_lease
+from sweep.lease import acquire, holder, live_lease
 from sweep.progress import HubSink
 from sweep.run_id import run_id
 from sweep.runner import execute
@@ -54,9 +54,7 @@ class RunWorker:
             return finished_row(run_dir, rid)
         lease = acquire(run_dir, owner, lease_seconds)
         if lease is None:
-            holder = live_lease(run_dir) or {}
-            who = f"{holder.get('owner')} (pid {holder.get('pid')} on {holder.get('host')})"
-            return {"run_id": rid, "status": LEASED, "error": f"being trained by {who}"}
+            return {"run_id": rid, "status": LEASED, "error": f"being trained by {holder(live_lease(run_dir) or {})}"}
         with lease.renewing():
             if run_dir.is_finished():  # finished between the first check and the lease
                 return finished_row(run_dir, rid)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sweep.messages import first_line
 from sweep.tasks.tokenizer import BYTE, Tokenizer
 
 CORPUS_FORMATS = ("auto", "text", "bin", "parquet")
@@ -87,7 +88,7 @@ def check_corpus(path: str, declared: str = "auto", bin_dtype: str = "uint16", t
             try:
                 meta = pq.ParquetFile(f)
             except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
-                problems.append(f"data.corpus.path: {f} is not a readable Parquet file ({str(exc).splitlines()[0]})")
+                problems.append(f"data.corpus.path: {f} is not a readable Parquet file ({first_line(exc)})")
                 continue
             if text_column not in meta.schema_arrow.names:
                 problems.append(f"data.corpus.text_column: {text_column!r} is not a column of {f} "

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import torch
 
+from sweep.messages import first_line
 from sweep.spec import RunSpec
 from sweep.tasks.mixture import Mixture, mixture_for
 from sweep.train.batches import batch_stream, data_workers
@@ -117,7 +118,7 @@ def _resume(model: GPT, optimizer: torch.optim.Optimizer, payload: bytes,
         optimizer.load_state_dict(state["optimizer"])
     except (RuntimeError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointRejected(f"does not fit this run's model ({type(exc).__name__}: "
-                                 f"{str(exc).strip().splitlines()[0][:200]})") from exc
+                                 f"{first_line(exc)[:200]})") from exc
     return state["curves"], state["step"]
 
 
