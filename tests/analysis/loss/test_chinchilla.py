@@ -1,15 +1,12 @@
 import numpy as np
 import pytest
-from law_truth import TRUTH, law
+from law_truth import TRUTH, grid
 
 from analysis.loss.fit import compute_optimal, fit_loss_law, objective_and_gradient
 
 
 def synthetic(noise: float, seed: int = 0):
-    n = np.repeat(np.logspace(7, 10, 10), 6)
-    d = np.tile(np.logspace(9, 12, 6), 10)
-    loss = law(n, d)
-    return n, d, loss * np.exp(np.random.default_rng(seed).normal(0, noise, len(loss)))
+    return grid(noise, seed, sizes=10, d_decades=(9, 12))
 
 
 def test_recovers_exact_parameters_without_noise():

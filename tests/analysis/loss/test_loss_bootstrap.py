@@ -1,10 +1,10 @@
-"""analysis/bootstrap.py: intervals that contain the truth, cover it at their level, and are reproducible."""
+"""analysis/loss/bootstrap.py: intervals that contain the truth, cover it at their level, and are reproducible."""
 
 import re
 
 import numpy as np
 import pytest
-from law_truth import A_TRUE, TRUTH, law
+from law_truth import A_TRUE, TRUTH, grid
 
 from analysis.interval import percentile_interval
 from analysis.loss.allocation import budget_key
@@ -14,10 +14,7 @@ from analysis.loss.fit import fit_loss_law
 
 def synthetic(noise: float, seed: int = 0, sizes: int = 8, budgets: int = 6):
     """A grid of N in 1e7..1e10 and D in 1e8..1e11 with multiplicative noise."""
-    n = np.repeat(np.logspace(7, 10, sizes), budgets)
-    d = np.tile(np.logspace(8, 11, budgets), sizes)
-    loss = law(n, d)
-    return n, d, loss * np.exp(np.random.default_rng(seed).normal(0, noise, len(loss)))
+    return grid(noise, seed, sizes, budgets)
 
 
 def test_recovers_the_law_within_its_intervals_at_one_percent_noise():

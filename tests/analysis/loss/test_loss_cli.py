@@ -7,7 +7,7 @@ import types
 import numpy as np
 import polars as pl
 import pytest
-from law_truth import A_TRUE, TRUTH, G, law
+from law_truth import A_TRUE, TRUTH, isoflop_grid, law
 
 from analysis.cli import main
 
@@ -16,12 +16,7 @@ from analysis.cli import main
 def table() -> pl.DataFrame:
     """Runs on 4 isoFLOP curves, 7 sizes each, 0.3% noise, plus a text column and one broken row."""
     rng = np.random.default_rng(0)
-    n, d = [], []
-    for c in np.logspace(18, 21, 4):
-        for size in G * (c / 6) ** A_TRUE * np.logspace(-0.6, 0.6, 7):
-            n.append(size)
-            d.append(c / (6 * size))
-    n, d = np.array(n), np.array(d)
+    n, d, _ = isoflop_grid(budgets=np.logspace(18, 21, 4), sizes=7)
     loss = law(n, d) * np.exp(rng.normal(0, 0.003, len(n)))
     loss[0] = float("nan")
     return pl.DataFrame({"params": n, "tokens": d, "val_loss": loss, "flops": 6 * n * d, "name": ["run"] * len(n)})

@@ -1,19 +1,16 @@
-"""analysis/chinchilla.py: the options a fit records, dropping invalid rows and outliers."""
+"""analysis/loss/fit.py: the options a fit records, dropping invalid rows and outliers."""
 
 import re
 
 import numpy as np
 import pytest
-from law_truth import TRUTH, law
+from law_truth import TRUTH, grid, law
 
 from analysis.loss.fit import InitGrid, fit_loss_law, identifiability_problem, robust_sd, used_rows
 
 
 def synthetic(noise: float, seed: int = 0):
-    n = np.repeat(np.logspace(7, 10, 8), 6)
-    d = np.tile(np.logspace(8, 11, 6), 8)
-    loss = law(n, d)
-    return n, d, loss * np.exp(np.random.default_rng(seed).normal(0, noise, len(loss)))
+    return grid(noise, seed)
 
 
 def test_fit_records_its_options():

@@ -1,29 +1,13 @@
-"""analysis/isoflop.py: grouping by compute, parabola minima, exponents and their intervals."""
+"""analysis/loss/isoflop.py: grouping by compute, parabola minima, exponents and their intervals."""
 
 import re
 
 import numpy as np
 import pytest
-from law_truth import A_TRUE, G, law
+from law_truth import A_TRUE, G, isoflop_grid, law
 
 from analysis.loss.frontier import compute_frontier
 from analysis.loss.isoflop import compare_exponents, fit_isoflop, group_by_compute
-
-BUDGETS = tuple(np.logspace(18, 22, 5))
-
-
-def isoflop_grid(budgets=BUDGETS, sizes=9, span=0.6, noise=0.0, seed=0, jitter=0.0):
-    """Runs on isoFLOP curves: at each budget, `sizes` N spaced evenly in log around the true optimum."""
-    rng = np.random.default_rng(seed)
-    n, d = [], []
-    for c in budgets:
-        n_star = G * (c / 6) ** A_TRUE
-        for size in n_star * np.logspace(-span, span, sizes):
-            c_run = c * (1 + jitter * rng.uniform(-1, 1))
-            n.append(size)
-            d.append(c_run / (6 * size))
-    n, d = np.array(n), np.array(d)
-    return n, d, law(n, d) * np.exp(rng.normal(0, noise, len(n)))
 
 
 def test_grouping_joins_budgets_within_tolerance_only():

@@ -8,7 +8,7 @@ of held-out errors of mixed sign; LossOptions(n_resamples=0) still ran 1,000 iso
 
 import numpy as np
 import pytest
-from law_truth import A_TRUE, G, law
+from law_truth import isoflop_grid, law
 
 from analysis.loss.backtest import backtest_loss_law
 from analysis.loss.run import LossOptions, run_loss_analysis
@@ -45,12 +45,7 @@ def test_an_interval_spanning_decades_is_flagged_and_not_headlined():
 
 def test_a_well_determined_fit_is_headlined():
     rng = np.random.default_rng(1)
-    n, d = [], []
-    for c in np.logspace(18, 21, 4):
-        for size in G * (c / 6) ** A_TRUE * np.logspace(-0.6, 0.6, 7):
-            n.append(size)
-            d.append(c / (6 * size))
-    n, d = np.array(n), np.array(d)
+    n, d, _ = isoflop_grid(budgets=np.logspace(18, 21, 4), sizes=7)
     result = run_loss_analysis(n, d, law(n, d) * np.exp(rng.normal(0, 0.003, len(n))),
                                options=LossOptions(n_resamples=100, n_workers=1, parts=("loss_law",)))
     assert result.caveats() == []
