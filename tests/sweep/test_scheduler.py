@@ -17,6 +17,28 @@ from sweep.store import Store
 QUIET = Console(file=open(os.devnull, "w"))
 
 
+def kill_worker_when(run, ready, seconds: float, poll: float):
+    """A started thread that SIGKILLs the worker training `run` once ready(status) holds (within `seconds`);
+    returns (thread, killed), killed["pid"] set when it struck."""
+    import threading
+
+    killed = {}
+
+    def killer():
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            status = run.status()
+            if status and ready(status):
+                killed["pid"] = status["attempts"][-1]["pid"]
+                os.kill(killed["pid"], signal.SIGKILL)
+                return
+            time.sleep(poll)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    return thread, killed
+
+
 def sweep(compose_cfg, tmp_path, *overrides):
     cfg = compose_cfg("grid=tiny", f"results_dir={tmp_path}", "logger=none", "tasks.n_eval=32", *overrides)
     specs = expand(cfg)
@@ -57,27 +79,12 @@ def test_failed_run_is_recorded_and_the_sweep_goes_on(ray_local, compose_cfg, tm
 
 def test_killed_worker_is_retried_and_resumes_from_checkpoint(ray_local, compose_cfg, tmp_path):
     """A worker lost mid-run (SIGKILL, as a lost node) costs only the work since its last checkpoint."""
-    import threading
-
     cfg = compose_cfg("grid=tiny", f"results_dir={tmp_path}", "logger=none", "tasks.n_eval=16",
                       "grid.n_tokens=[1.5e6]", "train.checkpoint_every_seconds=0.5", "cluster.max_retries=1")
     spec = min(expand(cfg), key=lambda s: s.model.n_layer)
     store = Store(cfg.results_dir, cfg.name)
     run = store.run_dir(run_id(spec))
-    killed = {}
-
-    def killer():
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            status = run.status()
-            if status and run.exists("checkpoint/latest.pt"):
-                killed["pid"] = status["attempts"][-1]["pid"]
-                os.kill(killed["pid"], signal.SIGKILL)
-                return
-            time.sleep(0.1)
-
-    thread = threading.Thread(target=killer)
-    thread.start()
+    thread, killed = kill_worker_when(run, lambda status: run.exists("checkpoint/latest.pt"), seconds=120, poll=0.1)
     outcome = run_sweep(cfg, [spec], store, QUIET)
     thread.join()
     assert "pid" in killed
@@ -206,8 +213,6 @@ def test_a_branch_whose_trunk_failed_is_failed_with_the_reason(ray_local, compos
 def test_a_branch_whose_worker_is_killed_is_retried_alone(ray_local, compose_cfg, tmp_path):
     """SIGKILL a branch's worker in its cooldown (after its own periodic checkpoint): only the branch is
     retried, resuming from its checkpoint past the branch step; the trunk trains once."""
-    import threading
-
     cfg = compose_cfg("grid=tiny", f"results_dir={tmp_path}", "logger=none", "tasks.n_eval=16",
                       "grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]", "grid.n_tokens=[1e6,1.5e6]",
                       "train.schedule=wsd", "grid.branches=true", "train.checkpoint_every_seconds=0.5",
@@ -215,20 +220,9 @@ def test_a_branch_whose_worker_is_killed_is_retried_alone(ray_local, compose_cfg
     trunk, branch = expand(cfg)
     store = Store(cfg.results_dir, cfg.name)
     run = store.run_dir(run_id(branch))
-    killed = {}
-
-    def killer():
-        deadline = time.time() + 300
-        while time.time() < deadline:
-            status = run.status()
-            if status and status.get("state") == "running" and run.exists("checkpoint/latest.pt"):
-                killed["pid"] = status["attempts"][-1]["pid"]
-                os.kill(killed["pid"], signal.SIGKILL)
-                return
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=killer)
-    thread.start()
+    thread, killed = kill_worker_when(
+        run, lambda status: status.get("state") == "running" and run.exists("checkpoint/latest.pt"),
+        seconds=300, poll=0.05)
     outcome = run_sweep(cfg, [trunk, branch], store, QUIET)
     thread.join()
     assert "pid" in killed
