@@ -206,10 +206,10 @@ def expand(cfg: SweepConfig) -> list[RunSpec]:
     fingerprint_ = data_fingerprint(cfg.data, tokenizer)
     for size in cfg.grid.models:
         shape = shape_for_size(size, cfg.model, tokenizer.vocab_size)
+        common = dict(model=shape, data=cfg.data, tasks=tuple(cfg.tasks.suite), n_eval=cfg.tasks.n_eval,
+                      label=size_label(size, shape), eval_batch_size=cfg.tasks.eval_batch_size,
+                      data_fingerprint=fingerprint_)
         if cfg.grid.branches:
-            common = dict(model=shape, data=cfg.data, tasks=tuple(cfg.tasks.suite), n_eval=cfg.tasks.n_eval,
-                          label=size_label(size, shape), eval_batch_size=cfg.tasks.eval_batch_size,
-                          data_fingerprint=fingerprint_)
             plans = plan_branches(cfg.train, shape, budgets_for(cfg, shape), cfg.grid.branch_plan)
             points = tuple(sorted({step for _, _, step in plans[1:]}))
             for seed in cfg.grid.seeds:
@@ -224,9 +224,6 @@ def expand(cfg: SweepConfig) -> list[RunSpec]:
         for budget in budgets_for(cfg, shape):
             plan = plan_training(cfg.train, shape, budget)
             for seed in cfg.grid.seeds:
-                spec = RunSpec(model=shape, train=plan, data=cfg.data, tasks=tuple(cfg.tasks.suite),
-                               n_eval=cfg.tasks.n_eval, seed=seed, n_tokens_budget=budget,
-                               label=size_label(size, shape), eval_batch_size=cfg.tasks.eval_batch_size,
-                               data_fingerprint=fingerprint_)
+                spec = RunSpec(train=plan, seed=seed, n_tokens_budget=budget, **common)
                 specs.setdefault(run_id(spec), spec)
     return sorted(specs.values(), key=lambda s: (-train_flops(s.model, s.train.n_tokens), s.seed))
