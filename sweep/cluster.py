@@ -65,6 +65,18 @@ def probe_address(address: str | None, timeout: float = PROBE_SECONDS) -> str | 
             "from outside)")
 
 
+def on_driver_node() -> dict:
+    """Ray options that keep an actor on the driver's own node: the head, where `ray job submit` runs
+    the driver and where ray.init(address=...) attaches on a machine with several nodes. The sweep's
+    bookkeeping must not die with a worker node. Hard affinity: a soft one sends a zero-CPU actor away
+    from a zero-CPU head (measured with Ray 2.60), and this node lives exactly as long as the driver."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    node = ray.get_runtime_context().get_node_id()
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=False)} if node else {}
+
+
 @contextmanager
 def connect(cfg: ClusterConfig) -> Iterator[None]:
     """Connect for the duration of the block; shut down only what this block started.

@@ -36,6 +36,15 @@ class ProgressHub:
         return dict(self.tokens), list(self.started)
 
 
+def start_hub():
+    """A ProgressHub actor on the driver's node (a lost worker node must not take the display with it)."""
+    import ray
+
+    from sweep.cluster import on_driver_node
+
+    return ray.remote(num_cpus=0)(ProgressHub).options(**on_driver_node()).remote()
+
+
 class HubSink:
     """A metrics sink that forwards the token count to the hub, at most every `every_seconds`, and
     learns from the answer whether the driver asked the runs to stop (`should_stop`)."""
@@ -58,7 +67,10 @@ class HubSink:
         import ray
 
         if self.pending is not None and ray.wait([self.pending], timeout=0)[0]:
-            self.stopping = bool(ray.get(self.pending)) or self.stopping
+            try:
+                self.stopping = bool(ray.get(self.pending)) or self.stopping
+            except ray.exceptions.RayError:  # the hub is gone: progress is lost, never the run
+                pass
             self.pending = None
 
     def should_stop(self) -> bool:

@@ -25,7 +25,7 @@ from rich.table import Table
 from sweep.config import SweepConfig
 from sweep.lease import driver_id, held_by_other, holder, live_lease
 from sweep.pool import Job, RunPool
-from sweep.progress import ProgressHub, SweepDisplay
+from sweep.progress import SweepDisplay, start_hub
 from sweep.resources import Node, RunResources, run_device, run_resources, share_text
 from sweep.run_id import human_count, run_id
 from sweep.runner import TRANSIENT_ERRORS, commit_failure, run_row, spent_flops
@@ -213,7 +213,7 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
         console.print(resources_line(list(needs.values())))
         for note in resume_notes(todo, store):
             console.print(note, highlight=False)
-        hub = ray.remote(num_cpus=0)(ProgressHub).remote()
+        hub = start_hub()
         owner = driver_id()
         pool = worker_pool(cfg, nodes, hub, wandb, code_version, owner, store)
         for spec in todo:  # specs arrive largest-first from grid.expand
@@ -299,6 +299,7 @@ def _watch(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Con
     finished_flops = 0.0
     waiting = Waiting(store, owner, console)
     trunks = AwaitingTrunk(store)
+    tokens, started = {}, []  # the hub's last snapshot
     for job in list(pool.queue):  # a WSD branch whose trunk has not reached its branch step yet: held back
         if not trunks.ready(job):
             pool.queue.remove(job)
@@ -338,7 +339,10 @@ def _watch(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Con
                     else:
                         job.attempts = 0
                         pool.submit(job)
-                tokens, started = ray.get(hub.snapshot.remote())
+                try:
+                    tokens, started = ray.get(hub.snapshot.remote())
+                except ray.exceptions.RayError:  # the hub is gone: the display stops moving, the sweep goes on
+                    pass
                 live = [r for r in started if r not in outcome.rows]
                 flops = finished_flops + sum(min(max(0, tokens.get(r, 0) - first_tokens[r]) * per_token[r], total[r])
                                              for r in live if r in total)

@@ -92,3 +92,27 @@ def test_runs_spread_over_the_nodes_and_a_lost_node_costs_one_checkpoint_interva
                     "steps recomputed": f"<= {steps_per_second:.0f} (1 s interval)", "seconds": recovered,
                     "note": f"resumed from step {resumed} of {run['n_steps']} on another node; seconds = kill to done"})
     os.environ.pop("RAY_ADDRESS", None)
+
+
+def test_the_progress_hub_lives_on_the_drivers_node_and_outlives_every_worker_node(cluster):
+    """The sweep's progress actor needs no CPU, so Ray may put it anywhere; on a worker node that is
+    later lost it took the whole sweep down with it (ActorUnavailableError in the driver)."""
+    import ray
+    from ray.util.state import list_actors
+
+    from sweep.progress import start_hub
+
+    ray_cluster, workers = cluster
+    ray.init(address=ray_cluster.address)
+    try:
+        driver_node = ray.get_runtime_context().get_node_id()
+        assert driver_node == ray_cluster.head_node.node_id  # Ray attaches a driver to the head
+        hubs = [start_hub() for _ in range(6)]  # unpinned, 6 zero-CPU actors all on one node by chance: 1 in 243
+        ray.get([hub.report.remote("r", 1) for hub in hubs])
+        nodes = {a.node_id for a in list_actors(filters=[("class_name", "=", "ProgressHub")])}
+        assert nodes == {driver_node}
+        for node in workers:
+            ray_cluster.remove_node(node, allow_graceful=False)
+        assert ray.get(hubs[0].snapshot.remote(), timeout=30) == ({"r": 1}, ["r"])
+    finally:
+        ray.shutdown()
