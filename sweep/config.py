@@ -74,6 +74,9 @@ class TrainConfig:
     cooldown_fraction: float | None = None
     cooldown_shape: str = "1-sqrt"  # linear | 1-sqrt (Hägele et al. 2024 sec. 3.2: 1-sqrt beats linear)
     warmup_fraction: float = 0.05
+    # Warm-up lasts at least this many steps (up to a quarter of the run); null: 2 / (1 - beta2), Adam's
+    # second-moment horizon (Ma & Yarats 2021), 40 steps at beta2 = 0.95. 0: the fraction alone.
+    min_warmup_steps: int | None = None
     max_warmup_steps: int = 1000
     final_lr_fraction: float = 0.1
     weight_decay: float = 0.1

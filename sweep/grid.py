@@ -102,20 +102,35 @@ def derive_lr(shape: ModelShape, n_tokens_budget: int, batch_size: int) -> float
     return lr_rule(flops) * math.sqrt(batch_size * shape.seq_len / batch_tokens_rule(flops))
 
 
+def warmup_steps(train: TrainConfig, n_steps: int) -> int:
+    """Linear warm-up: warmup_fraction of the steps (nanoGPT's and Chinchilla's short warm-up), but at
+    least min_warmup_steps, by default 2 / (1 - beta2) = 40 steps at beta2 = 0.95: Adam's second-moment
+    estimate averages over about 1 / (1 - beta2) steps and is unreliable before it (Ma & Yarats 2021,
+    "On the adequacy of untuned warmup for adaptive optimization"). The floor takes at most a quarter
+    of the run; max_warmup_steps caps the whole.
+
+    Measured on the CPU grid (final val loss, 5% warm-up vs 20%): runs of 245-489 steps got 12-24 warm-up
+    steps from the fraction alone, and the wider models blew up early at the derived lr (357K params on
+    5e5 tokens: 1.73 vs 0.99); long runs (GPU grids) never reach the floor.
+    """
+    floor = round(2 / (1 - train.beta2)) if train.min_warmup_steps is None else train.min_warmup_steps
+    warmup = max(round(train.warmup_fraction * n_steps), min(floor, n_steps // 4), 1)
+    return min(warmup, train.max_warmup_steps, n_steps)
+
+
 def plan_training(train: TrainConfig, shape: ModelShape, n_tokens_budget: int) -> TrainPlan:
     """Batch, steps, tokens, learning rate, warm-up and validation cadence of one run.
 
     The batch (derive_batch_size) and peak learning rate (derive_lr, times train.lr_scale) follow
     from the run's compute unless given. Steps are whole batches: n_steps = ceil(D / (batch *
     seq_len)), so a run trains on D tokens rounded up to the next step and its schedule ends exactly
-    there. Warm-up is warmup_fraction of the steps, capped at max_warmup_steps (nanoGPT's and
-    Chinchilla's practice of a short linear warm-up).
+    there. Warm-up: see warmup_steps.
     """
     batch_size = train.batch_size or derive_batch_size(shape, n_tokens_budget, train.max_batch_size)
     tokens_per_step = batch_size * shape.seq_len
     n_steps = max(1, math.ceil(n_tokens_budget / tokens_per_step))
     lr = train.lr if train.lr is not None else train.lr_scale * derive_lr(shape, n_tokens_budget, batch_size)
-    warmup = min(train.max_warmup_steps, max(1, round(train.warmup_fraction * n_steps)))
+    warmup = warmup_steps(train, n_steps)
     cooldown = cooldown_fraction(train)
     return TrainPlan(
         batch_size=batch_size,
@@ -123,7 +138,7 @@ def plan_training(train: TrainConfig, shape: ModelShape, n_tokens_budget: int) -
         n_tokens=n_steps * tokens_per_step,
         lr=lr,
         schedule=train.schedule,
-        warmup_steps=min(warmup, n_steps),
+        warmup_steps=warmup,
         final_lr_fraction=train.final_lr_fraction,
         weight_decay=train.weight_decay,
         beta1=train.beta1,

@@ -222,6 +222,8 @@ def _check_train(cfg: SweepConfig, out: list[str]) -> None:
     _one_of(out, "grid.branch_plan", cfg.grid.branch_plan, ("largest", "smallest"))
     if not 0 <= t.warmup_fraction < 1:
         out.append(f"train.warmup_fraction: must be in [0, 1), got {t.warmup_fraction}")
+    if t.min_warmup_steps is not None and t.min_warmup_steps < 0:
+        out.append(f"train.min_warmup_steps: must be >= 0 or null, got {t.min_warmup_steps}")
     if t.max_warmup_steps < 1:
         out.append(f"train.max_warmup_steps: must be >= 1, got {t.max_warmup_steps}")
     if not 0 <= t.final_lr_fraction <= 1:

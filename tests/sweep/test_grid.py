@@ -15,6 +15,23 @@ def test_default_grid_is_sizes_times_budgets_times_seeds(compose_cfg):
     assert len({run_id(s) for s in specs}) == len(specs)
 
 
+def test_the_default_grid_gives_the_analysis_enough_to_stand_on(compose_cfg):
+    """7 sizes at the largest budget (a sigmoid with a free floor has 4 parameters and needs 7 sizes), and isoFLOP groups
+    of 3 sizes for Approach 2, grouped the way the analysis groups them (within 5% of C = 6ND)."""
+    import numpy as np
+
+    from analysis.emergence.rule import Criteria
+    from analysis.loss.isoflop import group_by_compute
+    from sweep.train.flops import flops_6nd
+
+    specs = expand(compose_cfg())
+    largest = max(s.n_tokens_budget for s in specs)
+    assert len({n_params(s.model) for s in specs if s.n_tokens_budget == largest}) >= Criteria().min_sizes(4) == 7
+    groups = group_by_compute(np.array([flops_6nd(s.model, s.train.n_tokens) for s in specs]))
+    sizes_per_group = [len({n_params(s.model) for s, g in zip(specs, groups) if g == k}) for k in set(groups)]
+    assert sum(n >= 3 for n in sizes_per_group) >= 5
+
+
 def test_seeds_multiply_runs_and_order_is_largest_compute_first(compose_cfg):
     specs = expand(compose_cfg("grid=tiny", "grid.seeds=[0,1,2]"))
     assert len(specs) == 2 * 3
@@ -45,6 +62,23 @@ def test_budget_rounds_up_to_whole_steps():
     assert plan.n_tokens == plan.n_steps * tokens_per_step
     assert 0 <= plan.n_tokens - 100_000 < tokens_per_step
     assert 1 <= plan.warmup_steps <= plan.n_steps
+
+
+@pytest.mark.parametrize("n_steps, fraction, floor, beta2, expected", [
+    (245, 0.05, None, 0.95, 40),     # short run: Adam's horizon 2 / (1 - 0.95), not 5% (12 steps)
+    (100, 0.05, None, 0.95, 25),     # the floor takes at most a quarter of the run
+    (3, 0.05, None, 0.95, 1),        # at least one step
+    (10_000, 0.05, None, 0.95, 500),  # long run: the fraction
+    (50_000, 0.05, None, 0.95, 1000),  # capped at max_warmup_steps
+    (2_000, 0.05, None, 0.99, 200),  # beta2 = 0.99: a 200-step horizon
+    (245, 0.05, 0, 0.95, 12),        # min_warmup_steps=0: the fraction alone
+    (245, 0.2, None, 0.95, 49),      # a larger fraction wins over the floor
+])
+def test_warmup_is_the_fraction_but_at_least_adams_horizon(n_steps, fraction, floor, beta2, expected):
+    from sweep.grid import warmup_steps
+
+    train = TrainConfig(warmup_fraction=fraction, min_warmup_steps=floor, beta2=beta2)
+    assert warmup_steps(train, n_steps) == expected
 
 
 @pytest.mark.parametrize("target", [1e5, 3e5, 1e6, 1e7, 1e8])

@@ -132,11 +132,11 @@ def test_golden_id_of_a_literal_spec():
 def test_golden_ids_of_the_shipped_grids(compose_cfg):
     """Pins conf/ defaults and the derivations of sweep.grid (batch, LR, steps, warm-up) as well."""
     assert sorted(run_id(s) for s in expand(compose_cfg("grid=tiny"))) == [
-        "N20.6k-D20k-s0-c0e0283e8c", "N32.9k-D20k-s0-b8a87a9897"]
+        "N20.6k-D20k-s0-78c423dcfe", "N32.9k-D20k-s0-f0f62b19cb"]
     default = {(s.label, s.n_tokens_budget): run_id(s) for s in expand(compose_cfg("grid=default"))}
-    assert len(default) == 12
-    assert default[("l", 2_000_000)] == "N820k-D2M-s0-f163ea1875"
-    assert default[("xs", 500_000)] == "N32.9k-D500k-s0-270a611cbd"
+    assert len(default) == 21
+    assert default[("s7", 1_285_000)] == "N783k-D1.28M-s0-2dcc3eb228"
+    assert default[("s1", 450_000)] == "N32.9k-D450k-s0-8a9500a86e"
 
 
 def test_which_fields_make_the_id():

@@ -65,6 +65,7 @@ def test_all_problems_reported_at_once(compose_cfg):
     (lambda c: setattr(c.grid, "seeds", []), "grid.seeds"),
     (lambda c: setattr(c.train, "lr", -1.0), "train.lr"),
     (lambda c: setattr(c.train, "warmup_fraction", 1.5), "train.warmup_fraction"),
+    (lambda c: setattr(c.train, "min_warmup_steps", -1), "train.min_warmup_steps"),
     (lambda c: setattr(c.tasks.suite[1], "args", {"digits": 0}), "tasks.suite[1]"),
     (lambda c: setattr(c.tasks.suite[1], "args", {"digits": 2, "base": 7}), "tasks.suite[1]"),
     (lambda c: setattr(c.data, "heldout_fraction", 0.0), "data.heldout_fraction"),
