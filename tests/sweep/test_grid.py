@@ -16,8 +16,8 @@ def test_default_grid_is_sizes_times_budgets_times_seeds(compose_cfg):
 
 
 def test_the_default_grid_gives_the_analysis_enough_to_stand_on(compose_cfg):
-    """7 sizes at the largest budget (a sigmoid with a free floor has 4 parameters and needs 7 sizes), and isoFLOP groups
-    of 3 sizes for Approach 2, grouped the way the analysis groups them (within 5% of C = 6ND)."""
+    """7 sizes at the largest budget (a sigmoid with a free floor has 4 parameters and needs 7 sizes), and
+    isoFLOP groups of 3 sizes for Approach 2, grouped the way the analysis groups them (C = 6ND within 5%)."""
     import numpy as np
 
     from analysis.emergence.rule import Criteria
