@@ -313,8 +313,8 @@ def resume_notes(todo: list[RunSpec], store: Store) -> list[str]:
         state = run_dir.state()
         if state is None:
             continue
-        notes.append(f"{run_id(spec)} ({state} earlier) {checkpoints_for(spec, run_dir).start()} "
-                     f"of {spec.train.n_steps} steps")
+        notes.append(f"{run_id(spec)} ({state} earlier; {spec.train.n_steps} steps) "
+                     f"{checkpoints_for(spec, run_dir).start()}")
     return notes
 
 

@@ -175,8 +175,8 @@ def test_every_status_text_of_a_branch_says_where_it_starts(tmp_path, compose_cf
     assert describe_state(run, None, io) == f"pending; starts from its trunk's checkpoint at step {step}"
     run.begin_attempt(run_id(branch), {"pid": 1})  # its worker died before the branch's own checkpoint
     assert describe_state(run, "running", io) == f"stale: its worker died; starts from its trunk's checkpoint at step {step}"
-    assert resume_notes([branch], store) == [f"{run_id(branch)} (running earlier) starts from its trunk's checkpoint "
-                                             f"at step {step} of {branch.train.n_steps} steps"]
+    assert resume_notes([branch], store) == [f"{run_id(branch)} (running earlier; {branch.train.n_steps} steps) "
+                                             f"starts from its trunk's checkpoint at step {step}"]
     run.end_attempt(run_id(branch), "failed", error="boom")
     assert describe_state(run, "failed", io) == f"failed; starts from its trunk's checkpoint at step {step}"
     CheckpointFile(run).save(b"y", step + 2)
