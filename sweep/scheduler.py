@@ -164,8 +164,8 @@ def replan_notes(cfg: SweepConfig, specs: list[RunSpec], rows: list[dict[str, An
         before = changed[0]
         budgets = sorted(s.n_tokens_budget for s in specs if s.label == trunk.label and s.seed == trunk.seed)
         at = budgets[-1] if cfg.grid.branch_plan == "largest" else budgets[0]
-        notes.append(f"{trunk.label} seed {trunk.seed}: {len(changed)} finished WSD run(s) of this size are not reused, "
-                     f"every run of it is new: its trunk and branches share one plan derived at the "
+        notes.append(f"{trunk.label} seed {trunk.seed}: {len(changed)} finished WSD run(s) of this size are not "
+                     f"reused, every run of it is new: its trunk and branches share one plan derived at the "
                      f"{cfg.grid.branch_plan} budget (grid.branch_plan), now D={human_count(at)}, and it changed "
                      f"from batch {before['batch_size']}, peak lr {before['lr']:.3g} to batch {plan.batch_size}, "
                      f"peak lr {plan.lr:.3g} (and the warm-up with it)")

@@ -174,7 +174,8 @@ def test_every_status_text_of_a_branch_says_where_it_starts(tmp_path, compose_cf
     CheckpointFile(store.run_dir(run_id(trunk))).save_branch_point(b"x", step)
     assert describe_state(run, None, io) == f"pending; starts from its trunk's checkpoint at step {step}"
     run.begin_attempt(run_id(branch), {"pid": 1})  # its worker died before the branch's own checkpoint
-    assert describe_state(run, "running", io) == f"stale: its worker died; starts from its trunk's checkpoint at step {step}"
+    stale = describe_state(run, "running", io)
+    assert stale == f"stale: its worker died; starts from its trunk's checkpoint at step {step}"
     assert resume_notes([branch], store) == [f"{run_id(branch)} (running earlier; {branch.train.n_steps} steps) "
                                              f"starts from its trunk's checkpoint at step {step}"]
     run.end_attempt(run_id(branch), "failed", error="boom")
