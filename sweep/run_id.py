@@ -30,6 +30,11 @@ EXCLUDED: tuple[str, ...] = (
     "data.tokenizer",
     "data.corpus.path",
     "data.corpus.cache_dir",
+    # Where a WSD trunk keeps checkpoints for its branches, not what it computes: a budget added to (or
+    # dropped from) a size's grid leaves its trunk's id, and so its finished branches' ids, unchanged. A
+    # branch whose step the finished trunk never saved trains that stretch itself
+    # (sweep.store.BranchCheckpoints.trains_prefix).
+    "branch_points",
 )
 
 
@@ -39,7 +44,6 @@ EXCLUDED: tuple[str, ...] = (
 UNSET_NOT_HASHED: dict[str, Any] = {
     "train.cooldown_steps": None,
     "train.cooldown_shape": None,
-    "branch_points": [],
     "trunk_run_id": None,
     "branch_step": None,
 }

@@ -21,7 +21,7 @@ from sweep.metrics import aggregate, chance_levels, complete_sample
 from sweep.run_id import run_id as compute_run_id
 from sweep.schemas import CURVES, EVALS, RUNS, SAMPLES, to_table
 from sweep.spec import RunSpec
-from sweep.store import DIVERGED, DONE, FAILED, INTERRUPTED, RunDir, checkpoints_for
+from sweep.store import DIVERGED, DONE, FAILED, INTERRUPTED, BranchCheckpoints, RunDir, checkpoints_for
 from sweep.tasks.mixture import eval_problems, mixture_for
 from sweep.train.flops import flops_6nd, n_nonembed_params, n_params, train_flops
 
@@ -29,11 +29,14 @@ from sweep.train.flops import flops_6nd, n_nonembed_params, n_params, train_flop
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, BrokenPipeError)
 
 
-def spent_flops(spec: RunSpec) -> float:
+def spent_flops(spec: RunSpec, first_step: int | None = None) -> float:
     """Training FLOPs this run computes itself: every step of an independent run or a trunk; a WSD
     branch only its cooldown (the steps before its branch step are its trunk's, spent once for all
-    branches). `flops` in the runs table is what an independent run to the same tokens costs."""
-    return float(train_flops(spec.model, spec.spent_tokens))
+    branches), or every step when it trained its trunk's stable phase itself (first_step=0,
+    BranchCheckpoints.trains_prefix). `flops` in the runs table is what an independent run to the same
+    tokens costs."""
+    first = spec.first_step if first_step is None else first_step
+    return float(train_flops(spec.model, (spec.train.n_steps - first) * spec.train.batch_size * spec.model.seq_len))
 
 
 def schedule_name(spec: RunSpec) -> str:
@@ -133,9 +136,11 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
     status = run_dir.begin_attempt(rid, {**host, "device": device})
     attempts = len(status["attempts"])
     checkpoints = checkpoints_for(spec, run_dir)
+    prefix = isinstance(checkpoints, BranchCheckpoints) and checkpoints.trains_prefix()
+    first_step = 0 if prefix else spec.first_step
     try:
         result = train(spec, device=device, sink=sink, checkpoints=checkpoints,
-                       memory_fraction=min(gpu_share, 1.0) if gpu_share else 1.0, stop=stop)
+                       memory_fraction=min(gpu_share, 1.0) if gpu_share else 1.0, stop=stop, first_step=first_step)
         t_eval = time.perf_counter()
         samples, evals = evaluate_all(spec, result.model, device, rid, result.final_val_loss)
         eval_seconds = time.perf_counter() - t_eval
@@ -167,7 +172,7 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
                   mfu=result.mfu, device=device, gpu_type=device_name(device) if device != "cpu" else None,
                   startup_seconds=result.extra["first_log_seconds"], micro_batch_size=result.extra["micro_batch_size"],
                   compiled=result.extra["compiled"], data_workers=result.extra["data_workers"],
-                  gpu_share=gpu_share if device != "cpu" else 0.0)
+                  gpu_share=gpu_share if device != "cpu" else 0.0, flops_spent=spent_flops(spec, first_step))
     files["run.parquet"] = run_dir.write_table("run.parquet", to_table([row], RUNS))
     run_dir.end_attempt(rid, DONE, files=files, resumed_from_step=result.resumed_from_step,
                         checkpoint_rejected=result.checkpoint_rejected)

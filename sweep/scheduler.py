@@ -38,6 +38,7 @@ from sweep.store import (
     INTERRUPTED,
     LEASED,
     RUNNING,
+    BranchCheckpoints,
     CheckpointFile,
     Store,
     checkpoints_for,
@@ -87,19 +88,26 @@ def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str, 
     return table
 
 
-def describe_state(run_dir, state: str | None) -> str | None:
+def describe_state(run_dir, state: str | None, checkpoints: CheckpointFile | None = None) -> str | None:
     """A run's state as the dry run shows it: whether a `running` run is alive (its lease) or was left
-    behind by a worker or driver that died, and where an unfinished run would resume."""
+    behind by a worker or driver that died, and where an unfinished run would resume. `checkpoints`
+    (sweep.store.checkpoints_for) says where: a WSD branch's start is its own checkpoint, its trunk's,
+    or a wait for its trunk, whatever its state, so every unfinished branch says which."""
+    checkpoints = checkpoints or CheckpointFile(run_dir)
+    branch = isinstance(checkpoints, BranchCheckpoints)
+    if branch and state in (None, FAILED):
+        return f"{state or 'pending'}; {checkpoints.start()}"
     if state not in (RUNNING, INTERRUPTED, CORRUPT):
         return state
-    step = CheckpointFile(run_dir).step()
-    resume = f"resumes at step {step}" if step else "restarts at step 0"
+    resume = checkpoints.start()
     if state == RUNNING:
         lease = live_lease(run_dir)
         if lease is not None:
             return f"running (pid {lease.get('pid')} on {lease.get('host')})"
         return f"stale: its worker died; {resume}"
-    return f"{state}; {resume}" if state == INTERRUPTED else f"{state}: redone"
+    if state == INTERRUPTED:
+        return f"{state}; {resume}"
+    return f"{state}: redone; {resume}" if branch else f"{state}: redone"
 
 
 def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], states: dict[str, str | None],
@@ -111,9 +119,11 @@ def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], s
     nodes = planned_nodes(cfg.cluster)
     needs = {run_id(s): run_resources(s, cfg.cluster, nodes) for s in specs}
     kind = GPU if any(needs[run_id(s)].num_gpus > 0 for s in todo) else CPU
-    throughput = choose_throughput(kind, store.run_rows(), bench_documents() if kind == GPU else [], store.uri)
+    rows = store.run_rows()
+    throughput = choose_throughput(kind, rows, bench_documents() if kind == GPU else [], store.uri)
     cost = grid_cost(todo, needs, nodes, throughput) if todo and throughput is not None else None
-    described = {rid: describe_state(store.run_dir(rid), state) for rid, state in states.items()}
+    described = {run_id(s): describe_state(store.run_dir(run_id(s)), states[run_id(s)],
+                                           checkpoints_for(s, store.run_dir(run_id(s)))) for s in specs}
     console.print(plan_table(specs, described, "dry run: nothing launched", cost))
     console.print("planned for " + ", ".join(f"a node of {n.cpus:g} CPUs and {n.gpus:g} GPUs" for n in nodes)
                   + (f" ({cfg.cluster.kind}: cluster.num_cpus / cluster.num_gpus plan for another)"
@@ -126,11 +136,40 @@ def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], s
         console.print(f"WSD branches: the grid trains {spent:.3g} FLOPs where independent runs would train "
                       f"{full:.3g} ({spent / full:.0%}); the FLOPs column is what each run trains itself",
                       highlight=False)
+    for note in replan_notes(cfg, specs, rows):
+        console.print(note, highlight=False)
     for line in cost_lines(cost, len(todo), f"no finished CPU runs in {store.uri} to measure throughput from "
                                             "(give the plan GPUs, e.g. cluster.num_gpus=1, for a GPU estimate)"):
         console.print(line, highlight=False)
     for problem in check_resources(cfg.cluster, [needs[run_id(s)] for s in todo], nodes):
         console.print(f"[yellow]warning:[/] this cluster cannot run the grid as planned: {problem}", highlight=False)
+
+
+def replan_notes(cfg: SweepConfig, specs: list[RunSpec], rows: list[dict[str, Any]]) -> list[str]:
+    """Why a size's WSD trunk and branches are all new although the store holds finished ones of that size
+    and seed: they share one plan (batch, peak LR, warm-up; sweep.grid.plan_branches) derived at one budget
+    of grid.branch_plan, so a budget added beyond that end (a larger one with `largest`, a smaller one
+    with `smallest`) changes every run of the size. A budget added on the other side re-ids nothing (a
+    trunk's id leaves out its branch points, sweep.run_id.EXCLUDED)."""
+    ids = {run_id(s) for s in specs}
+    notes = []
+    for trunk in (s for s in specs if s.role == "trunk"):
+        earlier = [r for r in rows if r["label"] == trunk.label and r["seed"] == trunk.seed and r["status"] == DONE
+                   and r["n_params"] == n_params(trunk.model) and r.get("role") in ("trunk", "branch")
+                   and r["run_id"] not in ids]
+        plan = trunk.train
+        changed = [r for r in earlier if (r["batch_size"], r["lr"]) != (plan.batch_size, plan.lr)]
+        if not changed:
+            continue
+        before = changed[0]
+        budgets = sorted(s.n_tokens_budget for s in specs if s.label == trunk.label and s.seed == trunk.seed)
+        at = budgets[-1] if cfg.grid.branch_plan == "largest" else budgets[0]
+        notes.append(f"{trunk.label} seed {trunk.seed}: {len(changed)} finished WSD run(s) of this size are not "
+                     f"reused, every run of it is new: its trunk and branches share one plan derived at the "
+                     f"{cfg.grid.branch_plan} budget (grid.branch_plan), now D={human_count(at)}, and it changed "
+                     f"from batch {before['batch_size']}, peak lr {before['lr']:.3g} to batch {plan.batch_size}, "
+                     f"peak lr {plan.lr:.3g} (and the warm-up with it)")
+    return notes
 
 
 def summary_table(specs: list[RunSpec], outcome: SweepOutcome, store: Store) -> Table:
@@ -182,6 +221,9 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
         if not cfg.dry_run:
             store.run_dir(rid).mark_corrupt(problems)
     todo = [s for s in specs if states[run_id(s)] not in FINISHED]
+    branch_points = BranchPoints(specs, store)
+    if not cfg.dry_run:
+        branch_points.release()  # branches finished by a driver that died before it could tidy up
     outcome = SweepOutcome(skipped=[rid for rid, state in states.items() if state in FINISHED])
     console.print(f"sweep [bold]{cfg.name}[/]: {len(specs)} runs in the grid, {len(outcome.skipped)} already "
                   f"finished, {len(todo)} to train  ->  {store.uri}")
@@ -219,7 +261,7 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
         for spec in todo:  # specs arrive largest-first from grid.expand
             need = needs[run_id(spec)]
             pool.submit(Job(run_id(spec), need, spec))
-        _watch(pool, hub, store, outcome, console, owner)
+        _watch(pool, hub, store, outcome, console, owner, branch_points)
     command = sync_command(wandb["directory"]) if wandb_mode == OFFLINE else None
     if command:
         console.print(f"W&B runs are offline; upload them with: {command}", highlight=False, soft_wrap=True)
@@ -263,18 +305,16 @@ def worker_pool(cfg: SweepConfig, nodes: list[Node], hub, wandb: dict[str, Any],
 
 
 def resume_notes(todo: list[RunSpec], store: Store) -> list[str]:
-    """Where each unfinished run of an earlier invocation picks up: its checkpoint's step, or 0."""
+    """Where each unfinished run of an earlier invocation picks up: its checkpoint's step, or 0; a WSD
+    branch its own checkpoint, its trunk's, or a wait for its trunk (sweep.store.BranchCheckpoints.start)."""
     notes = []
     for spec in todo:
         run_dir = store.run_dir(run_id(spec))
         state = run_dir.state()
         if state is None:
             continue
-        step = CheckpointFile(run_dir).step()
-        start = (f"restarts from its trunk's checkpoint at step {spec.branch_step}" if spec.trunk_run_id
-                 else "restarts from step 0 (no checkpoint)")
-        where = f"resumes from its checkpoint at step {step} of {spec.train.n_steps}" if step else start
-        notes.append(f"{run_id(spec)} ({state} earlier) {where}")
+        notes.append(f"{run_id(spec)} ({state} earlier; {spec.train.n_steps} steps) "
+                     f"{checkpoints_for(spec, run_dir).start()}")
     return notes
 
 
@@ -288,7 +328,8 @@ def resources_line(needs: list[RunResources]) -> str:
     return "resources per run: " + ", ".join(parts)
 
 
-def _watch(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Console, owner: str) -> None:
+def _watch(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Console, owner: str,
+           branch_points: BranchPoints) -> None:
     import ray
 
     specs = {job.key: job.payload for job in pool.queue}
@@ -331,8 +372,11 @@ def _watch(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Con
                     outcome.rows[row["run_id"]] = row
                     finished_flops += total[row["run_id"]]
                     display.note(_one_line(row))
+                    if row["status"] in FINISHED:
+                        branch_points.release(job.payload)
                 for job, state in waiting.poll():
                     if state in FINISHED:
+                        branch_points.release(job.payload)
                         outcome.skipped.append(job.key)
                         finished_flops += total[job.key]
                         display.note(f"{job.key} was finished by another driver")
@@ -415,6 +459,38 @@ class Waiting:
         return released
 
 
+class BranchPoints:
+    """The rule for a WSD trunk's branch-point checkpoints (checkpoint/branch-<step>.pt in the trunk's run
+    directory), decided here by the driver, the one process that knows the grid: a branch point is deleted
+    once every branch of this grid that starts from it is finished (done or diverged: never rerun), and
+    never before, so a branch lost at any time, even after its trunk is done, is redone from it. Checked
+    when a sweep starts (after finished runs are verified: a corrupt branch is unfinished) and whenever a
+    trunk or a branch commits (a trunk resumed from before a branch step writes that point again).
+    A branch redone after its branch point is gone (its directory deleted, its files corrupt, or a budget
+    added after the trunk finished) trains its trunk's stable phase itself (BranchCheckpoints.trains_prefix)."""
+
+    def __init__(self, specs: list[RunSpec], store: Store):
+        self.store = store
+        self.users: dict[tuple[str, int], list[str]] = {}  # (trunk run_id, branch step) -> its branches
+        for spec in specs:
+            if spec.trunk_run_id is not None:
+                self.users.setdefault((spec.trunk_run_id, spec.branch_step), []).append(run_id(spec))
+
+    def release(self, spec: RunSpec | None = None) -> list[tuple[str, int]]:
+        """Delete the branch points (of `spec`'s trunk when given, else of every trunk) whose branches are all
+        finished; returns the (trunk, step) pairs deleted."""
+        trunk = None if spec is None else spec.trunk_run_id or run_id(spec)
+        released = []
+        for (trunk_id, step), branches in self.users.items():
+            if trunk is not None and trunk_id != trunk:
+                continue
+            trunk_dir = CheckpointFile(self.store.run_dir(trunk_id))
+            if trunk_dir.has_branch_point(step) and all(self.store.run_dir(b).is_finished() for b in branches):
+                trunk_dir.remove_branch_point(step)
+                released.append((trunk_id, step))
+        return released
+
+
 class AwaitingTrunk:
     """WSD branches held back until their trunk has written the checkpoint at their branch step (or the
     branch has a checkpoint of its own), checked every POLL_SECONDS; then submitted like any run, so
@@ -478,9 +554,9 @@ def _stop(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Cons
     for _, job in list(pool.running.values()):
         run_dir = store.run_dir(job.key)
         if run_dir.state() == RUNNING:
-            step = CheckpointFile(run_dir).step()
-            error = (f"stopped by Ctrl-C before it could checkpoint; resumes from "
-                     f"{f'its checkpoint at step {step}' if step else 'step 0'}")
+            checkpoints = checkpoints_for(job.payload, run_dir)
+            step = checkpoints.step()
+            error = f"stopped by Ctrl-C before it could checkpoint; {checkpoints.start()}"
             status = run_dir.end_attempt(job.key, INTERRUPTED, error=error, checkpoint_step=step)
             outcome.rows[job.key] = run_row(job.payload, job.key, INTERRUPTED, len(status["attempts"]), error=error)
     stopped = [r for r in outcome.rows.values() if r["status"] == INTERRUPTED]

@@ -63,7 +63,8 @@ class RunSpec:
     eval_batch_size: int  # execution only
     data_fingerprint: str = "byte"  # tokenizer and corpus contents (sweep.grid.data_fingerprint)
     # WSD branches (sweep.grid.plan_branches); hashed into run_id only when set.
-    # A trunk: the steps after which it keeps a checkpoint for a branch (checkpoint/branch-<step>.pt).
+    # A trunk: the steps after which it keeps a checkpoint for a branch (checkpoint/branch-<step>.pt);
+    # never hashed (sweep.run_id.EXCLUDED): where it keeps checkpoints, not what it computes.
     branch_points: tuple[int, ...] = ()
     # A branch: the trunk it starts from and the trunk step it starts at (its cooldown's first step).
     trunk_run_id: str | None = None

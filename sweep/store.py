@@ -5,7 +5,7 @@ Layout (DESIGN.md):
     <results_dir>/<sweep name>/runs/run_id=<id>/config.json  status.json  run.parquet
                                                curves.parquet evals.parquet samples.parquet
                                                checkpoint/latest.pt
-                                               checkpoint/branch-<step>.pt  (a WSD trunk, kept)
+                                               checkpoint/branch-<step>.pt  (a WSD trunk, until its branches finish)
     <results_dir>/<sweep name>/analysis/                    written by `python -m analysis`
 
 Each run writes only inside its own directory. Files are written to a temporary name and renamed
@@ -232,9 +232,15 @@ class CheckpointFile:
         return None if info is None else int(info["step"])
 
     def clear(self) -> None:
-        """Remove the rolling checkpoint (a finished run needs it no more); branch points stay."""
+        """Remove the rolling checkpoint (a finished run needs it no more); branch points stay (the driver
+        removes them: sweep.scheduler.BranchPoints)."""
         self.run_dir.delete(self.NAME)
         self.run_dir.delete(self.INFO)
+
+    def start(self) -> str:
+        """Where the run's next attempt starts, as the dry run, the resume notes and Ctrl-C say it."""
+        step = self.step()
+        return f"resumes at step {step}" if step else "restarts at step 0"
 
     @staticmethod
     def branch_point_name(step: int) -> str:
@@ -243,11 +249,15 @@ class CheckpointFile:
     def save_branch_point(self, payload: bytes, step: int) -> None:
         """A WSD trunk's state after `step` steps, where a branch starts: its own file, never replaced
         by the rolling checkpoint and kept when the trunk is done, so a branch lost at any time is
-        redone from it. Written once (a resumed trunk that passes the step again rewrites the same state)."""
+        redone from it, until every branch that starts from it is finished (sweep.scheduler.BranchPoints).
+        Written once (a resumed trunk that passes the step again rewrites the same state)."""
         self.run_dir.write_bytes(self.branch_point_name(step), payload)
 
     def has_branch_point(self, step: int) -> bool:
         return self.run_dir.exists(self.branch_point_name(step))
+
+    def remove_branch_point(self, step: int) -> None:
+        self.run_dir.delete(self.branch_point_name(step))
 
 
 class BranchCheckpoints(CheckpointFile):
@@ -270,9 +280,34 @@ class BranchCheckpoints(CheckpointFile):
                 pass
         return self.trunk.run_dir.read_bytes(self.branch_point_name(self.branch_step))
 
+    def trains_prefix(self) -> bool:
+        """Whether the branch trains its trunk's first branch_step steps itself, from step 0: it has no checkpoint
+        of its own and its trunk is done without the checkpoint at the branch step (removed once every branch
+        then in the grid was finished, sweep.scheduler.BranchPoints; or never written: the budget was added
+        after the trunk finished). The same run all the same: batch i is a pure function of (seed, i), the
+        initial model of the seed, and a branch's plan and schedule equal its trunk's before the branch step
+        (sweep.grid.plan_branches). It costs the branch step's worth of steps again."""
+        return (not self.run_dir.exists(self.NAME) and not self.trunk.has_branch_point(self.branch_step)
+                and self.trunk.run_dir.state() == DONE)
+
     def ready(self) -> bool:
-        """Whether the branch can start: its trunk has reached the branch step, or it has its own checkpoint."""
-        return self.trunk.has_branch_point(self.branch_step) or self.run_dir.exists(self.NAME)
+        """Whether the branch can start: its trunk has reached the branch step, it has its own checkpoint, or
+        it trains its trunk's stable phase itself (trains_prefix)."""
+        return self.trunk.has_branch_point(self.branch_step) or self.run_dir.exists(self.NAME) or self.trains_prefix()
+
+    def start(self) -> str:
+        own = self.step()
+        if own:
+            return f"resumes from its own checkpoint at step {own}"
+        if self.trunk.has_branch_point(self.branch_step):
+            return f"starts from its trunk's checkpoint at step {self.branch_step}"
+        trunk = self.trunk.run_dir.state()
+        if trunk == DONE:
+            return (f"trains its trunk's first {self.branch_step} steps itself (the trunk is done and its "
+                    f"checkpoint at step {self.branch_step} is gone), then its cooldown")
+        if trunk == DIVERGED:
+            return f"cannot start: its trunk diverged without a checkpoint at step {self.branch_step}"
+        return f"waits for its trunk to reach step {self.branch_step}"
 
 
 def checkpoints_for(spec, run_dir: RunDir) -> CheckpointFile:

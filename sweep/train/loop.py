@@ -56,8 +56,9 @@ class Interrupted(RuntimeError):
 
 
 class BranchStartMissing(RuntimeError):
-    """A WSD branch found no usable checkpoint of its trunk at its branch step. Never retried: it does not
-    train from step 0 (that would be another run under this run's name)."""
+    """A WSD branch found no usable checkpoint of its trunk at its branch step. Never retried. It trains from
+    step 0 only when the driver's store says so (first_step=0: its trunk is done without that checkpoint,
+    sweep.store.BranchCheckpoints.trains_prefix), never because a checkpoint it expected was unusable."""
 
 
 class Sink(Protocol):
@@ -158,9 +159,12 @@ def _use_compile(spec: RunSpec, device: str) -> bool:
 
 def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
           checkpoints: CheckpointIO | None = None, mixture: Mixture | None = None,
-          memory_fraction: float = 1.0, stop: Callable[[], bool] | None = None) -> TrainResult:
+          memory_fraction: float = 1.0, stop: Callable[[], bool] | None = None,
+          first_step: int | None = None) -> TrainResult:
     """Train one run. `memory_fraction`: the share of the device this run may fill (a packed GPU).
-    `stop`, polled at log points: when it says so, checkpoint and raise Interrupted."""
+    `stop`, polled at log points: when it says so, checkpoint and raise Interrupted. `first_step`: the
+    earliest step the run may start at (None: spec.first_step, a WSD branch's branch step; 0 for a branch
+    that trains its trunk's stable phase itself)."""
     t_enter = time.perf_counter()
     sink = sink or NullSink()
     checkpoints = checkpoints or NoCheckpoints()
@@ -173,6 +177,7 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
 
     rank, world = rank_and_world()
     model, optimizer = _fresh(spec, device)
+    first_step = spec.first_step if first_step is None else first_step
     curves: list[dict[str, Any]] = []
     start_step, rejected = 0, None
     payload = checkpoints.load()
@@ -181,15 +186,15 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
             curves, start_step = _resume(model, optimizer, payload, plan.n_steps)
         except CheckpointRejected as exc:
             rejected = str(exc)
-            if not spec.first_step:  # a branch does not restart: BranchStartMissing below says why
+            if not first_step:  # a branch does not restart: BranchStartMissing below says why
                 warnings.warn(f"checkpoint rejected, the run restarts from step 0: {rejected}", stacklevel=2)
             model, optimizer = _fresh(spec, device)  # loading may have half-filled the first pair
 
-    if start_step < spec.first_step:
+    if start_step < first_step:
         why = f": {rejected}" if rejected else ""
-        raise BranchStartMissing(f"this branch starts at step {spec.first_step} from its trunk {spec.trunk_run_id}'s "
-                                 f"checkpoint checkpoint/branch-{spec.first_step}.pt, which was not usable{why}; "
-                                 "delete the trunk's run directory to retrain it")
+        raise BranchStartMissing(f"this branch starts at step {first_step} from its trunk {spec.trunk_run_id}'s "
+                                 f"checkpoint checkpoint/branch-{first_step}.pt, which was not usable{why}; "
+                                 "delete that file: once the trunk is done the branch trains its first steps itself")
 
     if not rank:
         for row in curves:  # the resumed run's history, for sinks that start afresh (an offline W&B run)

@@ -206,3 +206,18 @@ def test_grids_without_branches_keep_their_ids(compose_cfg):
     assert all(s.role == "independent" and s.train.cooldown_steps is None for s in plain)
     wsd = expand(compose_cfg("grid=tiny", "train.schedule=wsd"))
     assert all(s.train.cooldown_steps is None for s in wsd)  # wsd without cooldown_fraction: the older rule
+
+
+def test_a_smaller_budget_keeps_the_ids_under_largest_and_renews_all_under_smallest(compose_cfg):
+    """A budget added below the others: with grid.branch_plan=largest the shared plan is the trunk's, so the
+    trunk (whose id leaves out its branch points) and every finished branch keep their ids and are reused;
+    with smallest the shared batch, lr and warm-up move to the new budget, so every run of the size is new
+    (inherent; the dry run says why: sweep.scheduler.replan_notes)."""
+    for plan_at, reused in (("largest", True), ("smallest", False)):
+        before = {(s.n_tokens_budget, s.role): run_id(s) for s in
+                  expand(compose_cfg(*BRANCHES, f"grid.branch_plan={plan_at}"))}
+        after = {(s.n_tokens_budget, s.role): run_id(s) for s in
+                 expand(compose_cfg(*BRANCHES, f"grid.branch_plan={plan_at}", "grid.n_tokens=[1e4,2e4,4e4,6e4,1e5]"))}
+        assert set(before) < set(after) and (10_000, "branch") in after
+        kept = [key for key in before if before[key] == after[key]]
+        assert kept == (list(before) if reused else []), plan_at

@@ -41,6 +41,8 @@ def _perturb(value):
         return value + 1
     if isinstance(value, str):
         return value + "x"
+    if isinstance(value, tuple):  # a trunk's branch steps
+        return (*value, 1)
     raise TypeError(value)
 
 
@@ -155,7 +157,7 @@ def test_which_fields_make_the_id():
     ]
     assert EXCLUDED == ("label", "eval_batch_size", "train.log_every_steps", "train.compile",
                         "train.checkpoint_every_seconds", "train.micro_batch_size", "train.data_workers",
-                        "data.tokenizer", "data.corpus.path", "data.corpus.cache_dir")
+                        "data.tokenizer", "data.corpus.path", "data.corpus.cache_dir", "branch_points")
     base = run_id(_literal_spec())
     assert run_id(_replace(_literal_spec(), "train.lr", 2e-3)) != base
     assert run_id(_replace(_literal_spec(), "label", "renamed")) == base
@@ -165,15 +167,15 @@ def test_branch_fields_are_hashed_only_when_set():
     from sweep.run_id import UNSET_NOT_HASHED
 
     base = _literal_spec()
-    assert run_id(dataclasses.replace(base, branch_points=())) == run_id(base)
+    # A trunk's branch points say where it keeps checkpoints, not what it computes: never hashed, so a budget
+    # added to its size leaves the trunk's id (and its branches') as they were.
+    assert run_id(dataclasses.replace(base, branch_points=(40, 80))) == run_id(base)
     changed = [
-        dataclasses.replace(base, branch_points=(40, 80)),
         dataclasses.replace(base, trunk_run_id="N115k-D100k-s0-0123456789", branch_step=40),
         _replace(base, "train.cooldown_steps", 20),
     ]
-    assert len({run_id(base), *map(run_id, changed)}) == 4
+    assert len({run_id(base), *map(run_id, changed)}) == 3
     other_trunk = dataclasses.replace(changed[1], trunk_run_id="N115k-D100k-s0-9876543210")
     assert run_id(other_trunk) != run_id(changed[1])
     assert run_id(dataclasses.replace(changed[1], branch_step=41)) != run_id(changed[1])
-    assert set(UNSET_NOT_HASHED) == {"train.cooldown_steps", "train.cooldown_shape", "branch_points",
-                                     "trunk_run_id", "branch_step"}
+    assert set(UNSET_NOT_HASHED) == {"train.cooldown_steps", "train.cooldown_shape", "trunk_run_id", "branch_step"}

@@ -155,10 +155,84 @@ def test_dry_run_tells_live_stale_and_interrupted_runs_apart(tmp_path):
     assert describe_state(stopped, "done") == "done"
 
 
+BRANCHES = ("grid=tiny", "grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]", "train.schedule=wsd",
+            "grid.branches=true")
+
+
+def test_every_status_text_of_a_branch_says_where_it_starts(tmp_path, compose_cfg):
+    """Dry run and resume notes: a branch never 'restarts at step 0'; it waits for its trunk, starts from the
+    trunk's checkpoint at its branch step, or resumes from its own checkpoint."""
+    from sweep.scheduler import describe_state, resume_notes
+    from sweep.store import CheckpointFile, checkpoints_for
+
+    trunk, branch = expand(compose_cfg(*BRANCHES, "grid.n_tokens=[2e4,3e4]"))
+    store = Store(str(tmp_path), "s")
+    run = store.run_dir(run_id(branch))
+    step = branch.branch_step
+    io = checkpoints_for(branch, run)
+    assert describe_state(run, None, io) == f"pending; waits for its trunk to reach step {step}"
+    CheckpointFile(store.run_dir(run_id(trunk))).save_branch_point(b"x", step)
+    assert describe_state(run, None, io) == f"pending; starts from its trunk's checkpoint at step {step}"
+    run.begin_attempt(run_id(branch), {"pid": 1})  # its worker died before the branch's own checkpoint
+    stale = describe_state(run, "running", io)
+    assert stale == f"stale: its worker died; starts from its trunk's checkpoint at step {step}"
+    assert resume_notes([branch], store) == [f"{run_id(branch)} (running earlier; {branch.train.n_steps} steps) "
+                                             f"starts from its trunk's checkpoint at step {step}"]
+    run.end_attempt(run_id(branch), "failed", error="boom")
+    assert describe_state(run, "failed", io) == f"failed; starts from its trunk's checkpoint at step {step}"
+    CheckpointFile(run).save(b"y", step + 2)
+    assert describe_state(run, "interrupted", io) == f"interrupted; resumes from its own checkpoint at step {step + 2}"
+    assert describe_state(run, "corrupt", io) == f"corrupt: redone; resumes from its own checkpoint at step {step + 2}"
+
+
+def test_a_branch_point_is_deleted_once_every_branch_that_starts_from_it_is_finished(tmp_path, compose_cfg):
+    from sweep.scheduler import BranchPoints
+    from sweep.store import CheckpointFile
+
+    trunk, *branches = expand(compose_cfg(*BRANCHES, "grid.n_tokens=[2e4,3e4,5e4]"))
+    twin = dataclasses.replace(branches[0], n_eval=branches[0].n_eval + 1)  # another branch from the same point
+    store = Store(str(tmp_path), "s")
+    points = CheckpointFile(store.run_dir(run_id(trunk)))
+    for step in trunk.branch_points:
+        points.save_branch_point(b"x", step)
+    rule = BranchPoints([trunk, *branches, twin], store)
+    assert rule.release() == []  # nothing finished
+    for spec, state in ((branches[0], "done"), (branches[1], "done"), (twin, "failed")):
+        store.run_dir(run_id(spec)).end_attempt(run_id(spec), state)
+    assert rule.release(branches[1]) == [(run_id(trunk), branches[1].branch_step)]
+    assert points.has_branch_point(branches[0].branch_step)  # the failed twin still needs it
+    store.run_dir(run_id(twin)).end_attempt(run_id(twin), "done")
+    assert rule.release(trunk) == [(run_id(trunk), branches[0].branch_step)]
+    assert not any(points.has_branch_point(step) for step in trunk.branch_points) and rule.release() == []
+
+
+def test_the_dry_run_says_why_a_new_budget_renews_every_run_of_a_size(compose_cfg):
+    from sweep.scheduler import replan_notes
+
+    cfg = compose_cfg(*BRANCHES, "grid.branch_plan=smallest", "grid.n_tokens=[1e4,2e4,3e4]")
+    specs = expand(cfg)
+    earlier = [{"run_id": f"old-{i}", "label": "t1", "seed": 0, "status": "done", "role": role,
+                "n_params": run_row_params(specs[0]), "batch_size": 999, "lr": 1e-3} for i, role in
+               enumerate(("trunk", "branch"))]
+    notes = replan_notes(cfg, specs, earlier)
+    assert len(notes) == 1 and "t1 seed 0: 2 finished WSD run(s) of this size are not reused" in notes[0]
+    assert "smallest budget (grid.branch_plan), now D=10k" in notes[0] and "from batch 999" in notes[0]
+    reused = [dict(r, run_id=run_id(s)) for r, s in zip(earlier, specs)]
+    assert replan_notes(cfg, specs, reused) == []  # the grid's own runs: nothing to explain
+
+
+def run_row_params(spec):
+    from sweep.train.flops import n_params
+
+    return n_params(spec.model)
+
+
 def test_wsd_branches_train_from_their_trunk_and_a_lost_branch_alone_is_redone(ray_local, compose_cfg, tmp_path):
     """Trunk + branches on a real Ray: branches start from the trunk's branch-point checkpoints, the runs
-    table tells them apart and counts only their cooldowns as spent; a rerun skips everything; a branch
-    whose worker died (left `running`, its tables gone) is the only run redone, from the trunk's checkpoint."""
+    table tells them apart and counts only their cooldowns as spent; once every branch is done no branch
+    point is left and a rerun does nothing. A branch whose worker died (left `running`, its tables gone) and
+    a budget added later are the only runs trained then: the trunk is done without their branch points, so
+    they train its stable phase themselves, the same run (the lost branch ends exactly where it did)."""
     overrides = ("grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]", "grid.n_tokens=[2e4,3e4,5e4]",
                  "train.schedule=wsd", "grid.branches=true")
     specs, store, outcome = sweep(compose_cfg, tmp_path, *overrides)
@@ -168,11 +242,12 @@ def test_wsd_branches_train_from_their_trunk_and_a_lost_branch_alone_is_redone(r
     for branch in branches:
         status = store.run_dir(run_id(branch)).status()
         assert status["attempts"][-1]["resumed_from_step"] == branch.branch_step
-        assert store.run_dir(run_id(trunk)).exists(f"checkpoint/branch-{branch.branch_step}.pt")  # kept
+    assert list((tmp_path / "tiny").glob("runs/*/checkpoint/branch-*.pt")) == []  # every branch is done
     runs = pl.read_parquet(f"{tmp_path}/tiny/runs/*/run.parquet")
     assert sorted(runs["role"].to_list()) == ["branch", "branch", "trunk"]
     spent = dict(zip(runs["run_id"], runs["flops_spent"]))
     full = dict(zip(runs["run_id"], runs["flops"]))
+    loss = dict(zip(runs["run_id"], runs["final_val_loss"]))
     assert spent[run_id(trunk)] == full[run_id(trunk)]
     for branch in branches:
         share = branch.train.cooldown_steps / branch.train.n_steps
@@ -188,11 +263,18 @@ def test_wsd_branches_train_from_their_trunk_and_a_lost_branch_alone_is_redone(r
     status["attempts"].append({"attempt": 2, "started": status["attempts"][-1]["started"], "pid": 1})
     lost.write_json("status.json", status)
     lost.delete("run.parquet")
-    _, _, redo = sweep(compose_cfg, tmp_path, *overrides)
-    assert list(redo.rows) == [run_id(branches[0])] and redo.trained == [run_id(branches[0])]
-    assert lost.status()["attempts"][-1]["resumed_from_step"] == branches[0].branch_step
+    grown = (*overrides[:1], "grid.n_tokens=[1e4,2e4,3e4,5e4]", *overrides[2:])
+    specs, _, redo = sweep(compose_cfg, tmp_path, *grown)
+    added = next(s for s in specs if s.n_tokens_budget == 10_000)
+    assert {run_id(s) for s in specs} >= {run_id(trunk), *map(run_id, branches)}  # the trunk's id kept
+    assert sorted(redo.rows) == sorted([run_id(branches[0]), run_id(added)]) and not redo.failed
+    for branch in (branches[0], added):
+        assert store.run_dir(run_id(branch)).status()["attempts"][-1]["resumed_from_step"] == 0
+        assert redo.rows[run_id(branch)]["flops_spent"] == redo.rows[run_id(branch)]["flops"]
+    assert redo.rows[run_id(branches[0])]["final_val_loss"] == pytest.approx(loss[run_id(branches[0])], rel=1e-5)
     assert len(store.run_dir(run_id(trunk)).status()["attempts"]) == 1
     assert len(store.run_dir(run_id(branches[1])).status()["attempts"]) == 1
+    assert list((tmp_path / "tiny").glob("runs/*/checkpoint/*.pt")) == []
 
 
 def test_a_branch_whose_trunk_failed_is_failed_with_the_reason(ray_local, compose_cfg, tmp_path):

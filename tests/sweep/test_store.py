@@ -93,3 +93,28 @@ def test_a_branch_loads_its_own_checkpoint_else_its_trunks_branch_point(tmp_path
     assert unpack(io.load())["step"] == 40  # a broken own checkpoint: the cooldown starts again from the trunk's
     io.clear()  # the branch is done: its rolling checkpoint goes, the trunk's branch point stays
     assert not branch.exists(CheckpointFile.NAME) and trunk.exists("checkpoint/branch-40.pt")
+
+
+def test_a_branch_says_where_it_starts_and_trains_its_prefix_only_after_a_done_trunk(tmp_path):
+    """Waiting for the trunk, from the trunk's checkpoint, from its own; and when the trunk is done without
+    the branch point (cleaned up, or a budget added later) the branch trains the trunk's stable phase itself."""
+    from sweep.store import BranchCheckpoints, CheckpointFile
+
+    store = Store(str(tmp_path), "s")
+    trunk, branch = store.run_dir("trunk"), store.run_dir("branch")
+    io = BranchCheckpoints(branch, trunk, 40)
+    assert io.start() == "waits for its trunk to reach step 40" and not io.trains_prefix()
+    trunk.begin_attempt("trunk", {})
+    assert io.start() == "waits for its trunk to reach step 40" and not io.ready()  # trunk still running
+    trunk.end_attempt("trunk", "diverged")
+    assert io.start().startswith("cannot start: its trunk diverged") and not io.ready()
+    trunk.end_attempt("trunk", "done")
+    assert io.trains_prefix() and io.ready() and io.load() is None
+    assert io.start().startswith("trains its trunk's first 40 steps itself")
+    CheckpointFile(trunk).save_branch_point(b"state", 40)
+    assert io.start() == "starts from its trunk's checkpoint at step 40" and not io.trains_prefix()
+    CheckpointFile(trunk).remove_branch_point(40)
+    assert not trunk.exists("checkpoint/branch-40.pt")
+    io.save(b"own", 45)
+    assert io.start() == "resumes from its own checkpoint at step 45" and not io.trains_prefix()
+    assert CheckpointFile(trunk).start() == "restarts at step 0"

@@ -276,3 +276,17 @@ def test_a_branch_never_trains_from_step_0_without_its_trunk_checkpoint(trunk_an
         train(branch)
     with pytest.raises(BranchStartMissing, match="not a safe, complete checkpoint"):
         train(branch, checkpoints=MemoryCheckpoints(b"not a checkpoint"))
+
+
+def test_a_branch_trains_its_trunks_stable_phase_itself_only_when_told(trunk_and_branch):
+    """No trunk checkpoint: the branch fails (BranchStartMissing), unless the driver's store says the trunk is
+    done without it (first_step=0): then it trains from step 0, the same run as from the trunk's checkpoint."""
+    from sweep.train.loop import BranchStartMissing
+
+    _, branch = trunk_and_branch
+    with pytest.raises(BranchStartMissing, match=f"branch-{branch.branch_step}.pt"):
+        train(branch, checkpoints=MemoryCheckpoints())
+    result = train(branch, checkpoints=MemoryCheckpoints(), first_step=0)
+    assert result.resumed_from_step == 0 and result.curves[-1]["step"] == branch.train.n_steps
+    reference = train(dataclasses.replace(branch, trunk_run_id=None, branch_step=None))
+    assert result.final_val_loss == reference.final_val_loss
