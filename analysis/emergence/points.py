@@ -6,9 +6,10 @@ metric_kind, higher_is_better, metric_min, metric_max (null: unbounded on that s
 metric_log_likelihood, chance, answer_tokens, n_samples, flops, n_tokens, seed, run_id, val_loss.
 The sweep writes every one of them; the name table of kinds.py answers only for a table without
 them (an older sweep, a CSV of published curves). Rows with an empty task or metric belong to no
-curve: they are dropped and counted (EmergenceInputError naming the column when no row is left). Values are checked against the metric's
-natural range: a [0, 1] metric given in percent is scaled by 1/100, other out-of-range values lift
-the range instead of being clipped, both with a note (see _check_range). Pure functions; no I/O.
+curve: they are dropped and counted (EmergenceInputError naming the column when no row is left).
+Values are checked against the metric's natural range: a [0, 1] metric given in percent is scaled by
+1/100, other out-of-range values lift the range instead of being clipped, both with a note (see
+_check_range). Pure functions; no I/O.
 """
 
 from __future__ import annotations
