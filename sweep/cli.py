@@ -74,6 +74,25 @@ def config_error_message(exc: Exception) -> str:
     return text
 
 
+def _key_in_list_override(key: str, text: str, overrides: list[str]) -> str:
+    """Hydra names a key inside a list item of an override relative to the item (`n_params` for
+    grid.models=[{n_params: 1e6}]): its full path, grid.models[i].n_params with i the first item holding
+    it, so the message can say where it is and what replaces it. The key unchanged otherwise."""
+    import re
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    found = re.search(r"Could not override '([\w.]+)'", text)
+    if "." in key or found is None:
+        return key
+    for parsed in OverridesParser.create().parse_overrides(list(overrides)):
+        items = parsed.value() if parsed.key_or_group.lstrip("+~") == found.group(1) else None
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, dict) and key in item:
+                return f"{found.group(1)}[{i}].{key}"
+    return key
+
+
 def composition_problem(exc: Exception, overrides: list[str], conf_dir: Path = CONF_DIR) -> str:
     """One 'key: what is wrong; the fix' line for a Hydra/OmegaConf composition error (the same form as
     sweep.validate's problems); Hydra's own text where the key cannot be told."""
@@ -114,7 +133,7 @@ def composition_problem(exc: Exception, overrides: list[str], conf_dir: Path = C
     cause = exc.__cause__ if exc.__cause__ is not None else exc
     full_key = getattr(cause, "full_key", None) or getattr(exc, "full_key", None)
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and full_key and " not in " in str(cause):
-        return unknown_key_problem(str(full_key), SweepConfig)
+        return unknown_key_problem(_key_in_list_override(str(full_key), text, overrides), SweepConfig)
     key = full_key
     if override_key and (not key or "." not in str(key)):  # a key inside a list item, relative to it
         key = override_key if not key or key == override_key else f"{override_key} ({key})"

@@ -15,16 +15,17 @@ from typing import Any
 class ModelSize:
     """One model size of the grid: an explicit shape, or a target non-embedding parameter count.
 
-    Give n_layer and d_model (n_head optional: d_model / model.head_dim), or n_params alone
-    (a shape is then derived, see sweep.grid.shape_for_params). This n_params counts non-embedding
-    parameters; the runs table's n_params counts every parameter (embeddings included).
+    Give n_layer and d_model (n_head optional: d_model / model.head_dim), or n_nonembed_params alone
+    (a shape is then derived, see sweep.grid.shape_for_params). The name is the tables' column of the
+    same meaning (Kaplan's N, no embeddings); the tables' n_params and tokens_per_param count every
+    parameter. The key was `n_params` before; that name is refused with the new one (sweep/config_keys.py).
     """
 
     name: str | None = None
     n_layer: int | None = None
     d_model: int | None = None
     n_head: int | None = None
-    n_params: float | None = None
+    n_nonembed_params: float | None = None
 
 
 @dataclass
@@ -58,7 +59,7 @@ class ModelConfig:
     seq_len: int = 128
     tie_embeddings: bool = True
     head_dim: int = 32  # n_head = d_model / head_dim when a size gives no n_head
-    aspect_ratio: float = 32.0  # preferred d_model / n_layer when a shape is derived from n_params
+    aspect_ratio: float = 32.0  # preferred d_model / n_layer when a shape is derived from n_nonembed_params
 
 
 @dataclass

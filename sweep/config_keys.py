@@ -35,11 +35,21 @@ ALIASES = {"learning_rate": "lr", "lr_schedule": "schedule", "scheduler": "sched
            "gpus": "gpus_per_run", "cpus": "cpus_per_run"}
 
 
+# Keys that were renamed: old name -> (new name, why). Refused with the new name wherever the schema has it,
+# so a config written before the rename fails before anything launches instead of meaning something else.
+RENAMED = {"n_params": ("n_nonembed_params", "a size's target counts non-embedding parameters, while n_params "
+                        "in the results tables counts every parameter")}
+
+
 def _problem(key: str, hints: dict[str, Any], prefix: str) -> str:
+    where = prefix.rstrip(".") or "the sweep"
+    if key in RENAMED and RENAMED[key][0] in hints:
+        new, why = RENAMED[key]
+        return f"{prefix}{key}: not a config key of {where} (renamed: {why}); did you mean {prefix}{new}?"
     close = [ALIASES[key]] if ALIASES.get(key) in hints else difflib.get_close_matches(key, list(hints), n=1,
                                                                                         cutoff=0.6)
     fix = f"did you mean {prefix}{close[0]}?" if close else f"known keys: {', '.join(sorted(hints))}"
-    return f"{prefix}{key}: not a config key of {prefix.rstrip('.') or 'the sweep'}; {fix}"
+    return f"{prefix}{key}: not a config key of {where}; {fix}"
 
 
 def unknown_key_problem(full_key: str, schema: type) -> str:

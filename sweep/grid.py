@@ -61,7 +61,7 @@ def shape_for_size(size: ModelSize, model: ModelConfig, vocab_size: int = VOCAB_
     if size.n_layer is not None and size.d_model is not None:
         n_head = size.n_head if size.n_head is not None else size.d_model // model.head_dim
         return _shape(model, size.n_layer, size.d_model, n_head, vocab_size)
-    return shape_for_params(float(size.n_params), model, vocab_size=vocab_size)
+    return shape_for_params(float(size.n_nonembed_params), model, vocab_size=vocab_size)
 
 
 def data_fingerprint(data: DataConfig, tokenizer: Tokenizer) -> str:

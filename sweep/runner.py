@@ -17,7 +17,7 @@ import time
 import traceback
 from typing import Any
 
-from sweep.metrics import aggregate, chance_levels, complete_sample
+from sweep.metrics import VAL_LOSS, aggregate, chance_levels, complete_sample
 from sweep.run_id import run_id as compute_run_id
 from sweep.schemas import CURVES, EVALS, RUNS, SAMPLES, to_table
 from sweep.spec import RunSpec
@@ -92,8 +92,7 @@ def evaluate_all(spec: RunSpec, model, device: str, rid: str,
               "flops": float(train_flops(shape, spec.train.n_tokens))}
     samples, evals = [], []
     if final_val_loss is not None:
-        evals.append({**common, "task": "heldout", "metric": "val_loss", "metric_kind": "continuous",
-                      "higher_is_better": False, "value": final_val_loss})
+        evals.append({**common, "task": "heldout", **VAL_LOSS.columns(), "value": final_val_loss})
     for task in mixture.tasks:
         problems = eval_problems(task, spec.n_eval, spec.data.seed, spec.data.heldout_fraction)
         rows = evaluate_problems(model, task.name, problems, mixture.tokenizer, device,

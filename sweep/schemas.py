@@ -9,8 +9,10 @@ from typing import Any
 
 import pyarrow as pa
 
-TABLE_SCHEMA_VERSION = "4"  # 3: runs gain how each run executed (micro-batch, compile, workers, share)
+TABLE_SCHEMA_VERSION = "5"  # 3: runs gain how each run executed (micro-batch, compile, workers, share)
 # 4: runs gain WSD branches: FLOPs spent by the run itself, schedule, role, trunk and branch step
+# 5: evals gain each metric's natural range and whether it is a log-likelihood (metric_min, metric_max,
+#    metric_log_likelihood), so the analysis reads them instead of looking the metric up by name
 
 _META = {b"schema_version": TABLE_SCHEMA_VERSION.encode()}
 
@@ -36,6 +38,9 @@ EVALS = pa.schema([
     ("metric", pa.string()),
     ("metric_kind", pa.string()),
     ("higher_is_better", pa.bool_()),
+    ("metric_min", pa.float64()),  # the metric's natural range; null: unbounded on that side
+    ("metric_max", pa.float64()),
+    ("metric_log_likelihood", pa.bool_()),  # a log-probability or loss in nats: never floored at chance
     ("value", pa.float64()),
     ("n_samples", pa.int64()),
     ("chance", pa.float64()),

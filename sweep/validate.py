@@ -99,42 +99,45 @@ def _check_model_ok(model) -> bool:
 
 
 def _check_params_reachable(key: str, target: float, model, out: list[str]) -> None:
-    """A size given as n_params must be within PARAMS_TOLERANCE of the shape derived for it."""
+    """A size given as n_nonembed_params must be within PARAMS_TOLERANCE of the shape derived for it."""
     from sweep.grid import shape_for_params
     from sweep.train.flops import n_nonembed_params
 
     shape = shape_for_params(target, model)
     got = n_nonembed_params(shape)
     if not 1 / PARAMS_TOLERANCE <= got / target <= PARAMS_TOLERANCE:
-        out.append(f"{key}.n_params: no shape of this model family has about {target:g} non-embedding parameters; "
-                   f"the nearest, {shape.describe()}, has {got:,} (the smallest is one layer of d_model="
-                   f"model.head_dim={model.head_dim}); give a larger n_params or an explicit n_layer/d_model")
+        out.append(f"{key}.n_nonembed_params: no shape of this model family has about {target:g} non-embedding "
+                   f"parameters; the nearest, {shape.describe()}, has {got:,} (the smallest is one layer of "
+                   f"d_model=model.head_dim={model.head_dim}); give a larger n_nonembed_params or an explicit "
+                   "n_layer/d_model")
 
 
 def _check_grid(cfg: SweepConfig, out: list[str]) -> None:
     grid, model = cfg.grid, cfg.model
     if not grid.models:
-        out.append("grid.models: empty; list at least one size, e.g. {n_layer: 2, d_model: 64} or {n_params: 1e6}")
+        out.append("grid.models: empty; list at least one size, e.g. {n_layer: 2, d_model: 64} or "
+                   "{n_nonembed_params: 1e6}")
     names = [m.name for m in grid.models if m.name]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         out.append(f"grid.models: the name {dup!r} is used twice; names must be unique")
     for i, size in enumerate(grid.models):
         key = f"grid.models[{i}]"
         explicit = size.n_layer is not None or size.d_model is not None
-        if explicit and size.n_params is not None:
-            out.append(f"{key}: give either n_layer/d_model or n_params, not both")
+        if explicit and size.n_nonembed_params is not None:
+            out.append(f"{key}: give either n_layer/d_model or n_nonembed_params, not both")
             continue
-        if not explicit and size.n_params is None:
-            out.append(f"{key}: give n_layer and d_model (and optionally n_head), or n_params")
+        if not explicit and size.n_nonembed_params is None:
+            out.append(f"{key}: give n_layer and d_model (and optionally n_head), or n_nonembed_params")
             continue
-        if size.n_params is not None:
-            if not size.n_params > 0:
-                out.append(f"{key}.n_params: must be positive, got {size.n_params:g}")
-            elif size.n_params > MAX_PARAMS:
-                out.append(f"{key}.n_params: {size.n_params:g} parameters is beyond what this trainer can hold "
+        target = size.n_nonembed_params
+        if target is not None:
+            if not target > 0:
+                out.append(f"{key}.n_nonembed_params: must be positive, got {target:g}")
+            elif target > MAX_PARAMS:
+                out.append(f"{key}.n_nonembed_params: {target:g} parameters is beyond what this trainer can hold "
                            f"(at most {MAX_PARAMS:g}); check the exponent")
-            elif math.isfinite(size.n_params) and _check_model_ok(model):
-                _check_params_reachable(key, size.n_params, model, out)
+            elif math.isfinite(target) and _check_model_ok(model):
+                _check_params_reachable(key, target, model, out)
             continue
         if size.n_layer is None or size.d_model is None:
             out.append(f"{key}: n_layer and d_model go together; got n_layer={size.n_layer}, d_model={size.d_model}")

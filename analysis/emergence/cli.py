@@ -1,7 +1,8 @@
 """`python -m analysis emergence FILE`: emergence verdicts for a long table (CSV or Parquet).
 
-The table needs task, metric, n_params, value; metric_kind, chance, higher_is_better, answer_tokens,
-n_samples, flops, n_tokens, seed and val_loss are used when present (analysis/emergence/points.py).
+The table needs task, metric, n_params, value; metric_kind, chance, higher_is_better, metric_min,
+metric_max, metric_log_likelihood, answer_tokens, n_samples, flops, n_tokens, seed and val_loss are
+used when present (analysis/emergence/points.py).
 --json prints one JSON document: a list with one object per task x metric, each carrying every
 column of analyze_emergence, its task's `artifact_verdict` and `artifact_reason` included (NaN is
 written as null). Without --json: a table per metric and one per task. Notes on the table as a

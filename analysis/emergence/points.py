@@ -2,11 +2,14 @@
 and what each metric is (kind, direction, chance, natural range: columns first, then kinds.py).
 
 Input (`points`, long format, one row per observation): task, metric, n_params, value; optional
-metric_kind, higher_is_better, chance, answer_tokens, n_samples, flops, n_tokens, seed, run_id,
-val_loss. Rows with an empty task or metric belong to no curve: they are dropped and counted
-(EmergenceInputError naming the column when no row is left). Values are checked against the metric's
-natural range: a [0, 1] metric given in percent is scaled by 1/100, other out-of-range values lift
-the range instead of being clipped, both with a note (see _check_range). Pure functions; no I/O.
+metric_kind, higher_is_better, metric_min, metric_max (null: unbounded on that side),
+metric_log_likelihood, chance, answer_tokens, n_samples, flops, n_tokens, seed, run_id, val_loss.
+The sweep writes every one of them; the name table of kinds.py answers only for a table without
+them (an older sweep, a CSV of published curves). Rows with an empty task or metric belong to no
+curve: they are dropped and counted (EmergenceInputError naming the column when no row is left).
+Values are checked against the metric's natural range: a [0, 1] metric given in percent is scaled by
+1/100, other out-of-range values lift the range instead of being clipped, both with a note (see
+_check_range). Pure functions; no I/O.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from analysis.table import InputError, numeric
 
 X_AXES = ("log_n", "log_flops", "val_loss")
 REQUIRED = ("task", "metric", "n_params", "value")
-NUMERIC = ("n_params", "value", "chance", "answer_tokens", "n_samples", "flops", "n_tokens", "val_loss")
+NUMERIC = ("n_params", "value", "chance", "answer_tokens", "n_samples", "flops", "n_tokens", "val_loss", "metric_min",
+           "metric_max")
+BOOLEAN = ("higher_is_better", "metric_log_likelihood")
+RANGE_COLUMNS = ("metric_min", "metric_max", "metric_log_likelihood")
 
 
 class EmergenceInputError(InputError):
@@ -33,7 +39,8 @@ class EmergenceInputError(InputError):
 @dataclass(frozen=True)
 class MetricMeta:
     kind: str
-    kind_source: str  # "column" | "table" | "pattern" | "default"
+    kind_source: str  # "column" | "table" | "pattern" | "default"; the range comes from the columns too when
+    # the table has them (sweep tables since TABLE_SCHEMA_VERSION 5), else from the same name lookup
     higher_is_better: bool
     chance: float | None
     bounds: tuple[float, float] | None
@@ -126,8 +133,9 @@ def validate_points(points: pl.DataFrame, x: str = "log_n", notes: list[str] | N
     if problems and usable.any() and notes is not None:  # each curve drops them too (n_dropped): say which
         notes.append(f"{int((~usable).sum())} of {frame.height} rows dropped: {summary(problems)}")
     frame = _drop_unlabelled(frame, notes)
-    if "higher_is_better" in frame.columns:
-        frame = _boolean(frame, "higher_is_better")
+    for name in BOOLEAN:
+        if name in frame.columns:
+            frame = _boolean(frame, name)
     if "metric_kind" in frame.columns:
         frame = frame.with_columns(pl.col("metric_kind").cast(pl.String).str.strip_chars().str.to_lowercase())
     if x == "log_flops" and ("flops" not in frame.columns or frame["flops"].drop_nulls().len() == 0):
@@ -190,13 +198,28 @@ def metric_meta(group: pl.DataFrame, metric: str) -> MetricMeta:
     higher = bool(hib) if hib is not None else info.higher_is_better
     chance = _first(group, "chance")
     chance = None if chance is None else float(chance)
-    bounds = info.bounds
     values = group["value"].drop_nulls()
     values = values.filter(values.is_finite()) if values.dtype.is_float() else values
-    if bounds is None and not info.log_likelihood and values.len() and values.min() >= 0 and values.max() <= 1:
-        bounds = (0.0, 1.0)  # a [0, 1] metric we have no entry for: accuracy-like
+    stated = _stated_range(group)
+    if stated is not None:
+        bounds, loglik = stated[0], info.log_likelihood if stated[1] is None else stated[1]
+    else:
+        bounds, loglik = info.bounds, info.log_likelihood
+        if bounds is None and not loglik and values.len() and values.min() >= 0 and values.max() <= 1:
+            bounds = (0.0, 1.0)  # a [0, 1] metric we have no entry for: accuracy-like
     scale, bounds, chance, notes = _check_range(values, bounds, chance)
-    return MetricMeta(kind, source, higher, chance, bounds, info.log_likelihood, scale, "; ".join(notes))
+    return MetricMeta(kind, source, higher, chance, bounds, loglik, scale, "; ".join(notes))
+
+
+def _stated_range(group: pl.DataFrame) -> tuple[tuple[float, float] | None, bool | None] | None:
+    """(bounds, log_likelihood) as the table's columns state them; None when it states neither (then the
+    name decides). A null bound is unbounded on that side; both null: no range; a flag left null: unstated."""
+    if all(_first(group, name) is None for name in RANGE_COLUMNS):
+        return None
+    lo, hi, loglik = (_first(group, name) for name in RANGE_COLUMNS)
+    bounds = None if lo is None and hi is None else (-math.inf if lo is None else float(lo),
+                                                      math.inf if hi is None else float(hi))
+    return bounds, None if loglik is None else bool(loglik)
 
 
 def _check_range(values: pl.Series, bounds: tuple[float, float] | None, chance: float | None):

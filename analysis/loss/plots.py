@@ -1,4 +1,7 @@
-"""Loss-law figures: loss against compute, isoFLOP profiles, backtest errors. Data and fits in, a Figure out."""
+"""Loss-law figures: loss against compute, isoFLOP profiles, backtest errors. Data and fits in, a Figure out.
+
+Compute is read from the runs table (`flops`), never recomputed; the fitted law's curves, defined in N and
+D, are placed on that axis with the table's own FLOPs per parameter-token of each size."""
 
 from __future__ import annotations
 
@@ -16,27 +19,63 @@ from analysis.loss.fit import LossLawFit, compute_optimal  # noqa: E402
 from analysis.loss.frontier import Frontier  # noqa: E402
 from analysis.loss.isoflop import IsoFlopFit, group_by_compute  # noqa: E402
 
+# How a run was trained, told apart on the loss-vs-compute figure: (marker, filled, legend label). A WSD
+# branch shares its trunk's steps up to its cooldown (runs table: role, trunk_run_id).
+ROLE_MARKERS = {"independent": ("o", True, "independent run"),
+                "trunk": ("s", True, "WSD trunk"),
+                "branch": ("D", False, "WSD branch (cooldown from its trunk's checkpoint)")}
+
+
+def _flops_per_param_token(runs: pl.DataFrame, n_col: str, d_col: str, flops_col: str):
+    """C/(N D) as the runs table states it (column `flops_col`: the trainer's count, attention included),
+    interpolated in log N between the sizes; None when the table has no such column (then C = 6ND)."""
+    if flops_col not in runs.columns or runs[flops_col].is_null().any():
+        return None
+    ratio = runs.group_by(n_col).agg((pl.col(flops_col) / (pl.col(n_col) * pl.col(d_col))).median()).sort(n_col)
+    log_n, log_k = np.log(ratio[n_col].to_numpy().astype(float)), np.log(ratio[flops_col].to_numpy().astype(float))
+    return lambda n: np.exp(np.interp(np.log(n), log_n, log_k))
+
+
+def _scatter_roles(ax, sub: pl.DataFrame, c: np.ndarray, loss_col: str, colour) -> None:
+    """One scatter per role present, each with its marker (hollow for branches)."""
+    for role, (marker, filled, _) in ROLE_MARKERS.items():
+        rows = (sub["_role"] == role).to_numpy()
+        if rows.any():
+            ax.scatter(c[rows], sub[loss_col].to_numpy()[rows], marker=marker, zorder=3,
+                       facecolors=colour if filled else "none", edgecolors=colour)
+
 
 def loss_vs_compute(runs: pl.DataFrame, fit: LossLawFit | None, n_col: str = "n_params", d_col: str = "n_tokens",
-                    loss_col: str = "final_val_loss"):
-    """Final validation loss against training FLOPs, one colour per model size, with the fitted law."""
+                    loss_col: str = "final_val_loss", flops_col: str = "flops"):
+    """Final validation loss against training FLOPs (the runs table's `flops_col`; 6ND for a table without
+    it), one colour per model size, one marker per role (WSD branches hollow), with the fitted law."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    per_token = _flops_per_param_token(runs, n_col, d_col, flops_col)
+    k = per_token or (lambda n: np.full(np.shape(n), FLOPS_PER_PARAM_TOKEN))
+    role = pl.col("role").fill_null("independent") if "role" in runs.columns else pl.lit("independent")
+    runs = runs.with_columns(role.alias("_role"))
     sizes = sorted(runs[n_col].unique().to_list())
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(sizes)))
     for size, colour in zip(sizes, colours):
         sub = runs.filter(pl.col(n_col) == size).sort(d_col)
-        c = FLOPS_PER_PARAM_TOKEN * sub[n_col].to_numpy() * sub[d_col].to_numpy()
-        ax.scatter(c, sub[loss_col], color=colour, label=f"N={size:,.0f}", zorder=3)
+        c = sub[flops_col].to_numpy() if per_token else FLOPS_PER_PARAM_TOKEN * size * sub[d_col].to_numpy()
+        _scatter_roles(ax, sub, c.astype(float), loss_col, colour)
+        ax.scatter([], [], color=colour, label=f"N={size:,.0f}")
         if fit is not None:
             d = np.geomspace(sub[d_col].min() / 2, sub[d_col].max() * 2, 50)
-            ax.plot(FLOPS_PER_PARAM_TOKEN * size * d, fit.predict(size, d), color=colour, alpha=0.7)
+            ax.plot(k(size) * size * d, fit.predict(size, d), color=colour, alpha=0.7)
     if fit is not None:
-        c_all = FLOPS_PER_PARAM_TOKEN * runs[n_col].to_numpy() * runs[d_col].to_numpy()
-        grid = np.geomspace(c_all.min() / 2, c_all.max() * 2, 60)
-        n_opt, d_opt = compute_optimal(fit, grid)
-        ax.plot(grid, fit.predict(n_opt, d_opt), "k--", label="compute-optimal frontier")
+        c_6nd = FLOPS_PER_PARAM_TOKEN * runs[n_col].to_numpy() * runs[d_col].to_numpy()
+        n_opt, d_opt = compute_optimal(fit, np.geomspace(c_6nd.min() / 2, c_6nd.max() * 2, 60))
+        ax.plot(k(n_opt) * n_opt * d_opt, fit.predict(n_opt, d_opt), "k--", label="compute-optimal frontier")
         ax.set_title(f"L = {fit.E:.3f} + {fit.A:.3g}/N^{fit.alpha:.3f} + {fit.B:.3g}/D^{fit.beta:.3f}")
-    _style(ax, "training compute C = 6ND (FLOPs)", "final validation loss (nats/token)", log_y=True)
+    if set(runs["_role"].to_list()) != {"independent"}:
+        for role, (marker, filled, label) in ROLE_MARKERS.items():
+            if role in runs["_role"].to_list():
+                ax.scatter([], [], marker=marker, facecolors="0.4" if filled else "none", edgecolors="0.4",
+                           label=label)
+    xlabel = f"training compute C (FLOPs, column '{flops_col}')" if per_token else "training compute C = 6ND (FLOPs)"
+    _style(ax, xlabel, "final validation loss (nats/token)", log_y=True)
     return fig
 
 

@@ -99,7 +99,7 @@ def test_shape_for_tiny_target_is_nearest_available():
     assert abs(n_nonembed_params(shape) - 3e4) == best
 
 
-def test_size_by_n_params_in_grid(compose_cfg):
+def test_size_by_n_nonembed_params_in_grid(compose_cfg):
     specs = expand(compose_cfg("grid=chinchilla", "grid.tokens_per_param=[20]"))
     counts = sorted(n_nonembed_params(s.model) for s in specs)
     for got, want in zip(counts, [1e6, 3e6, 1e7, 3e7, 1e8]):

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from sweep.metrics import METRICS, aggregate, chance_levels, complete_sample, edit_similarity, relative_error
+from sweep.metrics import METRICS, VAL_LOSS, aggregate, chance_levels, complete_sample, edit_similarity, relative_error
+from sweep.schemas import EVALS, to_table
 from sweep.tasks.problem import final_answer
 
 
@@ -74,3 +75,15 @@ def test_a_metric_missing_on_some_samples_is_not_reported():
     names = {r["metric"] for r in aggregate(rows, {})}
     assert "relative_error" not in names and "exact_match" in names
     assert aggregate([], {}) == []
+
+
+def test_every_row_states_the_metric_range_and_whether_it_is_a_log_likelihood():
+    """The analysis reads range and log-likelihood from these columns (TABLE_SCHEMA_VERSION 5), not by name."""
+    by_name = {r["metric"]: r for r in aggregate([complete_sample(_row(), str)], {})}
+    stated = {name: (r["metric_min"], r["metric_max"], r["metric_log_likelihood"]) for name, r in by_name.items()}
+    assert stated["exact_match"] == (0.0, 1.0, False)
+    assert stated["token_brier"] == (0.0, 2.0, False)
+    assert stated["target_logprob"] == (None, 0.0, True)  # nats per answer token: unbounded below
+    assert stated["task_loss"] == (0.0, None, True)
+    assert VAL_LOSS.columns()["metric_max"] is None and VAL_LOSS.columns()["metric_log_likelihood"] is True
+    assert to_table([{"run_id": "r", "task": "t", **r} for r in by_name.values()], EVALS).num_rows == len(by_name)

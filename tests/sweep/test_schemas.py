@@ -19,7 +19,8 @@ EXPECTED = {
     ]),
     "evals": (EVALS, [
         ("run_id", S), ("seed", INT), ("n_params", INT), ("n_nonembed_params", INT), ("n_tokens", INT), ("flops", F),
-        ("task", S), ("metric", S), ("metric_kind", S), ("higher_is_better", B), ("value", F), ("n_samples", INT),
+        ("task", S), ("metric", S), ("metric_kind", S), ("higher_is_better", B), ("metric_min", F), ("metric_max", F),
+        ("metric_log_likelihood", B), ("value", F), ("n_samples", INT),
         ("chance", F), ("answer_tokens", F),
     ]),
     "samples": (SAMPLES, [
@@ -49,6 +50,6 @@ def test_table_columns_and_types_are_pinned(table):
 
 
 def test_schema_version_travels_in_the_file_metadata():
-    assert TABLE_SCHEMA_VERSION == "4"
+    assert TABLE_SCHEMA_VERSION == "5"
     for schema, _ in EXPECTED.values():
-        assert schema.metadata == {b"schema_version": b"4"}
+        assert schema.metadata == {b"schema_version": b"5"}

@@ -55,9 +55,9 @@ def test_all_problems_reported_at_once(compose_cfg):
 
 @pytest.mark.parametrize("mutate, key", [
     (lambda c: setattr(c.grid.models[0], "d_model", -32), "grid.models[0].d_model"),
-    (lambda c: setattr(c.grid, "models", [ModelSize(n_params=-5.0)]), "grid.models[0].n_params"),
+    (lambda c: setattr(c.grid, "models", [ModelSize(n_nonembed_params=-5.0)]), "grid.models[0].n_nonembed_params"),
     (lambda c: setattr(c.grid, "models", [ModelSize(n_layer=2)]), "grid.models[0]"),
-    (lambda c: setattr(c.grid, "models", [ModelSize(n_layer=2, d_model=64, n_params=1e5)]), "grid.models[0]"),
+    (lambda c: setattr(c.grid, "models", [ModelSize(n_layer=2, d_model=64, n_nonembed_params=1e5)]), "grid.models[0]"),
     # head dimension 40 / 8 = 5 is odd: RoPE needs it even
     (lambda c: setattr(c.grid, "models", [ModelSize(n_layer=1, d_model=40, n_head=8)]), "grid.models[0]"),
     (lambda c: setattr(c.grid, "n_tokens", []), "grid.n_tokens"),
@@ -131,7 +131,7 @@ def _with_every_float():
     """A valid config with a float in every float field (ratios, a size by parameter count, shares given)."""
     from sweep.cli import compose
 
-    return compose(["grid=tiny", "grid.tokens_per_param=[20.0]", "grid.models=[{n_params: 2e4}]"])
+    return compose(["grid=tiny", "grid.tokens_per_param=[20.0]", "grid.models=[{n_nonembed_params: 2e4}]"])
 
 
 def _float_keys():
@@ -160,7 +160,8 @@ def test_every_float_of_the_config_must_be_finite(every_float, key, bad):
 def test_the_float_walk_covers_the_schema():
     keys = _float_keys()
     for key in ("train.lr", "train.weight_decay", "train.grad_clip", "train.beta1", "grid.n_tokens[0]",
-                "grid.tokens_per_param[0]", "grid.models[0].n_params", "model.aspect_ratio", "data.heldout_fraction",
+                "grid.tokens_per_param[0]", "grid.models[0].n_nonembed_params", "model.aspect_ratio",
+                "data.heldout_fraction",
                 "data.corpus.weight", "tasks.suite[0].train_weight", "cluster.full_gpu_flops_per_step",
                 "cluster.gpus_per_run", "cluster.cpus_per_run", "train.checkpoint_every_seconds"):
         assert key in keys
@@ -192,8 +193,8 @@ def test_no_suggestion_for_a_name_like_none_of_them(compose_cfg):
 
 
 @pytest.mark.parametrize("models, message", [
-    ([ModelSize(n_params=1.0)], "no shape of this model family has about 1 non-embedding parameters"),
-    ([ModelSize(n_params=1e30)], "beyond what this trainer can hold"),
+    ([ModelSize(n_nonembed_params=1.0)], "no shape of this model family has about 1 non-embedding parameters"),
+    ([ModelSize(n_nonembed_params=1e30)], "beyond what this trainer can hold"),
     ([ModelSize(n_layer=10**6, d_model=10**6)], "beyond what this trainer can hold"),
 ])
 def test_sizes_no_model_can_have_are_refused(compose_cfg, models, message):
@@ -262,3 +263,17 @@ def test_a_cooldown_overlapping_the_warmup_is_refused(compose_cfg):
                       "train.warmup_fraction=0.5", "train.cooldown_fraction=0.6")
     with pytest.raises(ConfigError, match="train.cooldown_fraction: warm-up and cooldown overlap"):
         validate_runs(cfg, expand(cfg))
+
+
+def test_the_old_size_key_n_params_is_refused_naming_the_new_one():
+    """grid.models[].n_params meant non-embedding parameters while the tables' n_params counts all of them:
+    the key is n_nonembed_params now, and a config still using the old one stops before anything launches."""
+    from sweep.config import SweepConfig
+    from sweep.config_keys import unknown_key_problem, unknown_keys
+
+    found = unknown_keys({"grid": {"models": [{"n_layer": 2, "d_model": 64}, {"n_params": 1e6}]}}, SweepConfig)
+    assert len(found) == 1 and found[0].startswith("grid.models[1].n_params: not a config key of grid.models[1]")
+    assert "renamed" in found[0] and found[0].endswith("did you mean grid.models[1].n_nonembed_params?")
+    assert unknown_key_problem("grid.models[0].n_params", SweepConfig).endswith(
+        "did you mean grid.models[0].n_nonembed_params?")
+    assert "renamed" not in " ".join(unknown_keys({"train": {"n_params": 1}}, SweepConfig))  # no such key there
