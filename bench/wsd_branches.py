@@ -64,7 +64,7 @@ def run(name: str, overrides: list[str], results: str, console: Console) -> tupl
 
 
 def fit(runs: pl.DataFrame, n_boot: int):
-    from analysis.loss_analysis import LossOptions, run_loss_analysis
+    from analysis.loss.run import LossOptions, run_loss_analysis
 
     out = run_loss_analysis(runs["n_params"], runs["n_tokens"], runs["final_val_loss"],
                             options=LossOptions(n_resamples=n_boot, level=0.90, seed=0))

@@ -206,16 +206,18 @@ def _reversal(y: np.ndarray, sigma_meas: float, scale: float, bounded: bool) -> 
 
 
 def _peak_then_fall(yo: np.ndarray) -> float:
-    """For oriented values that rise to one peak and then fall: the share of the rise lost after the peak
-    (0 < share); NaN for any other shape."""
+    """For oriented values that rise to a peak before the largest size and stay below it after: the share
+    of the rise lost after the peak, at its deepest (0 < share); NaN for any other shape. A partial
+    recovery after the fall keeps the shape (Pythia's 3-digit addition: 0 -> 0.139 at 2.8B -> 0.082 ->
+    0.12; tests/analysis/emergence/test_emergence_published.py)."""
     peak = int(np.argmax(yo))
     if peak in (0, len(yo) - 1):
         return math.nan
     start = float(np.min(yo[:peak + 1]))
     rise = float(yo[peak]) - start
-    if rise <= 0 or np.any(np.diff(yo[peak:]) > 0.1 * rise):  # turns up again after the fall: not one peak
+    if rise <= 0:
         return math.nan
-    return (float(yo[peak]) - float(yo[-1])) / rise
+    return (float(yo[peak]) - float(np.min(yo[peak:]))) / rise
 
 
 def _per_size(x, y, group, n_samples):

@@ -5,9 +5,8 @@ What a careful reader of these numbers signs: LAMBADA rises steadily over three 
 first and slower later, nothing switching on (smooth, no threshold); MMLU abstract algebra stays within
 binomial noise of chance at every size (flat); ARC-Easy without a chance level leaves the sigmoid's floor
 free, and six sizes cannot carry a four-parameter sigmoid against its rivals (insufficient data, not a
-guess either way). No stored per-size results of a curve published as emergent (BIG-bench, GPT-3
-arithmetic) were found to pin the emergent side on real data; the synthetic shapes in
-test_emergence_verdicts.py do that.
+guess either way). Curves published as emergent (few-shot arithmetic for Pythia and OPT) are in
+test_emergence_published_jumps.py.
 """
 
 from pathlib import Path
