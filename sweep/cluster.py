@@ -202,6 +202,16 @@ def launch_problems(cfg: ClusterConfig, specs: Sequence[RunSpec], nodes: Sequenc
     return problems
 
 
+def require_launchable(cfg: ClusterConfig, specs: Sequence[RunSpec], nodes: Sequence[Node]) -> None:
+    """Raise ClusterError when runs of `specs` cannot go on `nodes` (launch_problems): one problem per line,
+    each naming its key, the lines the CLI prints as `error:` lines. The one check before launch, made by
+    ready() (the CLI, before anything is written) and by run_sweep against the nodes it joined (callers
+    that skip ready: bench/, tests)."""
+    problems = launch_problems(cfg, specs, nodes)
+    if problems:
+        raise ClusterError("\n".join(problems))
+
+
 @contextmanager
 def ready(cfg: ClusterConfig, specs: Sequence[RunSpec]) -> Iterator[None]:
     """Raise ClusterError before anything is launched when the cluster cannot run `specs` (the runs
@@ -215,15 +225,11 @@ def ready(cfg: ClusterConfig, specs: Sequence[RunSpec]) -> Iterator[None]:
         yield
         return
     if cfg.kind == "local":
-        problems = launch_problems(cfg, specs, planned_nodes(cfg))
-        if problems:
-            raise ClusterError("\n".join(problems))
+        require_launchable(cfg, specs, planned_nodes(cfg))
         yield
         return
     with connect(cfg):
-        problems = launch_problems(cfg, specs, cluster_nodes(cfg))
-        if problems:
-            raise ClusterError("\n".join(problems))
+        require_launchable(cfg, specs, cluster_nodes(cfg))
         yield
 
 

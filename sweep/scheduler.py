@@ -207,10 +207,11 @@ def write_manifest(store: Store, cfg: SweepConfig, specs: list[RunSpec], code_ve
 
 def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Console,
               code_version: str | None = None) -> SweepOutcome:
-    """Train every run of `specs` that is not finished yet. Returns what happened."""
+    """Train every run of `specs` that is not finished yet. Returns what happened. Raises ClusterError (the
+    lines of sweep.cluster.require_launchable) before any run starts when the cluster it joins cannot run them."""
     import ray
 
-    from sweep.cluster import ClusterError, addable_nodes, check_resources, connect, live_nodes
+    from sweep.cluster import addable_nodes, connect, live_nodes, require_launchable
 
     states = store.states([run_id(s) for s in specs])
     corrupt = store.verify([rid for rid, state in states.items() if state in FINISHED])
@@ -244,10 +245,8 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
     with connect(cfg.cluster):
         addable = addable_nodes(cfg.cluster)
         nodes = live_nodes() + addable
+        require_launchable(cfg.cluster, todo, nodes)  # what ready() checks, for callers that skip it
         needs = {run_id(s): run_resources(s, cfg.cluster, nodes) for s in todo}
-        problems = check_resources(cfg.cluster, list(needs.values()), nodes)
-        if problems:
-            raise ClusterError("; ".join(problems))
         console.print(f"Ray up in {time.perf_counter() - t0:.1f} s: {ray.cluster_resources().get('CPU', 0):g} CPUs, "
                       f"{ray.cluster_resources().get('GPU', 0):g} GPUs"
                       + ("; the autoscaler may add nodes of " + ", ".join(f"{n.cpus:g} CPUs/{n.gpus:g} GPUs"

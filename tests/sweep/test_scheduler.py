@@ -111,7 +111,8 @@ def test_each_run_holds_the_gpu_share_and_cpus_its_size_calls_for(ray_fake_gpu, 
     assert held["big"]["device"] == held["small"]["device"] == "cpu"
 
 
-def test_a_run_holding_a_gpu_share_without_cuda_fails_with_a_clear_message(ray_fake_gpu, compose_cfg, tmp_path):
+def test_a_run_holding_a_gpu_share_without_cuda_fails_with_a_clear_message(ray_fake_gpu, compose_cfg, tmp_path,
+                                                                            monkeypatch):
     """cluster.device=auto on a GPU node whose torch has no CUDA (a CPU wheel): each run fails saying so,
     instead of silently training on the CPU while holding its GPU share."""
     import pytest
@@ -119,6 +120,8 @@ def test_a_run_holding_a_gpu_share_without_cuda_fails_with_a_clear_message(ray_f
 
     if torch.cuda.is_available():
         pytest.skip("this torch sees a GPU: the runs would (rightly) train on it")
+    # the driver believes in CUDA (a head node with it, say), so its own check lets the runs go to the workers
+    monkeypatch.setattr("sweep.cluster.cuda_usable", lambda: True)
     specs, store, outcome = sweep(compose_cfg, tmp_path)
     assert sorted(outcome.failed) == sorted(run_id(s) for s in specs) and not outcome.trained
     for spec in specs:
@@ -126,6 +129,29 @@ def test_a_run_holding_a_gpu_share_without_cuda_fails_with_a_clear_message(ray_f
         assert status["state"] == "failed" and len(status["attempts"]) == 1  # not retried
         assert status["error"].startswith("this run holds 0.125 of a GPU (cluster.gpus_per_run) but torch")
         assert "CPU-only build" in status["error"] and "cluster.gpus_per_run=0" in status["error"]
+
+
+def test_run_sweep_refuses_what_no_node_can_hold_with_the_resource_lines_of_ready(ray_local, compose_cfg, tmp_path):
+    """A caller of run_sweep without the CLI's ready() (bench/, tests) is refused before any run starts, with
+    the same lines ready() raises: one problem per line, each naming its key (sweep.cluster.require_launchable)."""
+    import pytest
+
+    from sweep.cluster import ClusterError, ready
+
+    cfg = compose_cfg("grid=tiny", f"results_dir={tmp_path}", "logger=none", "cluster.num_cpus=2",
+                      "cluster.num_gpus=0", "cluster.cpus_per_run=4096", "cluster.device=cuda")
+    specs = expand(cfg)
+    with pytest.raises(ClusterError) as by_ready:
+        with ready(cfg.cluster, specs):
+            raise AssertionError("the block ran")
+    store = Store(cfg.results_dir, cfg.name)
+    with pytest.raises(ClusterError) as by_run_sweep:
+        run_sweep(cfg, specs, store, QUIET)
+    lines = str(by_run_sweep.value).splitlines()
+    assert lines == str(by_ready.value).splitlines() and len(lines) == 2
+    assert lines[0].startswith("cluster.device=cuda but the cluster has no GPU")
+    assert lines[1].startswith("cluster.cpus_per_run=4096 but the largest node has 2 CPUs")
+    assert all(state is None for state in store.states([run_id(s) for s in specs]).values())  # nothing started
 
 
 def test_runs_whose_batches_come_from_forked_data_workers_train_inside_ray_workers(ray_local, compose_cfg, tmp_path):
