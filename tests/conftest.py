@@ -72,6 +72,23 @@ def compose_cfg():
     return lambda *overrides: compose(list(overrides))
 
 
+@pytest.fixture
+def data_parallel_spec(compose_cfg):
+    """data_parallel_spec(n_tokens, *overrides) -> the smallest run of grid=tiny at that one budget, batch 8
+    (split over two ranks), lr 2e-3, two validation points, torch on one thread: the run the data-parallel
+    tests train in two ranks and in one process."""
+    import torch
+
+    from sweep.grid import expand
+
+    def make(n_tokens: float, *overrides: str):
+        torch.set_num_threads(1)
+        cfg = compose_cfg("grid=tiny", f"grid.n_tokens=[{n_tokens:g}]", "train.batch_size=8", "train.lr=2e-3",
+                          "train.val_points=2", *overrides)
+        return min(expand(cfg), key=lambda s: s.model.n_layer)
+    return make
+
+
 def pytest_terminal_summary(terminalreporter):
     """The chaos tests' summary table (tests/sweep/test_chaos.py), when they ran."""
     import sys

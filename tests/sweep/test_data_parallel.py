@@ -2,12 +2,10 @@
 
 import polars as pl
 import pytest
-import torch
 
 from sweep.cluster import check_resources, placeable
 from sweep.config import ClusterConfig
 from sweep.data_parallel import run_data_parallel
-from sweep.grid import expand
 from sweep.resources import Node, RunResources
 from sweep.run_id import run_id
 from sweep.runner import execute
@@ -15,11 +13,8 @@ from sweep.store import Store
 
 
 @pytest.fixture
-def spec(compose_cfg):
-    torch.set_num_threads(1)
-    cfg = compose_cfg("grid=tiny", "grid.n_tokens=[2e4]", "train.batch_size=8", "train.lr=2e-3",
-                      "tasks.n_eval=16", "train.val_points=2")
-    return min(expand(cfg), key=lambda s: s.model.n_layer)
+def spec(data_parallel_spec):
+    return data_parallel_spec(2e4, "tasks.n_eval=16")
 
 
 def test_two_ranks_through_ray_train_record_the_run_as_one_process_would(ray_local, spec, tmp_path):

@@ -9,7 +9,6 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from sweep.grid import expand
 from sweep.spec import RunSpec
 from sweep.train.loop import train
 
@@ -33,13 +32,10 @@ def _rank(rank: int, world: int, port: int, spec_dict: dict, queue) -> None:
 
 
 @pytest.fixture
-def spec(compose_cfg):
-    torch.set_num_threads(1)
-    # A moderate learning rate: at high ones Adam amplifies float-rounding differences (the order of the
-    # gradient sums) into visible ones within ten steps, for gradient accumulation in one process too.
-    cfg = compose_cfg("grid=tiny", "grid.n_tokens=[1e4]", "train.batch_size=8", "train.val_points=2",
-                      "train.log_every_steps=2", "train.lr=2e-3")
-    return min(expand(cfg), key=lambda s: s.model.n_layer)
+def spec(data_parallel_spec):
+    # Its moderate learning rate (2e-3): at high ones Adam amplifies float-rounding differences (the order of
+    # the gradient sums) into visible ones within ten steps, for gradient accumulation in one process too.
+    return data_parallel_spec(1e4, "train.log_every_steps=2")
 
 
 @pytest.mark.parametrize("micro_batch_size", [None, 2])
