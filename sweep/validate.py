@@ -5,7 +5,7 @@ relations between them, and what the config points at on disk (the corpus, the t
 the results directory can be created). Runs before anything is launched. Every float must be finite
 (NaN and infinity are refused wherever they appear, `nonfinite_floats`); a value outside a fixed set
 of names is refused with the nearest valid one suggested. `validate_runs` checks what only the
-expanded runs tell (their derived batch sizes).
+expanded runs tell (their derived batch sizes, budgets that round to the same run).
 """
 
 from __future__ import annotations
@@ -431,10 +431,11 @@ def validate(cfg: SweepConfig) -> None:
 def validate_runs(cfg: SweepConfig, specs: Sequence) -> None:
     """What only the expanded runs (sweep.grid.expand) tell: raise ConfigError naming the key.
 
-    A fixed train.micro_batch_size must divide every run's batch (derived per run unless
-    train.batch_size is given), and a data-parallel run's batch must split over its GPUs.
+    Two budgets of a size must not make the same run (same_run_budgets); a fixed train.micro_batch_size
+    must divide every run's batch (derived per run unless train.batch_size is given), and a data-parallel
+    run's batch must split over its GPUs.
     """
-    problems: list[str] = []
+    problems: list[str] = same_run_budgets(specs)
     micro = cfg.train.micro_batch_size
     if micro is not None:
         bad = sorted({s.train.batch_size for s in specs if s.train.batch_size % micro})
@@ -459,6 +460,38 @@ def validate_runs(cfg: SweepConfig, specs: Sequence) -> None:
                            "shortens it)" if cfg.grid.branches and cfg.grid.branch_plan == "largest" else ""))
     if problems:
         raise ConfigError(problems)
+
+
+def same_run_budgets(specs: Sequence) -> list[str]:
+    """Budgets of one size that round up to the same whole number of steps and so train the very same run
+    twice under two ids: with grid.branches always (a size's runs share one plan and budgets become steps
+    as ceil(D / tokens per step), sweep.grid.plan_branches; a trunk and a branch can collide too), and
+    independent runs only when the rest of their plans comes out equal as well (train.lr and
+    train.batch_size given, say; derived, the learning rate follows the budget itself).
+
+    Refused rather than merged into one run: the tables would then show one run at two budgets, or drop
+    one budget silently. Budgets equal after rounding to a whole token are one budget
+    (sweep.grid.budgets_for) and never get here."""
+    runs: dict[str, list] = {}
+    for s in specs:  # what a run trains, whatever budget asked for it and however it starts
+        trained = dataclasses.replace(s, n_tokens_budget=0, branch_points=(), trunk_run_id=None, branch_step=None)
+        runs.setdefault(repr(trained), []).append(s)
+    problems = []
+    for same in runs.values():
+        budgets = sorted({s.n_tokens_budget for s in same})
+        if len(budgets) < 2:
+            continue
+        s = same[0]
+        tokens_per_step = s.train.batch_size * s.model.seq_len
+        times = "twice" if len(budgets) == 2 else f"{len(budgets)} times"
+        message = (f"grid.n_tokens: budgets {' and '.join(f'{b:g}' for b in budgets)} tokens of {s.label} "
+                   f"{'both' if len(budgets) == 2 else 'all'} round up to {s.train.n_steps} steps "
+                   f"({s.train.n_tokens:g} tokens at {tokens_per_step:g} per step), so they would train the same "
+                   f"run {times}; keep one of them, or set them at least one step "
+                   f"({tokens_per_step:g} tokens) apart")
+        if message not in problems:  # one line per size, not per seed
+            problems.append(message)
+    return problems
 
 
 MIN_EVAL_PROBLEMS = 100  # below this an exact-match value moves in steps of 1% or more

@@ -80,6 +80,9 @@ CASES = [
     Case("negative tokens per param", ("grid.n_tokens=[]", "grid.tokens_per_param=[-20]"),
          "grid.tokens_per_param[0]", ("positive",)),
     Case("empty seed list", ("grid.seeds=[]",), "grid.seeds", ("empty",)),
+    Case("WSD branch budgets within one step", ("train.schedule=wsd", "grid.branches=true",
+                                                "grid.n_tokens=[2e4,2.01e4]"),
+         "grid.n_tokens", ("budgets 20000 and 20100 tokens of", "round up to", "set them at least one step")),
     # learning rates and other floats
     Case("negative lr", ("train.lr=-1e-3",), "train.lr", ("positive",)),
     Case("NaN lr", ("train.lr=nan",), "train.lr", ("finite",), subprocess=True),

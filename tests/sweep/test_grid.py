@@ -52,6 +52,10 @@ def test_ratio_budgets_follow_parameter_count(compose_cfg):
 def test_duplicate_budgets_collapse(compose_cfg):
     cfg = compose_cfg("grid=tiny", "grid.n_tokens=[2e4,2e4]")
     assert len(expand(cfg)) == 2
+    # with grid.branches too (one trunk and one branch per size); budgets that differ but round to the same
+    # steps are refused instead (sweep.validate.same_run_budgets)
+    cfg = compose_cfg("grid=tiny", "grid.n_tokens=[2e4,2e4,4e4]", "train.schedule=wsd", "grid.branches=true")
+    assert sorted(s.role for s in expand(cfg)) == ["branch", "branch", "trunk", "trunk"]
 
 
 def test_budget_rounds_up_to_whole_steps():

@@ -265,6 +265,37 @@ def test_a_cooldown_overlapping_the_warmup_is_refused(compose_cfg):
         validate_runs(cfg, expand(cfg))
 
 
+def test_budgets_that_round_to_the_same_run_are_refused(compose_cfg):
+    """Two budgets of a size that round up to the same steps would train one run twice under two ids: with
+    grid.branches always (one shared plan: t2 has 512 tokens per step, 2e4 and 2.01e4 both make 40 steps),
+    and independently only when the plans come out equal too; a trunk and a branch can collide the same way."""
+    from sweep.grid import expand
+    from sweep.validate import validate_runs
+
+    branches = ("train.schedule=wsd", "grid.branches=true")
+    for overrides in ((*branches, "grid.n_tokens=[2e4,2.01e4,4e4]"),
+                      (*branches, "grid.n_tokens=[2e4,4e4,4.02e4]", "grid.seeds=[0,1]"),  # trunk and branch
+                      ("grid.n_tokens=[2e4,2.01e4]", "train.lr=1e-3", "train.batch_size=4")):
+        cfg = compose_cfg("grid=tiny", *overrides)
+        with pytest.raises(ConfigError) as info:
+            validate_runs(cfg, expand(cfg))
+        t2 = [p for p in info.value.problems if " of t2 " in p]
+        assert len(t2) == 1 and t2[0].startswith("grid.n_tokens: budgets "), info.value.problems
+        assert "both round up to 40 steps" in t2[0] or "both round up to 79 steps" in t2[0], t2[0]
+        assert "keep one of them, or set them at least one step (512 tokens) apart" in t2[0]
+    cfg = compose_cfg("grid=tiny", *branches, "grid.n_tokens=[2e4,2.01e4,4e4]")
+    with pytest.raises(ConfigError) as info:
+        validate_runs(cfg, expand(cfg))
+    assert info.value.problems[0] == ("grid.n_tokens: budgets 20000 and 20100 tokens of t2 both round up to 40 steps "
+                                      "(20480 tokens at 512 per step), so they would train the same run twice; keep "
+                                      "one of them, or set them at least one step (512 tokens) apart")
+    # independent runs at those budgets differ (the learning rate follows the budget); equal budgets are one
+    for overrides in (("grid.n_tokens=[2e4,2.01e4]",), (*branches, "grid.n_tokens=[2e4,2e4,4e4]"),
+                      (*branches, "grid.n_tokens=[2e4,2.06e4,4e4]")):
+        cfg = compose_cfg("grid=tiny", *overrides)
+        validate_runs(cfg, expand(cfg))
+
+
 def test_the_old_size_key_n_params_is_refused_naming_the_new_one():
     """grid.models[].n_params meant non-embedding parameters while the tables' n_params counts all of them:
     the key is n_nonembed_params now, and a config still using the old one stops before anything launches."""
