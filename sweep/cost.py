@@ -225,9 +225,10 @@ class GridCost:
     throughput: Throughput
 
 
-def run_cost(spec: RunSpec, resources: RunResources, throughput: Throughput) -> RunCost:
+def run_cost(spec: RunSpec, resources: RunResources, throughput: Throughput, first_step: int | None = None) -> RunCost:
+    """The run's training from `first_step` (None: spec.first_step, a WSD branch's cooldown only)."""
     fps = throughput.flops_per_second(n_params(spec.model))
-    seconds = train_flops(spec.model, spec.spent_tokens) / fps  # a WSD branch: its cooldown
+    seconds = train_flops(spec.model, spec.tokens_from(spec.first_step if first_step is None else first_step)) / fps
     held = resources.num_gpus if throughput.kind == GPU else resources.num_cpus
     return RunCost(run_id(spec), resources, fps, seconds, seconds * held / 3600)
 
@@ -290,9 +291,11 @@ def _take_gpus(share: float, free_gpus: list[float]) -> list[tuple[int, float]]:
 
 
 def grid_cost(specs: Sequence[RunSpec], resources: dict[str, RunResources], nodes: Sequence[Node],
-              throughput: Throughput) -> GridCost:
-    """The cost of training `specs` (in this order, largest first) on `nodes`."""
-    runs = tuple(run_cost(s, resources[run_id(s)], throughput) for s in specs)
+              throughput: Throughput, first_steps: dict[str, int] | None = None) -> GridCost:
+    """The cost of training `specs` (in this order, largest first) on `nodes`; `first_steps` (run_id -> step,
+    sweep.scheduler.first_steps) where a run trains more than its spec's own steps (a WSD branch from step 0)."""
+    first_steps = first_steps or {}
+    runs = tuple(run_cost(s, resources[run_id(s)], throughput, first_steps.get(run_id(s))) for s in specs)
     try:
         wall = makespan_seconds([(r.seconds, r.resources) for r in runs], nodes)
     except ValueError:  # a run no node can hold: check_resources says which; no wall-clock then

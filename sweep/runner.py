@@ -21,7 +21,7 @@ from sweep.metrics import VAL_LOSS, aggregate, chance_levels, complete_sample
 from sweep.run_id import run_id as compute_run_id
 from sweep.schemas import CURVES, EVALS, RUNS, SAMPLES, to_table
 from sweep.spec import RunSpec
-from sweep.store import DIVERGED, DONE, FAILED, INTERRUPTED, BranchCheckpoints, RunDir, checkpoints_for
+from sweep.store import DIVERGED, DONE, FAILED, INTERRUPTED, RunDir, checkpoints_for
 from sweep.tasks.mixture import eval_problems, mixture_for
 from sweep.train.flops import flops_6nd, n_nonembed_params, n_params, train_flops
 
@@ -35,8 +35,7 @@ def spent_flops(spec: RunSpec, first_step: int | None = None) -> float:
     branches), or every step when it trained its trunk's stable phase itself (first_step=0,
     BranchCheckpoints.trains_prefix). `flops` in the runs table is what an independent run to the same
     tokens costs."""
-    first = spec.first_step if first_step is None else first_step
-    return float(train_flops(spec.model, (spec.train.n_steps - first) * spec.train.batch_size * spec.model.seq_len))
+    return float(train_flops(spec.model, spec.tokens_from(spec.first_step if first_step is None else first_step)))
 
 
 def schedule_name(spec: RunSpec) -> str:
@@ -135,8 +134,7 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
     status = run_dir.begin_attempt(rid, {**host, "device": device})
     attempts = len(status["attempts"])
     checkpoints = checkpoints_for(spec, run_dir)
-    prefix = isinstance(checkpoints, BranchCheckpoints) and checkpoints.trains_prefix()
-    first_step = 0 if prefix else spec.first_step
+    first_step = checkpoints.first_step()  # a WSD branch: its branch step, or 0 when it trains the prefix too
     try:
         result = train(spec, device=device, sink=sink, checkpoints=checkpoints,
                        memory_fraction=min(gpu_share, 1.0) if gpu_share else 1.0, stop=stop, first_step=first_step)

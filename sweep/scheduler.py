@@ -66,9 +66,13 @@ class SweepOutcome:
         return [rid for rid, row in self.rows.items() if row["status"] == DONE]
 
 
-def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str, cost=None) -> Table:
-    """The run table of a dry run; with a GridCost, each run to train also shows its resources and cost."""
+def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str, cost=None,
+               first: dict[str, int] | None = None) -> Table:
+    """The run table of a dry run; with a GridCost, each run to train also shows its resources and cost. FLOPs:
+    what each run trains itself, from its step in `first` (first_steps) where given, else its spec's first step."""
     from sweep.cost import GPU, run_columns
+
+    first = first or {}
 
     extra = ()
     if cost is not None:
@@ -83,7 +87,7 @@ def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str, 
         cells = run_columns(costs[rid], cost.kind, cost.throughput.peak_flops) if rid in costs else ("",) * len(extra)
         model = spec.label + {"trunk": " trunk", "branch": f" branch@{spec.branch_step}"}.get(spec.role, "")
         table.add_row(rid, model, human_count(n_params(spec.model)), human_count(spec.train.n_tokens),
-                      f"{train_flops(spec.model, spec.spent_tokens):.2e}", f"{spec.train.lr:.2e}", *cells,
+                      f"{spent_flops(spec, first.get(rid)):.2e}", f"{spec.train.lr:.2e}", *cells,
                       states.get(rid) or "pending")
     return table
 
@@ -121,17 +125,18 @@ def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], s
     kind = GPU if any(needs[run_id(s)].num_gpus > 0 for s in todo) else CPU
     rows = store.run_rows()
     throughput = choose_throughput(kind, rows, bench_documents() if kind == GPU else [], store.uri)
-    cost = grid_cost(todo, needs, nodes, throughput) if todo and throughput is not None else None
+    first = first_steps(todo, store)
+    cost = grid_cost(todo, needs, nodes, throughput, first) if todo and throughput is not None else None
     described = {run_id(s): describe_state(store.run_dir(run_id(s)), states[run_id(s)],
                                            checkpoints_for(s, store.run_dir(run_id(s)))) for s in specs}
-    console.print(plan_table(specs, described, "dry run: nothing launched", cost))
+    console.print(plan_table(specs, described, "dry run: nothing launched", cost, first))
     console.print("planned for " + ", ".join(f"a node of {n.cpus:g} CPUs and {n.gpus:g} GPUs" for n in nodes)
                   + (f" ({cfg.cluster.kind}: cluster.num_cpus / cluster.num_gpus plan for another)"
                      if cfg.cluster.kind == "local" else ""), highlight=False)
     if todo:
         console.print(resources_line([needs[run_id(s)] for s in todo]), highlight=False)
     if any(s.role == "branch" for s in specs):
-        spent = sum(train_flops(s.model, s.spent_tokens) for s in specs)
+        spent = sum(spent_flops(s, first.get(run_id(s))) for s in specs)
         full = sum(train_flops(s.model, s.train.n_tokens) for s in specs)
         console.print(f"WSD branches: the grid trains {spent:.3g} FLOPs where independent runs would train "
                       f"{full:.3g} ({spent / full:.0%}); the FLOPs column is what each run trains itself",
@@ -143,6 +148,13 @@ def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], s
         console.print(line, highlight=False)
     for problem in check_resources(cfg.cluster, [needs[run_id(s)] for s in todo], nodes):
         console.print(f"[yellow]warning:[/] this cluster cannot run the grid as planned: {problem}", highlight=False)
+
+
+def first_steps(todo: list[RunSpec], store: Store) -> dict[str, int]:
+    """run_id -> the first step each run still to train will train itself (sweep.store, CheckpointFile.first_step):
+    0, or a WSD branch's branch step, or 0 for a branch whose trunk is done without the checkpoint it needs
+    (BranchCheckpoints.trains_prefix). What the dry run's FLOPs and cost and the progress bar count."""
+    return {run_id(s): checkpoints_for(s, store.run_dir(run_id(s))).first_step() for s in todo}
 
 
 def replan_notes(cfg: SweepConfig, specs: list[RunSpec], rows: list[dict[str, Any]]) -> list[str]:
@@ -327,14 +339,23 @@ def resources_line(needs: list[RunResources]) -> str:
     return "resources per run: " + ", ".join(parts)
 
 
+def progress_plan(todo: list[RunSpec], store: Store) -> tuple[dict[str, float], dict[str, int]]:
+    """What the progress bar counts for each run to train: (run_id -> FLOPs it trains itself, run_id -> tokens
+    before its first step, where its token count starts to count): a WSD branch its cooldown, or every step
+    when it trains its trunk's stable phase too (first_steps)."""
+    first = first_steps(todo, store)
+    total = {run_id(s): spent_flops(s, first[run_id(s)]) for s in todo}
+    first_tokens = {run_id(s): first[run_id(s)] * s.train.batch_size * s.model.seq_len for s in todo}
+    return total, first_tokens
+
+
 def _watch(pool: RunPool, hub, store: Store, outcome: SweepOutcome, console: Console, owner: str,
            branch_points: BranchPoints) -> None:
     import ray
 
     specs = {job.key: job.payload for job in pool.queue}
-    total = {rid: spent_flops(s) for rid, s in specs.items()}  # a WSD branch: its cooldown only
+    total, first_tokens = progress_plan(list(specs.values()), store)
     per_token = {rid: float(train_flops(s.model, 1)) for rid, s in specs.items()}
-    first_tokens = {rid: s.first_step * s.train.batch_size * s.model.seq_len for rid, s in specs.items()}
     display = SweepDisplay(console, sum(total.values()), len(specs))
     finished_flops = 0.0
     waiting = Waiting(store, owner, console)

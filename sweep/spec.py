@@ -85,7 +85,12 @@ class RunSpec:
     @property
     def spent_tokens(self) -> int:
         """Tokens this run trains on itself: all of them, or a branch's cooldown (the rest are its trunk's)."""
-        return (self.train.n_steps - self.first_step) * self.train.batch_size * self.model.seq_len
+        return self.tokens_from(self.first_step)
+
+    def tokens_from(self, first_step: int) -> int:
+        """Tokens of the steps from `first_step` to the end (0: all; a WSD branch that trains its trunk's
+        stable phase itself starts there, sweep.store.BranchCheckpoints.first_step)."""
+        return (self.train.n_steps - first_step) * self.train.batch_size * self.model.seq_len
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

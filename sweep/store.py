@@ -242,6 +242,11 @@ class CheckpointFile:
         step = self.step()
         return f"resumes at step {step}" if step else "restarts at step 0"
 
+    def first_step(self) -> int:
+        """The first optimizer step the run trains itself, the start of the work its attempts do together (a
+        resumed attempt picks up inside it): 0 for a run of its own."""
+        return 0
+
     @staticmethod
     def branch_point_name(step: int) -> str:
         return f"checkpoint/branch-{step}.pt"
@@ -289,6 +294,13 @@ class BranchCheckpoints(CheckpointFile):
         (sweep.grid.plan_branches). It costs the branch step's worth of steps again."""
         return (not self.run_dir.exists(self.NAME) and not self.trunk.has_branch_point(self.branch_step)
                 and self.trunk.run_dir.state() == DONE)
+
+    def first_step(self) -> int:
+        """The branch step, or 0 when the branch trains its trunk's stable phase itself (trains_prefix): what the
+        worker trains (sweep.runner.execute) and what the dry run and the progress bar count (sweep.scheduler).
+        Asked of a run still to train: a finished branch whose branch point was released looks like one that
+        would train the prefix."""
+        return 0 if self.trains_prefix() else self.branch_step
 
     def ready(self) -> bool:
         """Whether the branch can start: its trunk has reached the branch step, it has its own checkpoint, or

@@ -211,6 +211,47 @@ def test_every_status_text_of_a_branch_says_where_it_starts(tmp_path, compose_cf
     assert describe_state(run, "corrupt", io) == f"corrupt: redone; resumes from its own checkpoint at step {step + 2}"
 
 
+def test_a_branch_that_will_train_from_step_0_is_counted_in_full_by_the_dry_run_and_the_progress_bar(
+        tmp_path, compose_cfg):
+    """A branch whose trunk is done without the checkpoint at its branch step trains every step itself
+    (BranchCheckpoints.trains_prefix): the dry run's FLOPs and cost and the progress bar's total count them
+    all, and its token count from 0; a branch that starts from its trunk's checkpoint counts its cooldown."""
+    import io
+
+    from sweep.cost import Throughput, grid_cost
+    from sweep.resources import Node, RunResources
+    from sweep.runner import spent_flops
+    from sweep.scheduler import first_steps, plan_table, progress_plan
+    from sweep.store import CheckpointFile
+
+    trunk, branch = expand(compose_cfg(*BRANCHES, "grid.n_tokens=[2e4,3e4]"))
+    rid, step = run_id(branch), branch.branch_step
+    store = Store(str(tmp_path), "s")
+    tokens_per_step = branch.train.batch_size * branch.model.seq_len
+    cooldown, every_step = spent_flops(branch), spent_flops(branch, 0)
+    assert 0 < step and cooldown < every_step
+    throughput = Throughput(kind="cpu", points=((1.0, 1e9),), source="test")
+    needs = {rid: RunResources(num_cpus=1, num_gpus=0)}
+
+    def counted():
+        first = first_steps([branch], store)
+        table = io.StringIO()
+        Console(file=table, width=400).print(plan_table([branch], {}, "t", None, first))
+        seconds = grid_cost([branch], needs, [Node(cpus=1, gpus=0)], throughput, first).runs[0].seconds
+        return first[rid], progress_plan([branch], store), table.getvalue(), seconds
+
+    trunk_dir = store.run_dir(run_id(trunk))
+    for setup, first, flops in ((lambda: None, step, cooldown),  # waits for its trunk: then its cooldown
+                                (lambda: CheckpointFile(trunk_dir).save_branch_point(b"x", step), step, cooldown),
+                                (lambda: (CheckpointFile(trunk_dir).remove_branch_point(step),
+                                          trunk_dir.end_attempt(run_id(trunk), "done")), 0, every_step)):
+        setup()
+        found, (total, first_tokens), table, seconds = counted()
+        assert found == first and total == {rid: flops} and first_tokens == {rid: first * tokens_per_step}
+        assert f"{flops:.2e}" in table
+        assert seconds == pytest.approx(flops / throughput.flops_per_second(run_row_params(branch)))
+
+
 def test_a_branch_point_is_deleted_once_every_branch_that_starts_from_it_is_finished(tmp_path, compose_cfg):
     from sweep.scheduler import BranchPoints
     from sweep.store import CheckpointFile
