@@ -137,8 +137,8 @@ def test_golden_ids_of_the_shipped_grids(compose_cfg):
         "N20.6k-D20k-s0-78c423dcfe", "N32.9k-D20k-s0-f0f62b19cb"]
     default = {(s.label, s.n_tokens_budget): run_id(s) for s in expand(compose_cfg("grid=default"))}
     assert len(default) == 21
-    assert default[("s7", 1_285_000)] == "N783k-D1.28M-s0-2dcc3eb228"
-    assert default[("s1", 450_000)] == "N32.9k-D450k-s0-8a9500a86e"
+    assert default[("s7", 1_085_000)] == "N783k-D1.08M-s0-f522172402"
+    assert default[("s1", 380_000)] == "N32.9k-D380k-s0-91b6365ebe"
 
 
 def test_sizes_given_by_parameter_count_keep_their_ids(compose_cfg):
