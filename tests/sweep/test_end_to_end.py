@@ -66,7 +66,8 @@ def test_ctrl_c_keeps_finished_runs_and_rerun_completes_the_rest(tmp_path):
     assert proc.returncode == 0, out
     assert f"{len(finished)} already finished, {6 - len(finished)} to train" in out
     for name, step in steps.items():  # the rerun says where each run picks up, and picks up there
-        assert f"{name.removeprefix('run_id=')} (interrupted earlier) resumes from its checkpoint at step {step}" in out
+        note = next((line for line in out.splitlines() if line.startswith(name.removeprefix("run_id=") + " (")), "")
+        assert "(interrupted earlier;" in note and note.endswith(f"resumes at step {step}"), out
         status = json.loads((sweep_dir / "runs" / name / "status.json").read_text())
         assert status["attempts"][-1]["resumed_from_step"] == step
     assert _states(sweep_dir).count("done") == 6

@@ -94,25 +94,42 @@ def test_runs_spread_over_the_nodes_and_a_lost_node_costs_one_checkpoint_interva
     os.environ.pop("RAY_ADDRESS", None)
 
 
-def test_the_progress_hub_lives_on_the_drivers_node_and_outlives_every_worker_node(cluster):
+HUB_DRIVER = """
+import json, sys
+import ray
+from ray.util.state import list_actors
+from sweep.progress import start_hub
+ray.init(address=sys.argv[1], log_to_driver=False)
+hubs = [start_hub() for _ in range(6)]  # unpinned, 6 zero-CPU actors all on one node by chance: 1 in 243
+ray.get([hub.report.remote("r", 1) for hub in hubs])
+print(json.dumps({"driver": ray.get_runtime_context().get_node_id(),
+                  "hubs": sorted({a.node_id for a in list_actors(filters=[("class_name", "=", "ProgressHub")])})}),
+      flush=True)
+sys.stdin.readline()  # meanwhile the test removes every worker node
+print(json.dumps(ray.get(hubs[0].snapshot.remote(), timeout=30)), flush=True)
+"""
+
+
+def test_the_progress_hub_lives_on_the_drivers_node_and_outlives_every_worker_node(cluster, tmp_path):
     """The sweep's progress actor needs no CPU, so Ray may put it anywhere; on a worker node that is
-    later lost it took the whole sweep down with it (ActorUnavailableError in the driver)."""
-    import ray
-    from ray.util.state import list_actors
-
-    from sweep.progress import start_hub
-
+    later lost it took the whole sweep down with it (ActorUnavailableError in the driver). The driver is
+    a process of its own, as the sweep's is (this test process may hold a Ray of its own)."""
     ray_cluster, workers = cluster
-    ray.init(address=ray_cluster.address)
-    try:
-        driver_node = ray.get_runtime_context().get_node_id()
-        assert driver_node == ray_cluster.head_node.node_id  # Ray attaches a driver to the head
-        hubs = [start_hub() for _ in range(6)]  # unpinned, 6 zero-CPU actors all on one node by chance: 1 in 243
-        ray.get([hub.report.remote("r", 1) for hub in hubs])
-        nodes = {a.node_id for a in list_actors(filters=[("class_name", "=", "ProgressHub")])}
-        assert nodes == {driver_node}
-        for node in workers:
-            ray_cluster.remove_node(node, allow_graceful=False)
-        assert ray.get(hubs[0].snapshot.remote(), timeout=30) == ({"r": 1}, ["r"])
-    finally:
-        ray.shutdown()
+    with open(tmp_path / "driver.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-c", HUB_DRIVER, ray_cluster.address], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=log, text=True)
+        try:
+            lines = iter(proc.stdout.readline, "")  # Ray may print its own lines first
+            placed = next((json.loads(line) for line in lines if line.startswith("{")), None)
+            assert placed, (tmp_path / "driver.log").read_text()[-3000:]
+            assert placed["driver"] == ray_cluster.head_node.node_id  # Ray attaches a driver to the head
+            assert placed["hubs"] == [placed["driver"]]
+            for node in workers:
+                ray_cluster.remove_node(node, allow_graceful=False)
+            out, _ = proc.communicate("go\n", timeout=120)
+        finally:
+            proc.kill()
+    log_tail = (tmp_path / "driver.log").read_text()[-3000:]
+    assert out.strip(), log_tail
+    answer = [json.loads(line) for line in out.splitlines() if line.startswith("[")]
+    assert answer == [[{"r": 1}, ["r"]]], out + log_tail
