@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="+", default=BUDGETS)
     parser.add_argument("--sizes", default=SIZES)
     parser.add_argument("--independent-schedule", default="cosine", choices=("cosine", "linear", "wsd"))
-    parser.add_argument("--branch-plan", default="largest", choices=("largest", "middle", "smallest"))
+    parser.add_argument("--branch-plan", default="largest", choices=("largest", "smallest"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cooldown-fraction", type=float, default=0.2)
     parser.add_argument("--cooldown-shape", default="1-sqrt")

@@ -170,16 +170,6 @@ def cooldown_fraction(train: TrainConfig, branches: bool = False) -> float | Non
     return train.cooldown_fraction
 
 
-BRANCH_PLANS = ("largest", "middle", "smallest")
-
-
-def plan_budget(budgets: list[int], plan_at: str) -> int:
-    """The budget a size's shared WSD plan is derived at (grid.branch_plan): the largest, the smallest, or
-    the middle one of the sorted budgets (the lower of the two middle ones for an even count)."""
-    ordered = sorted(budgets)
-    return {"largest": ordered[-1], "smallest": ordered[0], "middle": ordered[(len(ordered) - 1) // 2]}[plan_at]
-
-
 def plan_branches(train: TrainConfig, shape: ModelShape, budgets: list[int],
                   plan_at: str = "largest") -> list[tuple[int, TrainPlan, int]]:
     """The WSD-branch plans of one size: (budget, plan, branch step) per budget, the largest (the trunk,
@@ -192,8 +182,7 @@ def plan_branches(train: TrainConfig, shape: ModelShape, budgets: list[int],
         their own rule gives (fewer steps);
       smallest: the smallest branch is exactly its independent wsd run; larger budgets keep its batch
         (at or below their critical batch: no loss per token lost, McCandlish et al. 2018) and its
-        higher learning rate, which the trunk then holds for its whole stable phase;
-      middle: the middle budget's, between the two (plan_budget).
+        higher learning rate, which the trunk then holds for its whole stable phase.
     bench/wsd_branches.py measures both against independent runs. Each budget then gets its own steps
     (ceil(D / tokens per step)) and a cooldown of cooldown_fraction of them; its branch step, where its
     cooldown starts, is n_steps - cooldown_steps.
@@ -203,7 +192,7 @@ def plan_branches(train: TrainConfig, shape: ModelShape, budgets: list[int],
     fraction = cooldown_fraction(train, branches=True)
     budgets = sorted(budgets)
     base = plan_training(dataclasses.replace(train, cooldown_fraction=fraction), shape,
-                         plan_budget(budgets, plan_at))
+                         budgets[-1] if plan_at == "largest" else budgets[0])
     tokens_per_step = base.batch_size * shape.seq_len
     plans = []
     for budget in reversed(budgets):

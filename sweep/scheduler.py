@@ -23,7 +23,6 @@ from rich.console import Console
 from rich.table import Table
 
 from sweep.config import SweepConfig
-from sweep.grid import plan_budget
 from sweep.lease import driver_id, held_by_other, holder, live_lease
 from sweep.pool import Job, RunPool
 from sweep.progress import SweepDisplay, start_hub
@@ -162,9 +161,8 @@ def replan_notes(cfg: SweepConfig, specs: list[RunSpec], rows: list[dict[str, An
     """Why a size's WSD trunk and branches are all new although the store holds finished ones of that size
     and seed: they share one plan (batch, peak LR, warm-up; sweep.grid.plan_branches) derived at one budget
     of grid.branch_plan, so a budget added beyond that end (a larger one with `largest`, a smaller one
-    with `smallest`, any that moves the middle with `middle`) changes every run of the size. A budget
-    added that leaves that budget where it is re-ids nothing (a trunk's id leaves out its branch points,
-    sweep.run_id.EXCLUDED)."""
+    with `smallest`) changes every run of the size. A budget added on the other side re-ids nothing (a
+    trunk's id leaves out its branch points, sweep.run_id.EXCLUDED)."""
     ids = {run_id(s) for s in specs}
     notes = []
     for trunk in (s for s in specs if s.role == "trunk"):
@@ -177,7 +175,7 @@ def replan_notes(cfg: SweepConfig, specs: list[RunSpec], rows: list[dict[str, An
             continue
         before = changed[0]
         budgets = sorted(s.n_tokens_budget for s in specs if s.label == trunk.label and s.seed == trunk.seed)
-        at = plan_budget(budgets, cfg.grid.branch_plan)
+        at = budgets[-1] if cfg.grid.branch_plan == "largest" else budgets[0]
         notes.append(f"{trunk.label} seed {trunk.seed}: {len(changed)} finished WSD run(s) of this size are not "
                      f"reused, every run of it is new: its trunk and branches share one plan derived at the "
                      f"{cfg.grid.branch_plan} budget (grid.branch_plan), now D={human_count(at)}, and it changed "
