@@ -228,7 +228,7 @@ class GridCost:
 def run_cost(spec: RunSpec, resources: RunResources, throughput: Throughput, first_step: int | None = None) -> RunCost:
     """The run's training from `first_step` (None: spec.first_step, a WSD branch's cooldown only)."""
     fps = throughput.flops_per_second(n_params(spec.model))
-    seconds = train_flops(spec.model, spec.tokens_from(spec.first_step if first_step is None else first_step)) / fps
+    seconds = train_flops(spec.model, spec.tokens_from(first_step)) / fps
     held = resources.num_gpus if throughput.kind == GPU else resources.num_cpus
     return RunCost(run_id(spec), resources, fps, seconds, seconds * held / 3600)
 

@@ -35,7 +35,7 @@ def spent_flops(spec: RunSpec, first_step: int | None = None) -> float:
     branches), or every step when it trained its trunk's stable phase itself (first_step=0,
     BranchCheckpoints.trains_prefix). `flops` in the runs table is what an independent run to the same
     tokens costs."""
-    return float(train_flops(spec.model, spec.tokens_from(spec.first_step if first_step is None else first_step)))
+    return float(train_flops(spec.model, spec.tokens_from(first_step)))
 
 
 def schedule_name(spec: RunSpec) -> str:

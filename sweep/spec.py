@@ -82,15 +82,12 @@ class RunSpec:
         """The first optimizer step this run trains itself (a branch starts from its trunk's checkpoint)."""
         return self.branch_step or 0
 
-    @property
-    def spent_tokens(self) -> int:
-        """Tokens this run trains on itself: all of them, or a branch's cooldown (the rest are its trunk's)."""
-        return self.tokens_from(self.first_step)
-
-    def tokens_from(self, first_step: int) -> int:
-        """Tokens of the steps from `first_step` to the end (0: all; a WSD branch that trains its trunk's
-        stable phase itself starts there, sweep.store.BranchCheckpoints.first_step)."""
-        return (self.train.n_steps - first_step) * self.train.batch_size * self.model.seq_len
+    def tokens_from(self, first_step: int | None = None) -> int:
+        """Tokens of the steps from `first_step` to the end. None: from self.first_step, the tokens this run
+        trains on itself (all of them, or a branch's cooldown: the rest are its trunk's); 0: all (a WSD
+        branch that trains its trunk's stable phase itself, sweep.store.BranchCheckpoints.first_step)."""
+        first = self.first_step if first_step is None else first_step
+        return (self.train.n_steps - first) * self.train.batch_size * self.model.seq_len
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
