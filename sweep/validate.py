@@ -472,10 +472,12 @@ def same_run_budgets(specs: Sequence) -> list[str]:
     Refused rather than merged into one run: the tables would then show one run at two budgets, or drop
     one budget silently. Budgets equal after rounding to a whole token are one budget
     (sweep.grid.budgets_for) and never get here."""
+    from sweep.run_id import run_id
+
     runs: dict[str, list] = {}
-    for s in specs:  # what a run trains, whatever budget asked for it and however it starts
+    for s in specs:  # what a run trains (its identity), whatever budget asked for it and however it starts
         trained = dataclasses.replace(s, n_tokens_budget=0, branch_points=(), trunk_run_id=None, branch_step=None)
-        runs.setdefault(repr(trained), []).append(s)
+        runs.setdefault(run_id(trained), []).append(s)
     problems = []
     for same in runs.values():
         budgets = sorted({s.n_tokens_budget for s in same})
