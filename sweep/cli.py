@@ -8,6 +8,7 @@ overrides (`grid=tiny train.lr=1e-3 results_dir=/data/res`); `--cfg` prints the 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -78,8 +79,6 @@ def _key_in_list_override(key: str, text: str, overrides: list[str]) -> str:
     """Hydra names a key inside a list item of an override relative to the item (`n_params` for
     grid.models=[{n_params: 1e6}]): its full path, grid.models[i].n_params with i the first item holding
     it, so the message can say where it is and what replaces it. The key unchanged otherwise."""
-    import re
-
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     found = re.search(r"Could not override '([\w.]+)'", text)
@@ -96,8 +95,6 @@ def _key_in_list_override(key: str, text: str, overrides: list[str]) -> str:
 def composition_problem(exc: Exception, overrides: list[str], conf_dir: Path = CONF_DIR) -> str:
     """One 'key: what is wrong; the fix' line for a Hydra/OmegaConf composition error (the same form as
     sweep.validate's problems); Hydra's own text where the key cannot be told."""
-    import re
-
     from hydra.errors import MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
