@@ -305,7 +305,9 @@ class BranchCheckpoints(CheckpointFile):
     def ready(self) -> bool:
         """Whether the branch can start: its trunk has reached the branch step, it has its own checkpoint, or
         it trains its trunk's stable phase itself (trains_prefix)."""
-        return self.trunk.has_branch_point(self.branch_step) or self.run_dir.exists(self.NAME) or self.trains_prefix()
+        if self.trunk.has_branch_point(self.branch_step) or self.run_dir.exists(self.NAME):
+            return True
+        return self.trunk.run_dir.state() == DONE  # trains_prefix, its other two checks just made (polled: I/O)
 
     def start(self) -> str:
         own = self.step()
