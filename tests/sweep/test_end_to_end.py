@@ -44,9 +44,10 @@ def test_ctrl_c_keeps_finished_runs_and_rerun_completes_the_rest(tmp_path):
     proc = cli(*args, cwd=tmp_path, start_new_session=True)
     sweep_dir = tmp_path / "tiny"
     deadline = time.time() + 240
-    while time.time() < deadline and _states(sweep_dir).count("done") < 1:
+    # Ctrl-C once a run is done and the next one is in flight (between two runs there is none to checkpoint)
+    while time.time() < deadline and not ("done" in _states(sweep_dir) and "running" in _states(sweep_dir)):
         time.sleep(0.2)
-    assert "done" in _states(sweep_dir)
+    assert "done" in _states(sweep_dir) and "running" in _states(sweep_dir)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground process group
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
