@@ -41,9 +41,10 @@ sys.path.insert(0, str(ROOT))
 from sweep.spec import RunSpec  # noqa: E402
 from sweep.train.compiled import compile_loss  # noqa: E402
 from sweep.train.distributed import wrap  # noqa: E402
+from sweep.train.execution import execution  # noqa: E402
 from sweep.train.flops import n_params, train_flops_per_token  # noqa: E402
 from sweep.train.hardware import device_name, peak_flops  # noqa: E402
-from sweep.train.loop import _fresh, _micro_batch_size, _precision, _use_compile, train  # noqa: E402
+from sweep.train.loop import _fresh, _micro_batch_size, train  # noqa: E402
 
 SPECS = Path(__file__).parent / "specs"
 RESULTS = Path(__file__).parent / "results" / "sweep_throughput.jsonl"
@@ -98,10 +99,10 @@ def sync(device: str) -> None:
 
 def model_alone(spec: RunSpec, device: str, seconds: float) -> dict:
     """The step train() runs, without data, logging or validation: tokens/s after compilation."""
-    dtype = _precision(spec, device)
+    how = execution(spec, device)
+    dtype, compiled = how.dtype, how.compiled
     micro = _micro_batch_size(spec, device, dtype, 1.0)
     model, optimizer = _fresh(spec, device)
-    compiled = _use_compile(spec, device)
     net = wrap(model, device)
     loss_fn = compile_loss(net, key=(spec.model, micro, dtype, device, 1)) if compiled else net
     rows = torch.randint(0, spec.model.vocab_size, (spec.train.batch_size, spec.model.seq_len + 1), device=device)

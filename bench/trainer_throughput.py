@@ -6,9 +6,13 @@ nanoGPT's reference CPU shapes: byte vocabulary (256), sequence 128, batch 32, (
 (2, 64), (3, 128), (4, 192), (6, 256), n_head = d_model / 32. One training step is forward (mean
 cross-entropy), backward, a fused AdamW step and zero_grad, for each of:
 
-* nanoGPT eager: `bench/nanogpt_reference.py`, the baseline;
-* ours eager: `sweep.train.model.GPT` (pre-norm, RoPE, tied embeddings);
-* ours compiled: the same model with `torch.compile(model.loss)`, as the trainer compiles it.
+* nanoGPT eager: `bench/nanogpt_reference.py`, the baseline, in nanoGPT's precision: bf16 autocast on a
+  GPU, fp32 on a CPU (its train.py autocasts on CUDA only);
+* ours eager: `sweep.train.model.GPT` (pre-norm, RoPE, tied embeddings), in the precision the trainer
+  picks (`train.precision=auto`: bf16 autocast on a GPU and on a CPU with AMX tiles, else fp32);
+* ours compiled: the same with `torch.compile(model.loss)`, as the trainer compiles it;
+* ours eager fp32, only where the trainer's precision differs from nanoGPT's (an AMX CPU): the
+  like-for-like ratio, so a gain from bf16 is told apart from one in the model code.
 
 The machine this runs on is usually shared, so absolute timings drift by 2x within a minute. The
 variants are therefore interleaved: every round times a segment of each (same number of steps, the
@@ -52,14 +56,25 @@ from pathlib import Path
 import torch
 
 from bench.nanogpt_reference import NanoConfig, NanoGPT, nanogpt_n_params
+from sweep.train.execution import CPU_BF16_EAGER_MIN_D_MODEL
 from sweep.train.flops import n_params
-from sweep.train.hardware import device_name
+from sweep.train.hardware import device_name, native_bf16
 from sweep.train.model import GPT
 from sweep.train.shape import ModelShape
 
 REFERENCE_SHAPES = ((2, 64), (3, 128), (4, 192), (6, 256))  # (n_layer, d_model); n_head = d_model / 32
 VOCAB, SEQ_LEN, BATCH = 256, 128, 32
-VARIANTS = ("nanogpt_eager", "ours_eager", "ours_compiled")
+VARIANTS = ("nanogpt_eager", "ours_eager", "ours_compiled", "ours_eager_fp32")
+
+
+def uses_bf16(variant: str, device: str, d_model: int) -> bool:
+    """nanoGPT autocasts on CUDA only; ours as the trainer does (sweep.train.execution: on a CPU with AMX,
+    bf16 when compiled or from CPU_BF16_EAGER_MIN_D_MODEL up); ours_eager_fp32 never."""
+    if variant == "nanogpt_eager":
+        return device.startswith("cuda")
+    if variant == "ours_eager_fp32" or not native_bf16(device):
+        return False
+    return device.startswith("cuda") or variant == "ours_compiled" or d_model >= CPU_BF16_EAGER_MIN_D_MODEL
 
 
 def cpu_model() -> str:
@@ -84,10 +99,10 @@ def training_step(variant: str, n_layer: int, d_model: int, device: str, batch: 
     loss_fn = torch.compile(model.loss) if variant == "ours_compiled" else model.loss
     generator = torch.Generator().manual_seed(1)
     x, y = torch.randint(0, VOCAB, (2, batch, SEQ_LEN), generator=generator).to(device)
-    use_autocast = device.startswith("cuda")
+    device_type, use_autocast = torch.device(device).type, uses_bf16(variant, device, d_model)
 
     def step() -> None:
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_autocast):
+        with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=use_autocast):
             loss = loss_fn(x, y)
         loss.backward()
         optimizer.step()
@@ -111,7 +126,10 @@ def first_step_seconds(variant: str, n_layer: int, d_model: int, device: str, ba
 
 
 def compare_shape(n_layer: int, d_model: int, args) -> list[dict]:
-    variants = [v for v in VARIANTS if v != "ours_compiled" or args.compile]
+    bf16 = {v: uses_bf16(v, args.device, d_model) for v in VARIANTS}
+    variants = [v for v in VARIANTS[:3] if v != "ours_compiled" or args.compile]
+    if any(bf16[v] != bf16["nanogpt_eager"] for v in variants):
+        variants.append("ours_eager_fp32")  # the like-for-like row
     steps, compile_cold = {}, None
     for variant in variants:  # nanoGPT first, so the compiled model is built last, timed alone
         steps[variant], first = first_step_seconds(variant, n_layer, d_model, args.device, args.batch)
@@ -139,12 +157,13 @@ def compare_shape(n_layer: int, d_model: int, args) -> list[dict]:
 
     shape = ModelShape(n_layer, d_model, d_model // 32, VOCAB, SEQ_LEN)
     params = {"nanogpt_eager": nanogpt_n_params(NanoConfig(n_layer, d_model, d_model // 32, VOCAB, SEQ_LEN)),
-              "ours_eager": n_params(shape), "ours_compiled": n_params(shape)}
+              "ours_eager": n_params(shape), "ours_compiled": n_params(shape), "ours_eager_fp32": n_params(shape)}
     tokens = n_steps * args.batch * SEQ_LEN
     rows = []
     for variant in variants:
         ratios = [b / t for b, t in zip(seconds["nanogpt_eager"], seconds[variant])]
         row = {"variant": variant, "model": variant.split("_")[0], "compiled": variant == "ours_compiled",
+               "precision": "bf16" if bf16[variant] else "fp32",
                "n_layer": n_layer, "d_model": d_model, "n_head": d_model // 32, "n_params": params[variant],
                "tokens_per_second": tokens / statistics.median(seconds[variant]),
                "ratio_to_nanogpt_eager": statistics.median(ratios),
@@ -171,6 +190,8 @@ def print_table(rows: list[dict]) -> None:
     print(header)
     print(f"{'':>8} {'':>7} {'tok/s':>9} {'tok/s':>9} {'median [min-max]':>16} {'tok/s':>9} "
           f"{'median [min-max]':>16} {'':>9} {'cold/warm':>11} {'eager s c/w':>15}")
+    precisions = sorted({f"{row['model']} {row['precision']}" for row in rows if row["variant"] != "ours_eager_fp32"})
+    print("precision: " + ", ".join(precisions))
     by_shape: dict[tuple[int, int], dict[str, dict]] = {}
     for row in rows:
         by_shape.setdefault((row["n_layer"], row["d_model"]), {})[row["variant"]] = row
@@ -187,6 +208,8 @@ def print_table(rows: list[dict]) -> None:
                            else f"{comp[f'pays_off_after_eager_seconds_{k}']:.0f}" for k in ("cold", "warm"))
             line += (f" {comp['tokens_per_second']:9.0f} {ratio(comp):>16} {comp['ratio_to_ours_eager']:9.2f}"
                      f" {comp['compile_seconds_cold']:5.1f}/{comp['compile_seconds_warm']:<5.1f}{pay:>15}")
+        if "ours_eager_fp32" in v:
+            line += f"   fp32 (like for like): {ratio(v['ours_eager_fp32'])}"
         print(line, flush=True)
 
 

@@ -84,7 +84,7 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0
-    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
+    precision: str = "auto"  # auto (bf16 on a GPU or an AMX CPU, else fp32) | fp32 | bf16
     val_points: int = 8  # validation-loss evaluations along the run (the last at the final step)
     val_batches: int = 8  # batches of held-out text per validation-loss evaluation
     log_every_steps: int = 10

@@ -168,7 +168,8 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
                   wall_seconds=time.perf_counter() - t_start, tokens_per_second=result.tokens_per_second,
                   mfu=result.mfu, device=device, gpu_type=device_name(device) if device != "cpu" else None,
                   startup_seconds=result.extra["first_log_seconds"], micro_batch_size=result.extra["micro_batch_size"],
-                  compiled=result.extra["compiled"], data_workers=result.extra["data_workers"],
+                  compiled=result.extra["compiled"], precision=result.extra["precision"],
+                  data_workers=result.extra["data_workers"],
                   gpu_share=gpu_share if device != "cpu" else 0.0, flops_spent=spent_flops(spec, first_step))
     files["run.parquet"] = run_dir.write_table("run.parquet", to_table([row], RUNS))
     run_dir.end_attempt(rid, DONE, files=files, resumed_from_step=result.resumed_from_step,

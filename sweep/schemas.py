@@ -9,10 +9,11 @@ from typing import Any
 
 import pyarrow as pa
 
-TABLE_SCHEMA_VERSION = "5"  # 3: runs gain how each run executed (micro-batch, compile, workers, share)
+TABLE_SCHEMA_VERSION = "6"  # 3: runs gain how each run executed (micro-batch, compile, workers, share)
 # 4: runs gain WSD branches: FLOPs spent by the run itself, schedule, role, trunk and branch step
 # 5: evals gain each metric's natural range and whether it is a log-likelihood (metric_min, metric_max,
 #    metric_log_likelihood), so the analysis reads them instead of looking the metric up by name
+# 6: runs gain the precision each run trained in (bf16 | fp32: train.precision=auto depends on the device)
 
 _META = {b"schema_version": TABLE_SCHEMA_VERSION.encode()}
 
@@ -103,6 +104,7 @@ RUNS = pa.schema([
     ("startup_seconds", pa.float64()),  # entering the trainer to its first log point (compile included)
     ("micro_batch_size", pa.int64()),
     ("compiled", pa.bool_()),
+    ("precision", pa.string()),  # what train.precision=auto became on the run's device: bf16 | fp32
     ("data_workers", pa.int64()),
     ("gpu_share", pa.float64()),
     ("device", pa.string()),

@@ -24,19 +24,12 @@ from sweep.train.batches import batch_stream, data_workers
 from sweep.train.checkpoint import CheckpointIO, CheckpointRejected, NoCheckpoints, pack, unpack
 from sweep.train.compiled import compile_loss
 from sweep.train.distributed import any_rank, mean, no_sync, rank_and_world, wrap
-from sweep.train.flops import train_flops, train_flops_per_token
+from sweep.train.execution import execution
+from sweep.train.flops import train_flops_per_token
 from sweep.train.hardware import memory_bytes, peak_flops
 from sweep.train.memory import micro_batch_size
 from sweep.train.model import GPT
 from sweep.train.schedule import lr_at
-
-# compile=auto on a CPU (bench/trainer_throughput.py, 2 threads, batch 32 x 128, 2026-11-30): compiled steps
-# are 1.11-1.14x of eager from d_model 128 up and slower below (0.93x at 2x64); the first compile of a shape
-# costs 18-90 s (plus 24 s of inductor start-up per process), repaid after 7.5e12-1.1e14 FLOPs of eager
-# training (2.8e13 at 4x192); a same-shape rerun in a warm worker repays its 1-3 s after ~1e12.
-# So: compile the runs that repay a cold compile, never the tiniest models.
-CPU_COMPILE_MIN_FLOPS = 3e13
-CPU_COMPILE_MIN_D_MODEL = 128
 
 
 class Diverged(RuntimeError):
@@ -82,13 +75,6 @@ class TrainResult:
     resumed_from_step: int
     checkpoint_rejected: str | None = None  # why a checkpoint found at the start was not used
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _precision(spec: RunSpec, device: str) -> torch.dtype:
-    p = spec.train.precision
-    if p == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return {"fp32": torch.float32, "bf16": torch.bfloat16}[p]
 
 
 def _param_groups(model: GPT, weight_decay: float) -> list[dict[str, Any]]:
@@ -146,17 +132,6 @@ def _micro_batch_size(spec: RunSpec, device: str, dtype: torch.dtype, memory_fra
     return micro_batch_size(spec.model, plan.batch_size, torch.finfo(dtype).bits // 8, budget)
 
 
-def _use_compile(spec: RunSpec, device: str) -> bool:
-    """compile=auto: always on a GPU; on a CPU when the run is long enough to repay compiling."""
-    c = str(spec.train.compile).lower()
-    if c != "auto":
-        return c == "true"
-    if device.startswith("cuda"):
-        return True
-    return (spec.model.d_model >= CPU_COMPILE_MIN_D_MODEL
-            and train_flops(spec.model, spec.train.n_tokens) >= CPU_COMPILE_MIN_FLOPS)
-
-
 def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
           checkpoints: CheckpointIO | None = None, mixture: Mixture | None = None,
           memory_fraction: float = 1.0, stop: Callable[[], bool] | None = None,
@@ -170,7 +145,8 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
     checkpoints = checkpoints or NoCheckpoints()
     mixture = mixture or mixture_for(spec.tasks, spec.data)
     plan, shape = spec.train, spec.model
-    dtype = _precision(spec, device)
+    how = execution(spec, device)
+    dtype = how.dtype
     if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -211,7 +187,7 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
     micro = _micro_batch_size(dataclasses.replace(spec, train=dataclasses.replace(plan, batch_size=local_batch)),
                               device, dtype, memory_fraction)
     accumulation = local_batch // micro
-    compiled = _use_compile(spec, device)
+    compiled = how.compiled
     net = wrap(model, device)
     loss_fn = compile_loss(net, key=(shape, micro, dtype, device, world)) if compiled else net
     val_rows = [torch.from_numpy(mixture.batch(spec.data.seed, i, plan.batch_size, shape.seq_len, "heldout")
@@ -317,5 +293,6 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
                        train_seconds=seconds, tokens_per_second=tokens_per_second, mfu=mfu,
                        resumed_from_step=start_step, checkpoint_rejected=rejected,
                        extra={"micro_batch_size": micro, "accumulation_steps": accumulation, "compiled": compiled,
-                              "data_workers": workers, "first_log_seconds": first_log_seconds,
+                              "precision": how.precision, "data_workers": workers,
+                              "first_log_seconds": first_log_seconds,
                               "world_size": world})

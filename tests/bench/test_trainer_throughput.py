@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from sweep.train.execution import CPU_BF16_EAGER_MIN_D_MODEL
+from sweep.train.hardware import native_bf16
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,16 +27,25 @@ def run_bench(tmp_path: Path, *args: str) -> list[dict]:
 
 
 def check_rows(rows: list[dict], variants: set[str], shapes: set[tuple[int, int]]) -> None:
-    assert {row["variant"] for row in rows} == variants
+    """`variants` of every shape, plus the like-for-like fp32 row wherever ours trained in bf16."""
+    for shape in shapes:
+        mine = [row for row in rows if (row["n_layer"], row["d_model"]) == shape]
+        bf16 = any(row["precision"] == "bf16" for row in mine)
+        assert sorted(row["variant"] for row in mine) == sorted(variants | ({"ours_eager_fp32"} if bf16 else set()))
     assert {(row["n_layer"], row["d_model"]) for row in rows} == shapes
-    assert len(rows) == len(variants) * len(shapes)
     for row in rows:
         assert row["tokens_per_second"] > 0
         assert row["ratio_to_nanogpt_eager"] > 0
         assert row["device"] and row["torch"] and row["date"] and row["threads"] == 2
         assert row["n_head"] == row["d_model"] // 32 and row["batch"] == 32 and row["seq_len"] == 128
     nano = [row for row in rows if row["model"] == "nanogpt"]
-    assert all(row["ratio_to_nanogpt_eager"] == 1.0 for row in nano)
+    assert all(row["ratio_to_nanogpt_eager"] == 1.0 and row["precision"] == "fp32" for row in nano)
+    # ours as the trainer runs it: bf16 on a CPU with AMX where that is faster (eager from d_model 72 up,
+    # compiled always), fp32 elsewhere.
+    for row in rows:
+        if row["variant"] in ("ours_eager", "ours_compiled"):
+            faster = row["compiled"] or row["d_model"] >= CPU_BF16_EAGER_MIN_D_MODEL
+            assert row["precision"] == ("bf16" if native_bf16("cpu") and faster else "fp32")
 
 
 def test_quick_mode_writes_both_models_for_every_reference_shape(tmp_path):

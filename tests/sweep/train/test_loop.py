@@ -201,25 +201,6 @@ def test_clipping_holds_over_a_whole_run(spec, optimizer_steps):
     assert len(norms) == 12 and max(norms) <= 0.05 * (1 + 1e-4)
 
 
-def test_compile_auto_compiles_cpu_runs_that_repay_it_and_every_gpu_run(spec):
-    """compile=auto: on a GPU always; on a CPU only runs long enough to repay a cold compile (the measured
-    rule in sweep/train/loop.py) and never the tiniest widths, where compiled steps are slower."""
-    from sweep.train.flops import train_flops
-    from sweep.train.loop import CPU_COMPILE_MIN_FLOPS, _use_compile
-
-    def with_(d_model, n_tokens, compile="auto"):
-        model = dataclasses.replace(spec.model, d_model=d_model, n_head=d_model // 32)
-        return dataclasses.replace(spec, model=model,
-                                   train=dataclasses.replace(spec.train, n_tokens=n_tokens, compile=compile))
-
-    per_token = train_flops(with_(256, 1).model, 1)
-    long_run, short_run = int(2 * CPU_COMPILE_MIN_FLOPS / per_token), int(0.5 * CPU_COMPILE_MIN_FLOPS / per_token)
-    assert _use_compile(with_(256, long_run), "cpu") and not _use_compile(with_(256, short_run), "cpu")
-    assert not _use_compile(with_(64, 10**12), "cpu")  # however long: 2x64 compiled ran at 0.93x of eager
-    assert _use_compile(with_(64, 1000), "cuda") and _use_compile(with_(64, 1000, "true"), "cpu")
-    assert not _use_compile(with_(256, long_run, "false"), "cuda")
-
-
 # ---- WSD branches ---------------------------------------------------------------------------------------
 
 class MemoryCheckpoints:
