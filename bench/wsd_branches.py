@@ -79,8 +79,10 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="+", default=BUDGETS)
     parser.add_argument("--sizes", default=SIZES)
     parser.add_argument("--independent-schedule", default="cosine", choices=("cosine", "linear", "wsd"))
-    parser.add_argument("--branch-plan", default="largest", choices=("largest", "smallest"))
+    parser.add_argument("--branch-plan", default="largest", choices=("largest", "smallest", "batch"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="fp32", help="train.precision of both sweeps (fp32: as the results "
+                        "in bench/results/wsd_branches/ were measured; auto picks bf16 for wide models on AMX CPUs)")
     parser.add_argument("--cooldown-fraction", type=float, default=0.2)
     parser.add_argument("--cooldown-shape", default="1-sqrt")
     parser.add_argument("--tasks", default=LANGUAGE, help="tasks.suite; 'default' keeps conf/tasks/default.yaml")
@@ -93,7 +95,8 @@ def main() -> None:
     console = Console(file=open(os.devnull, "w"))  # the sweeps' own progress: quiet; the tables below are the output
     budgets = "[" + ",".join(f"{b:.6g}" for b in args.budgets) + "]"
     common = [f"grid.seeds=[{args.seed}]", f"grid.models={args.sizes}", f"grid.n_tokens={budgets}",
-              f"tasks.n_eval={args.n_eval}", f"train.cooldown_shape={args.cooldown_shape}"]
+              f"tasks.n_eval={args.n_eval}", f"train.cooldown_shape={args.cooldown_shape}",
+              f"train.precision={args.precision}"]
     if args.tasks != "default":
         common.append(f"tasks.suite={args.tasks}")
     independent_extra = [f"train.schedule={args.independent_schedule}"]

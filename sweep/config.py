@@ -46,7 +46,8 @@ class GridConfig:
     # its cooldown and decays to exactly its budget (Hägele et al. 2024). Each point costs its cooldown.
     branches: bool = False
     # The budget whose batch, peak learning rate and warm-up all branches of a size share: largest (the
-    # trunk's own, as an independent run of that budget) | smallest (sweep.grid.plan_branches).
+    # trunk's own, as an independent run of that budget) | smallest (sweep.grid.plan_branches) | batch (a
+    # trunk per derived batch size, each at its largest budget: sweep.grid.branch_families).
     branch_plan: str = "largest"
 
 

@@ -205,6 +205,25 @@ def plan_branches(train: TrainConfig, shape: ModelShape, budgets: list[int],
     return plans
 
 
+def branch_families(train: TrainConfig, shape: ModelShape, budgets: list[int],
+                    plan_at: str = "largest") -> list[list[tuple[int, TrainPlan, int]]]:
+    """The WSD-branch families of one size, each a trunk and its branches as plan_branches gives them.
+
+    largest, smallest: one family, every budget of the size. batch: one family per batch size that
+    independent runs of the budgets would derive (plan_training), each planned at its largest budget.
+    A branch then trains at its own budget's batch, with the steps an independent run of it takes;
+    under `largest` a budget whose derived batch is half the trunk's gets half the steps, and lands
+    9-16% above its independent run (bench/wsd_branches.py, the 115k-parameter size). It costs a trunk
+    per batch size: a budget alone in its family is a plain wsd run.
+    """
+    if plan_at != "batch":
+        return [plan_branches(train, shape, budgets, plan_at)]
+    groups: dict[int, list[int]] = {}
+    for budget in sorted(budgets):
+        groups.setdefault(plan_training(train, shape, budget).batch_size, []).append(budget)
+    return [plan_branches(train, shape, group, "largest") for group in groups.values()]
+
+
 def size_label(size: ModelSize, shape: ModelShape) -> str:
     return size.name or shape.describe()
 
@@ -218,7 +237,7 @@ def budgets_for(cfg: SweepConfig, shape: ModelShape) -> list[int]:
 
 def expand(cfg: SweepConfig) -> list[RunSpec]:
     """Every (size, budget, seed) point as a RunSpec, largest compute first, duplicates removed.
-    With grid.branches, a size's points are its trunk and the branches of it (plan_branches)."""
+    With grid.branches, a size's points are its trunks and the branches of them (branch_families)."""
     specs: dict[str, RunSpec] = {}
     tokenizer = load_tokenizer(cfg.data.tokenizer)
     fingerprint_ = data_fingerprint(cfg.data, tokenizer)
@@ -228,16 +247,16 @@ def expand(cfg: SweepConfig) -> list[RunSpec]:
                       label=size_label(size, shape), eval_batch_size=cfg.tasks.eval_batch_size,
                       data_fingerprint=fingerprint_)
         if cfg.grid.branches:
-            plans = plan_branches(cfg.train, shape, budgets_for(cfg, shape), cfg.grid.branch_plan)
-            points = tuple(sorted({step for _, _, step in plans[1:]}))
-            for seed in cfg.grid.seeds:
-                budget, plan, _ = plans[0]
-                trunk = RunSpec(train=plan, seed=seed, n_tokens_budget=budget, branch_points=points, **common)
-                specs.setdefault(run_id(trunk), trunk)
-                for budget, plan, step in plans[1:]:
-                    branch = RunSpec(train=plan, seed=seed, n_tokens_budget=budget, trunk_run_id=run_id(trunk),
-                                     branch_step=step, **common)
-                    specs.setdefault(run_id(branch), branch)
+            for plans in branch_families(cfg.train, shape, budgets_for(cfg, shape), cfg.grid.branch_plan):
+                points = tuple(sorted({step for _, _, step in plans[1:]}))
+                for seed in cfg.grid.seeds:
+                    budget, plan, _ = plans[0]
+                    trunk = RunSpec(train=plan, seed=seed, n_tokens_budget=budget, branch_points=points, **common)
+                    specs.setdefault(run_id(trunk), trunk)
+                    for budget, plan, step in plans[1:]:
+                        branch = RunSpec(train=plan, seed=seed, n_tokens_budget=budget, trunk_run_id=run_id(trunk),
+                                         branch_step=step, **common)
+                        specs.setdefault(run_id(branch), branch)
             continue
         for budget in budgets_for(cfg, shape):
             plan = plan_training(cfg.train, shape, budget)

@@ -222,7 +222,7 @@ def _check_train(cfg: SweepConfig, out: list[str]) -> None:
     if t.cooldown_fraction is not None and not 0 < t.cooldown_fraction < 1:
         out.append(f"train.cooldown_fraction: must be in (0, 1) (or null), got {t.cooldown_fraction}")
     _one_of(out, "train.cooldown_shape", t.cooldown_shape, COOLDOWN_SHAPES)
-    _one_of(out, "grid.branch_plan", cfg.grid.branch_plan, ("largest", "smallest"))
+    _one_of(out, "grid.branch_plan", cfg.grid.branch_plan, ("largest", "smallest", "batch"))
     if not 0 <= t.warmup_fraction < 1:
         out.append(f"train.warmup_fraction: must be in [0, 1), got {t.warmup_fraction}")
     if t.min_warmup_steps is not None and t.min_warmup_steps < 0:

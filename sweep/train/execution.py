@@ -1,23 +1,27 @@
 """How a run executes on its device: its precision and whether it is compiled, decided in one place.
 
 `train.precision=auto` and `train.compile=auto` resolve here, together, because on a CPU they pay off
-together. Measured side by side (bench/trainer_throughput.py and widths of the default grid, 2 threads,
-batch 16-32 x 128 tokens, torch 2.13, Xeon with AMX, 2026-11-30), speed relative to fp32 eager:
+together. bf16 on a CPU means AMX tiles for the matmuls (sweep.train.hardware.native_bf16), with
+attention kept in fp32 (sweep.train.model.attend); without AMX bf16 matmuls are emulated: fp32 there.
 
-| d_model        | 32   | 48   | 64        | 72   | 96   | 112  | 128  | 192  | 256  |
-|----------------|------|------|-----------|------|------|------|------|------|------|
-| bf16 eager     | 0.95 | 0.86 | 0.92-0.99 | 1.09 | 1.02 | 1.15 | 1.41 | 1.61 | 1.78 |
-| fp32 compiled  | 1.15 | 1.01 | 1.06      | 1.19 | 1.03 | 1.07 | 1.05 | 0.98 | 0.99 |
-| bf16 compiled  | 1.47 | 1.16 | 1.30      | 1.44 | 1.45 | 1.52 | 1.63 | 1.78 | 1.86 |
+Measured side by side, interleaved in one process (bench/trainer_throughput.py; 2 threads, Xeon with
+AMX, torch 2.13, 2026-11-30; bench/results/trainer_throughput_cpu*.jsonl), training step against
+nanoGPT's fp32 eager step:
 
-bf16 on a CPU means AMX tiles for the matmuls (sweep.train.hardware.native_bf16); attention stays in
-fp32 there (sweep.train.model.attend). Without AMX bf16 matmuls are emulated: fp32.
+| batch x 128 tokens, shape       | 32: 2x64 | 3x128 | 4x192 | 6x256 | 16: 4x32 | 3x64 | 4x96 | 5x128 |
+|---------------------------------|----------|-------|-------|-------|----------|------|------|-------|
+| ours fp32 eager (like for like) | 0.91     | 0.92  | 0.81  | 0.92  | 0.83     | 0.91 | 0.84 | 0.89  |
+| ours bf16 eager                 |          | 1.39  | 1.65  | 1.70  |          |      | 1.06 | 1.16  |
+| ours bf16 compiled              | 1.37     | 1.61  | 1.71  | 1.88  | 1.40     | 1.12 | 1.28 | 1.47  |
 
-Compiling costs 22-25 s the first time a shape is seen (cold inductor cache; 3 s warm, a worker's next
-same-shape run). At the ~1.4x of bf16 compiled that is repaid after ~80 s of eager training, ~1e13 FLOPs
-at these sizes: CPU_BF16_COMPILE_MIN_FLOPS. In fp32 compiling gains only 1.1x from d_model 128 up (and
-nothing below), so it waits for runs three times longer (the rule of the fp32 measurements of
-2026-11-30: first compile 18-90 s, repaid after 7.5e12-1.1e14 FLOPs).
+Eager bf16 below d_model 72 is no faster than fp32 (0.86-0.99x of it at widths 32-64, a separate probe
+at batch 16: the casts outweigh AMX at such small matrices), so eager runs narrower than that stay fp32.
+Compiling costs 19-36 s the first time a process sees a shape (plus ~20 s of inductor start-up once per
+process; 2-4 s for a shape already in the on-disk cache) and repays a cold compile after 80-615 s of
+eager training (the wider the model, the smaller compile's gain over bf16 eager). CPU_COMPILE_MIN_FLOPS
+is 120-490 s of eager training at these sizes: it repays a cold compile from 2x64 to 3x128 and loses at
+most ~20 s on the widest (6x256), where a warm cache (a sweep's next run of the shape) repays it anyway. In fp32 compiling gained nothing below
+d_model 128 (0.93x at 2x64 in the fp32 measurements of the same day), hence the width floor there.
 
 Losses agree: default-grid runs trained both ways (two seeds, s2/s5/s7 at 3.8e5-1.1e6 tokens) give
 final validation losses whose two-seed means differ by 0.1-0.3% between bf16 and fp32, less than the
@@ -34,9 +38,8 @@ from sweep.spec import RunSpec
 from sweep.train.flops import train_flops
 from sweep.train.hardware import native_bf16
 
-CPU_BF16_COMPILE_MIN_FLOPS = 1e13
+CPU_COMPILE_MIN_FLOPS = 3e13
 CPU_BF16_EAGER_MIN_D_MODEL = 72  # eager bf16 below this width is slower than fp32 (casts outweigh AMX)
-CPU_FP32_COMPILE_MIN_FLOPS = 3e13
 CPU_FP32_COMPILE_MIN_D_MODEL = 128
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -71,7 +74,5 @@ def execution(spec: RunSpec, device: str, bf16_native: bool | None = None) -> Ex
 
 
 def _cpu_compile_pays(spec: RunSpec, bf16: bool) -> bool:
-    flops = train_flops(spec.model, spec.train.n_tokens)
-    if bf16:
-        return flops >= CPU_BF16_COMPILE_MIN_FLOPS
-    return spec.model.d_model >= CPU_FP32_COMPILE_MIN_D_MODEL and flops >= CPU_FP32_COMPILE_MIN_FLOPS
+    long_enough = train_flops(spec.model, spec.train.n_tokens) >= CPU_COMPILE_MIN_FLOPS
+    return long_enough and (bf16 or spec.model.d_model >= CPU_FP32_COMPILE_MIN_D_MODEL)

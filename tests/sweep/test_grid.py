@@ -1,4 +1,5 @@
 import math
+from collections import Counter
 
 import pytest
 
@@ -193,6 +194,33 @@ def test_branch_points_and_cooldown_lengths_are_exact(compose_cfg, plan_at, budg
             assert s.branch_step == plan.n_steps - plan.cooldown_steps == plan.stable_steps
     trunk = next(s for s in specs if s.role == "trunk")
     assert all(step < trunk.train.stable_steps for step in trunk.branch_points)  # inside the trunk's stable phase
+
+
+def test_branch_plan_batch_gives_a_trunk_per_derived_batch_and_each_branch_its_own_batch(compose_cfg):
+    """grid.branch_plan=batch: budgets group by the batch an independent run of them derives; each group is
+    a trunk (its largest budget, planned there) and branches, so every point trains at its own batch."""
+    budgets = [2e4, 4e4, 6e4, 1e5, 3e6, 1e7]
+    specs = expand(compose_cfg(*BRANCHES, "grid.branch_plan=batch", f"grid.n_tokens={budgets}"))
+    independent = {s.n_tokens_budget: s.train for s in
+                   expand(compose_cfg(*BRANCHES[:2], f"grid.n_tokens={budgets}", "train.schedule=wsd"))}
+    assert len({plan.batch_size for plan in independent.values()}) >= 2  # the grid spans a batch change
+    per_batch = Counter(plan.batch_size for plan in independent.values())
+    trunks = [s for s in specs if s.role == "trunk"]
+    assert len(trunks) == sum(n > 1 for n in per_batch.values())  # a budget alone in its batch: a plain wsd run
+    alone = [s for s in specs if per_batch[s.train.batch_size] == 1]
+    assert alone and all(s.role == "independent" and s.train.cooldown_steps for s in alone)
+    for trunk in trunks:
+        family = [trunk] + [s for s in specs if s.trunk_run_id == run_id(trunk)]
+        assert {s.train.batch_size for s in family} == {trunk.train.batch_size}
+        assert trunk.n_tokens_budget == max(s.n_tokens_budget for s in family)
+        assert trunk.train.lr == independent[trunk.n_tokens_budget].lr  # planned at its own budget
+        assert trunk.branch_points == tuple(sorted(s.branch_step for s in family[1:]))
+    for s in specs:
+        assert s.train.batch_size == independent[s.n_tokens_budget].batch_size
+        assert s.train.n_steps == independent[s.n_tokens_budget].n_steps
+        if s.role == "branch":
+            assert s.branch_step == s.train.n_steps - s.train.cooldown_steps
+    assert sorted(s.n_tokens_budget for s in specs) == sorted(independent)
 
 
 def test_a_branch_id_changes_when_its_trunk_changes(compose_cfg):

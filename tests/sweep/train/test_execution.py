@@ -7,12 +7,7 @@ import pytest
 import torch
 
 from sweep.grid import expand
-from sweep.train.execution import (
-    CPU_BF16_COMPILE_MIN_FLOPS,
-    CPU_BF16_EAGER_MIN_D_MODEL,
-    CPU_FP32_COMPILE_MIN_FLOPS,
-    execution,
-)
+from sweep.train.execution import CPU_BF16_EAGER_MIN_D_MODEL, CPU_COMPILE_MIN_FLOPS, execution
 from sweep.train.flops import train_flops
 from sweep.train.model import GPT, attend
 
@@ -42,23 +37,22 @@ def test_a_gpu_run_is_bf16_and_compiled_unless_told_otherwise(spec):
 
 
 def test_an_amx_cpu_trains_bf16_where_it_is_faster_and_compiles_runs_that_repay_it(spec):
-    long_, short = (tokens_for(spec, 64, f * CPU_BF16_COMPILE_MIN_FLOPS) for f in (2, 0.5))
+    long_, short = (tokens_for(spec, 64, f * CPU_COMPILE_MIN_FLOPS) for f in (2, 0.5))
     assert execution(with_(spec, 64, long_), "cpu", bf16_native=True).compiled
     # compiled, bf16 pays at every width (1.16-1.52x of fp32 eager); eager, only from 72 up.
-    tiny = execution(with_(spec, 32, tokens_for(spec, 32, 2 * CPU_BF16_COMPILE_MIN_FLOPS)), "cpu", bf16_native=True)
+    tiny = execution(with_(spec, 32, tokens_for(spec, 32, 2 * CPU_COMPILE_MIN_FLOPS)), "cpu", bf16_native=True)
     assert tiny.compiled and tiny.dtype == torch.bfloat16
     narrow = execution(with_(spec, 64, short), "cpu", bf16_native=True)
     assert not narrow.compiled and narrow.dtype == torch.float32
     wide = execution(with_(spec, CPU_BF16_EAGER_MIN_D_MODEL, short), "cpu", bf16_native=True)
     assert not wide.compiled and wide.dtype == torch.bfloat16
-    # A run asked for fp32 compiles on the fp32 rule: a bf16-length run is not long enough.
-    fp32 = execution(with_(spec, 256, tokens_for(spec, 256, 2 * CPU_BF16_COMPILE_MIN_FLOPS), precision="fp32"),
-                     "cpu", bf16_native=True)
+    # A run asked for fp32 compiles on the fp32 rule: long, and only from d_model 128 up.
+    fp32 = execution(with_(spec, 64, long_, precision="fp32"), "cpu", bf16_native=True)
     assert fp32.dtype == torch.float32 and not fp32.compiled
 
 
 def test_a_cpu_without_amx_trains_fp32_and_compiles_only_long_wide_runs(spec):
-    long_, short = (tokens_for(spec, 256, f * CPU_FP32_COMPILE_MIN_FLOPS) for f in (2, 0.5))
+    long_, short = (tokens_for(spec, 256, f * CPU_COMPILE_MIN_FLOPS) for f in (2, 0.5))
     assert execution(with_(spec, 256, long_), "cpu", bf16_native=False) == execution(
         with_(spec, 256, long_, precision="fp32"), "cpu", bf16_native=False)
     assert execution(with_(spec, 256, long_), "cpu", bf16_native=False).dtype == torch.float32
