@@ -157,20 +157,24 @@ def first_steps(todo: list[RunSpec], store: Store) -> dict[str, int]:
     return {run_id(s): checkpoints_for(s, store.run_dir(run_id(s))).first_step() for s in todo}
 
 
+PLAN_AT = {"largest": "largest budget", "smallest": "smallest budget", "batch": "largest budget of its batch"}
+
+
 def replan_notes(cfg: SweepConfig, specs: list[RunSpec], rows: list[dict[str, Any]]) -> list[str]:
     """Why a size's WSD trunk and branches are all new although the store holds finished ones of that size
     and seed: they share one plan (batch, peak LR, warm-up; sweep.grid.plan_branches) derived at one budget
     of grid.branch_plan, so a budget added beyond that end (a larger one with `largest`, a smaller one
-    with `smallest`) changes every run of the size (with `batch`: of that trunk's family). A budget added on the other side re-ids nothing (a
-    trunk's id leaves out its branch points, sweep.run_id.EXCLUDED)."""
+    with `smallest`) changes every run of the size (with `batch`: of that trunk's family). A budget added
+    on the other side re-ids nothing (a trunk's id leaves out its branch points, sweep.run_id.EXCLUDED)."""
     ids = {run_id(s) for s in specs}
     notes = []
     for trunk in (s for s in specs if s.role == "trunk"):
         trunk_id = run_id(trunk)
         budgets = sorted(s.n_tokens_budget for s in specs if s is trunk or s.trunk_run_id == trunk_id)
+        family = cfg.grid.branch_plan != "batch"  # else a size has a trunk per batch: its own budgets only
         earlier = [r for r in rows if r["label"] == trunk.label and r["seed"] == trunk.seed and r["status"] == DONE
                    and r["n_params"] == n_params(trunk.model) and r.get("role") in ("trunk", "branch")
-                   and r["run_id"] not in ids and r["n_tokens_budget"] in budgets]
+                   and r["run_id"] not in ids and (family or r.get("n_tokens_budget") in budgets)]
         plan = trunk.train
         changed = [r for r in earlier if (r["batch_size"], r["lr"]) != (plan.batch_size, plan.lr)]
         if not changed:
@@ -179,7 +183,7 @@ def replan_notes(cfg: SweepConfig, specs: list[RunSpec], rows: list[dict[str, An
         at = budgets[0] if cfg.grid.branch_plan == "smallest" else budgets[-1]
         notes.append(f"{trunk.label} seed {trunk.seed}: {len(changed)} finished WSD run(s) of this size are not "
                      f"reused, every run of it is new: its trunk and branches share one plan derived at the "
-                     f"{cfg.grid.branch_plan} budget (grid.branch_plan), now D={human_count(at)}, and it changed "
+                     f"{PLAN_AT[cfg.grid.branch_plan]} (grid.branch_plan), now D={human_count(at)}, and it changed "
                      f"from batch {before['batch_size']}, peak lr {before['lr']:.3g} to batch {plan.batch_size}, "
                      f"peak lr {plan.lr:.3g} (and the warm-up with it)")
     return notes

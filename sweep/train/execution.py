@@ -20,8 +20,9 @@ Compiling costs 19-36 s the first time a process sees a shape (plus ~20 s of ind
 process; 2-4 s for a shape already in the on-disk cache) and repays a cold compile after 80-615 s of
 eager training (the wider the model, the smaller compile's gain over bf16 eager). CPU_COMPILE_MIN_FLOPS
 is 120-490 s of eager training at these sizes: it repays a cold compile from 2x64 to 3x128 and loses at
-most ~20 s on the widest (6x256), where a warm cache (a sweep's next run of the shape) repays it anyway. In fp32 compiling gained nothing below
-d_model 128 (0.93x at 2x64 in the fp32 measurements of the same day), hence the width floor there.
+most ~20 s on the widest (6x256), where a warm cache (a sweep's next run of the shape) repays it anyway.
+In fp32 compiling gained nothing below d_model 128 (0.93x at 2x64 in the fp32 measurements of the same
+day), hence the width floor there.
 
 Losses agree: default-grid runs trained both ways (two seeds, s2/s5/s7 at 3.8e5-1.1e6 tokens) give
 final validation losses whose two-seed means differ by 0.1-0.3% between bf16 and fp32, less than the

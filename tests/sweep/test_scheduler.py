@@ -288,6 +288,20 @@ def test_the_dry_run_says_why_a_new_budget_renews_every_run_of_a_size(compose_cf
     assert replan_notes(cfg, specs, reused) == []  # the grid's own runs: nothing to explain
 
 
+def test_under_branch_plan_batch_a_renewal_is_told_per_trunk_family(compose_cfg):
+    """A size has a trunk per derived batch: an earlier run is explained by the family of its own budget."""
+    from sweep.scheduler import replan_notes
+
+    cfg = compose_cfg(*BRANCHES, "grid.branch_plan=batch", "grid.n_tokens=[2e4,4e4,6e4,1e5]")
+    specs = expand(cfg)
+    trunks = sorted((s for s in specs if s.role == "trunk"), key=lambda s: s.n_tokens_budget)
+    assert len(trunks) == 2 and trunks[0].train.batch_size != trunks[1].train.batch_size
+    earlier = [{"run_id": "old", "label": "t1", "seed": 0, "status": "done", "role": "branch",
+                "n_params": run_row_params(specs[0]), "n_tokens_budget": 60_000, "batch_size": 999, "lr": 1e-3}]
+    notes = replan_notes(cfg, specs, earlier)
+    assert len(notes) == 1 and "largest budget of its batch (grid.branch_plan), now D=100k" in notes[0]
+
+
 def run_row_params(spec):
     from sweep.train.flops import n_params
 

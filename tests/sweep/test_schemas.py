@@ -37,6 +37,7 @@ EXPECTED = {
         ("final_train_loss", F),
         ("final_val_loss", F), ("train_seconds", F), ("eval_seconds", F), ("wall_seconds", F),
         ("tokens_per_second", F), ("mfu", F), ("startup_seconds", F), ("micro_batch_size", INT), ("compiled", B),
+        ("precision", S),
         ("data_workers", INT), ("gpu_share", F), ("device", S), ("gpu_type", S), ("attempts", INT), ("error", S),
     ]),
 }
@@ -50,6 +51,6 @@ def test_table_columns_and_types_are_pinned(table):
 
 
 def test_schema_version_travels_in_the_file_metadata():
-    assert TABLE_SCHEMA_VERSION == "5"
+    assert TABLE_SCHEMA_VERSION == "6"
     for schema, _ in EXPECTED.values():
-        assert schema.metadata == {b"schema_version": b"5"}
+        assert schema.metadata == {b"schema_version": b"6"}
