@@ -141,7 +141,7 @@ def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], s
         console.print(f"WSD branches: the grid trains {spent:.3g} FLOPs where independent runs would train "
                       f"{full:.3g} ({spent / full:.0%}); the FLOPs column is what each run trains itself",
                       highlight=False)
-    for note in replan_notes(cfg, specs, rows):
+    for note in batch_notes(cfg, specs) + replan_notes(cfg, specs, rows):
         console.print(note, highlight=False)
     for line in cost_lines(cost, len(todo), f"no finished CPU runs in {store.uri} to measure throughput from "
                                             "(give the plan GPUs, e.g. cluster.num_gpus=1, for a GPU estimate)"):
@@ -155,6 +155,36 @@ def first_steps(todo: list[RunSpec], store: Store) -> dict[str, int]:
     0, or a WSD branch's branch step, or 0 for a branch whose trunk is done without the checkpoint it needs
     (BranchCheckpoints.trains_prefix). What the dry run's FLOPs and cost and the progress bar count."""
     return {run_id(s): checkpoints_for(s, store.run_dir(run_id(s))).first_step() for s in todo}
+
+
+def batch_notes(cfg: SweepConfig, specs: list[RunSpec]) -> list[str]:
+    """Where a shared WSD plan gives branches another batch than their own budgets derive (grid.branch_plan
+    largest or smallest with a derived batch): they then train other step counts than the independent
+    runs they stand for (bench/wsd_branches.py: at half the steps, +9-16% in loss). Says which, and what
+    grid.branch_plan=batch, a trunk per derived batch, would cost instead."""
+    if not cfg.grid.branches or cfg.grid.branch_plan == "batch" or cfg.train.batch_size is not None:
+        return []
+    from sweep.grid import expand, plan_training
+
+    notes = []
+    for trunk in (s for s in specs if s.role == "trunk" and s.seed == cfg.grid.seeds[0]):
+        family = [s for s in specs if s.trunk_run_id == run_id(trunk)]
+        off = sorted((s.n_tokens_budget, plan_training(cfg.train, s.model, s.n_tokens_budget).batch_size)
+                     for s in family if plan_training(cfg.train, s.model, s.n_tokens_budget).batch_size
+                     != s.train.batch_size)
+        if off:
+            budgets = ", ".join(f"D={human_count(d)} ({b})" for d, b in off)
+            notes.append(f"{trunk.label}: branches train at the shared batch of {trunk.train.batch_size} sequences "
+                         f"where their own budgets derive another: {budgets}; they take other step counts than "
+                         "the independent runs they stand for")
+    if notes:
+        batch = dataclasses.replace(cfg, grid=dataclasses.replace(cfg.grid, branch_plan="batch"))
+        alternative = expand(batch)
+        spent = sum(spent_flops(s) for s in alternative)
+        full = sum(train_flops(s.model, s.train.n_tokens) for s in alternative)
+        notes.append(f"grid.branch_plan=batch gives each budget its own batch, with a trunk per batch size: "
+                     f"{spent:.3g} FLOPs, {spent / full:.0%} of independent runs")
+    return notes
 
 
 PLAN_AT = {"largest": "largest budget", "smallest": "smallest budget", "batch": "largest budget of its batch"}

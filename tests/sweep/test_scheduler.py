@@ -393,3 +393,20 @@ def test_a_branch_whose_worker_is_killed_is_retried_alone(ray_local, compose_cfg
     assert sorted(outcome.trained) == sorted([run_id(trunk), run_id(branch)]), status
     assert len(status["attempts"]) == 2 and status["attempts"][-1]["resumed_from_step"] > branch.branch_step
     assert len(store.run_dir(run_id(trunk)).status()["attempts"]) == 1
+
+
+def test_the_dry_run_says_which_branches_train_at_another_batch_than_their_own(compose_cfg):
+    """Under a shared plan a branch inherits its trunk's batch; where its own budget derives another, the dry
+    run names it and what grid.branch_plan=batch would cost."""
+    from sweep.scheduler import batch_notes
+
+    grid = (*BRANCHES, "grid.n_tokens=[2e4,4e4,6e4,1e5]")
+    cfg = compose_cfg(*grid)
+    notes = batch_notes(cfg, expand(cfg))
+    assert len(notes) == 2
+    assert notes[0].startswith("t1: branches train at the shared batch of 4 sequences") and \
+        "D=20k (2), D=40k (2);" in notes[0] and "D=60k" not in notes[0]
+    assert "grid.branch_plan=batch" in notes[1] and "% of independent runs" in notes[1]
+    for fixed in ("grid.branch_plan=batch", "train.batch_size=4"):
+        cfg = compose_cfg(*grid, fixed)
+        assert batch_notes(cfg, expand(cfg)) == [], fixed
