@@ -40,15 +40,16 @@ class GridConfig:
     n_tokens: list[float] = field(default_factory=list)
     tokens_per_param: list[float] = field(default_factory=list)
     seeds: list[int] = field(default_factory=lambda: [0])
-    # WSD branches (sweep.grid.plan_branches, needs train.schedule=wsd): the budgets of one size and seed
-    # share one run, the trunk (the largest budget, stable at the peak learning rate until its own
+    # WSD branches (sweep.grid.branch_families, needs train.schedule=wsd): budgets of one size and seed
+    # share one run, the trunk (their largest budget, stable at the peak learning rate until its own
     # cooldown); every smaller budget is a branch that starts from the trunk's checkpoint at the start of
     # its cooldown and decays to exactly its budget (Hägele et al. 2024). Each point costs its cooldown.
     branches: bool = False
-    # The budget whose batch, peak learning rate and warm-up all branches of a size share: largest (the
-    # trunk's own, as an independent run of that budget) | smallest (sweep.grid.plan_branches) | batch (a
-    # trunk per derived batch size, each at its largest budget: sweep.grid.branch_families).
-    branch_plan: str = "largest"
+    # Which budgets share a trunk and whose batch, peak learning rate and warm-up they take: batch (default:
+    # a trunk per batch size the budgets derive, planned at its largest budget, so every branch trains at
+    # its own budget's batch) | largest (one trunk per size, at the largest budget's plan: cheapest) |
+    # smallest (one trunk, at the smallest budget's plan). bench/wsd_branches.py measures them.
+    branch_plan: str = "batch"
 
 
 @dataclass

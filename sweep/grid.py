@@ -177,9 +177,10 @@ def plan_branches(train: TrainConfig, shape: ModelShape, budgets: list[int],
 
     All budgets of a size share one run up to their cooldowns, so they share its batch, peak learning
     rate and warm-up, derived (plan_training) at one budget, `plan_at`:
-      largest (default): the trunk, which holds most of the compute, is exactly the independent wsd
-        run of its budget; smaller budgets train at a lower learning rate and a larger batch than
-        their own rule gives (fewer steps);
+      largest: the trunk, which holds most of the compute, is exactly the independent wsd run of its
+        budget; smaller budgets train at a lower learning rate and a larger batch than their own rule
+        gives (fewer steps). grid.branch_plan=batch (the default, branch_families) plans each family of
+        budgets of one derived batch this way;
       smallest: the smallest branch is exactly its independent wsd run; larger budgets keep its batch
         (at or below their critical batch: no loss per token lost, McCandlish et al. 2018) and its
         higher learning rate, which the trunk then holds for its whole stable phase.

@@ -55,7 +55,8 @@ def test_duplicate_budgets_collapse(compose_cfg):
     assert len(expand(cfg)) == 2
     # with grid.branches too (one trunk and one branch per size); budgets that differ but round to the same
     # steps are refused instead (sweep.validate.same_run_budgets)
-    cfg = compose_cfg("grid=tiny", "grid.n_tokens=[2e4,2e4,4e4]", "train.schedule=wsd", "grid.branches=true")
+    cfg = compose_cfg("grid=tiny", "grid.n_tokens=[2e4,2e4,4e4]", "train.schedule=wsd", "grid.branches=true",
+                      "grid.branch_plan=largest")
     assert sorted(s.role for s in expand(cfg)) == ["branch", "branch", "trunk", "trunk"]
 
 
@@ -160,7 +161,8 @@ def test_budgets_for_sorts_and_combines(compose_cfg):
 # ---- WSD branches (grid.branches) -------------------------------------------------------------------------
 
 BRANCHES = ("grid=tiny", "grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]",
-            "grid.n_tokens=[2e4,4e4,6e4,1e5]", "train.schedule=wsd", "grid.branches=true")
+            "grid.n_tokens=[2e4,4e4,6e4,1e5]", "train.schedule=wsd", "grid.branches=true",
+            "grid.branch_plan=largest")  # one trunk per size: these budgets derive two batches (2 and 4)
 
 
 def test_branches_are_one_trunk_per_size_and_seed_and_a_branch_per_smaller_budget(compose_cfg):

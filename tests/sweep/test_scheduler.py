@@ -182,7 +182,7 @@ def test_dry_run_tells_live_stale_and_interrupted_runs_apart(tmp_path):
 
 
 BRANCHES = ("grid=tiny", "grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]", "train.schedule=wsd",
-            "grid.branches=true")
+            "grid.branches=true", "grid.branch_plan=largest")  # one trunk per size, whatever batches the budgets derive
 
 
 def test_every_status_text_of_a_branch_says_where_it_starts(tmp_path, compose_cfg):
@@ -315,7 +315,7 @@ def test_wsd_branches_train_from_their_trunk_and_a_lost_branch_alone_is_redone(r
     a budget added later are the only runs trained then: the trunk is done without their branch points, so
     they train its stable phase themselves, the same run (the lost branch ends exactly where it did)."""
     overrides = ("grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]", "grid.n_tokens=[2e4,3e4,5e4]",
-                 "train.schedule=wsd", "grid.branches=true")
+                 "train.schedule=wsd", "grid.branches=true", "grid.branch_plan=largest")
     specs, store, outcome = sweep(compose_cfg, tmp_path, *overrides)
     assert sorted(outcome.trained) == sorted(run_id(s) for s in specs) and not outcome.failed
     trunk = next(s for s in specs if s.role == "trunk")
