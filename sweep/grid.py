@@ -214,8 +214,9 @@ def branch_families(train: TrainConfig, shape: ModelShape, budgets: list[int],
     independent runs of the budgets would derive (plan_training), each planned at its largest budget.
     A branch then trains at its own budget's batch, with the steps an independent run of it takes;
     under `largest` a budget whose derived batch is half the trunk's gets half the steps, and lands
-    9-16% above its independent run (bench/wsd_branches.py, the 115k-parameter size). It costs a trunk
-    per batch size: a budget alone in its family is a plain wsd run.
+    9-17% above its independent run (bench/wsd_branches.py, the 115k-parameter size; with `batch` every
+    point of that grid agrees, bench/results/wsd_branches/seeds3_*). It costs a trunk per batch size:
+    a budget alone in its family is a plain wsd run.
     """
     if plan_at != "batch":
         return [plan_branches(train, shape, budgets, plan_at)]
