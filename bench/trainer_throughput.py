@@ -56,9 +56,9 @@ from pathlib import Path
 import torch
 
 from bench.nanogpt_reference import NanoConfig, NanoGPT, nanogpt_n_params
-from sweep.train.execution import CPU_BF16_EAGER_MIN_D_MODEL
+from sweep.train.execution import auto_bf16
 from sweep.train.flops import n_params
-from sweep.train.hardware import device_name, native_bf16
+from sweep.train.hardware import device_name
 from sweep.train.model import GPT
 from sweep.train.shape import ModelShape
 
@@ -68,13 +68,11 @@ VARIANTS = ("nanogpt_eager", "ours_eager", "ours_compiled", "ours_eager_fp32")
 
 
 def uses_bf16(variant: str, device: str, d_model: int) -> bool:
-    """nanoGPT autocasts on CUDA only; ours as the trainer does (sweep.train.execution: on a CPU with AMX,
-    bf16 when compiled or from CPU_BF16_EAGER_MIN_D_MODEL up); ours_eager_fp32 never."""
+    """nanoGPT autocasts on CUDA only; ours as the trainer does (sweep.train.execution.auto_bf16);
+    ours_eager_fp32 never."""
     if variant == "nanogpt_eager":
         return device.startswith("cuda")
-    if variant == "ours_eager_fp32" or not native_bf16(device):
-        return False
-    return device.startswith("cuda") or variant == "ours_compiled" or d_model >= CPU_BF16_EAGER_MIN_D_MODEL
+    return variant != "ours_eager_fp32" and auto_bf16(device, d_model, compiled=variant == "ours_compiled")
 
 
 def cpu_model() -> str:

@@ -27,6 +27,8 @@ import numpy as np
 import polars as pl
 from rich.console import Console
 
+from sweep.grid import BRANCH_PLANS
+
 SIZES = "[{name: xs, n_layer: 2, d_model: 32, n_head: 1}, {name: s, n_layer: 2, d_model: 64}, " \
         "{name: m, n_layer: 3, d_model: 96}]"
 BUDGETS = [2.5e5 * math.sqrt(2) ** k for k in range(6)]
@@ -79,7 +81,7 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="+", default=BUDGETS)
     parser.add_argument("--sizes", default=SIZES)
     parser.add_argument("--independent-schedule", default="cosine", choices=("cosine", "linear", "wsd"))
-    parser.add_argument("--branch-plan", default="largest", choices=("largest", "smallest", "batch"))
+    parser.add_argument("--branch-plan", default="largest", choices=BRANCH_PLANS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", default="fp32", help="train.precision of both sweeps (fp32: as the results "
                         "in bench/results/wsd_branches/ were measured; auto picks bf16 for wide models on AMX CPUs)")

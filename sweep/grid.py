@@ -206,6 +206,9 @@ def plan_branches(train: TrainConfig, shape: ModelShape, budgets: list[int],
     return plans
 
 
+BRANCH_PLANS = ("batch", "largest", "smallest")  # grid.branch_plan: see branch_families and plan_branches
+
+
 def branch_families(train: TrainConfig, shape: ModelShape, budgets: list[int],
                     plan_at: str = "largest") -> list[list[tuple[int, TrainPlan, int]]]:
     """The WSD-branch families of one size, each a trunk and its branches as plan_branches gives them.

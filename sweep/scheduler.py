@@ -160,7 +160,7 @@ def first_steps(todo: list[RunSpec], store: Store) -> dict[str, int]:
 def batch_notes(cfg: SweepConfig, specs: list[RunSpec]) -> list[str]:
     """Where a shared WSD plan gives branches another batch than their own budgets derive (grid.branch_plan
     largest or smallest with a derived batch): they then train other step counts than the independent
-    runs they stand for (bench/wsd_branches.py: at half the steps, +9-16% in loss). Says which, and what
+    runs they stand for (bench/wsd_branches.py: at half the steps, +9-17% in loss). Says which, and what
     grid.branch_plan=batch, a trunk per derived batch, would cost instead."""
     if not cfg.grid.branches or cfg.grid.branch_plan == "batch" or cfg.train.batch_size is not None:
         return []
@@ -169,9 +169,9 @@ def batch_notes(cfg: SweepConfig, specs: list[RunSpec]) -> list[str]:
     notes = []
     for trunk in (s for s in specs if s.role == "trunk" and s.seed == cfg.grid.seeds[0]):
         family = [s for s in specs if s.trunk_run_id == run_id(trunk)]
-        off = sorted((s.n_tokens_budget, plan_training(cfg.train, s.model, s.n_tokens_budget).batch_size)
-                     for s in family if plan_training(cfg.train, s.model, s.n_tokens_budget).batch_size
-                     != s.train.batch_size)
+        own = {s.n_tokens_budget: plan_training(cfg.train, s.model, s.n_tokens_budget).batch_size for s in family}
+        off = sorted((s.n_tokens_budget, own[s.n_tokens_budget]) for s in family
+                     if own[s.n_tokens_budget] != s.train.batch_size)
         if off:
             budgets = ", ".join(f"D={human_count(d)} ({b})" for d, b in off)
             notes.append(f"{trunk.label}: branches train at the shared batch of {trunk.train.batch_size} sequences "
@@ -201,10 +201,10 @@ def replan_notes(cfg: SweepConfig, specs: list[RunSpec], rows: list[dict[str, An
     for trunk in (s for s in specs if s.role == "trunk"):
         trunk_id = run_id(trunk)
         budgets = sorted(s.n_tokens_budget for s in specs if s is trunk or s.trunk_run_id == trunk_id)
-        family = cfg.grid.branch_plan != "batch"  # else a size has a trunk per batch: its own budgets only
+        whole_size = cfg.grid.branch_plan != "batch"  # else a size has a trunk per batch: its own budgets only
         earlier = [r for r in rows if r["label"] == trunk.label and r["seed"] == trunk.seed and r["status"] == DONE
                    and r["n_params"] == n_params(trunk.model) and r.get("role") in ("trunk", "branch")
-                   and r["run_id"] not in ids and (family or r.get("n_tokens_budget") in budgets)]
+                   and r["run_id"] not in ids and (whole_size or r.get("n_tokens_budget") in budgets)]
         plan = trunk.train
         changed = [r for r in earlier if (r["batch_size"], r["lr"]) != (plan.batch_size, plan.lr)]
         if not changed:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from sweep.config import SweepConfig
+from sweep.grid import BRANCH_PLANS
 from sweep.messages import first_line
 from sweep.tasks.corpus import BIN_DTYPES, CORPUS_FORMATS, check_corpus
 from sweep.tasks.registry import build_generator
@@ -222,7 +223,7 @@ def _check_train(cfg: SweepConfig, out: list[str]) -> None:
     if t.cooldown_fraction is not None and not 0 < t.cooldown_fraction < 1:
         out.append(f"train.cooldown_fraction: must be in (0, 1) (or null), got {t.cooldown_fraction}")
     _one_of(out, "train.cooldown_shape", t.cooldown_shape, COOLDOWN_SHAPES)
-    _one_of(out, "grid.branch_plan", cfg.grid.branch_plan, ("largest", "smallest", "batch"))
+    _one_of(out, "grid.branch_plan", cfg.grid.branch_plan, BRANCH_PLANS)
     if not 0 <= t.warmup_fraction < 1:
         out.append(f"train.warmup_fraction: must be in [0, 1), got {t.warmup_fraction}")
     if t.min_warmup_steps is not None and t.min_warmup_steps < 0:

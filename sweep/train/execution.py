@@ -59,19 +59,27 @@ class Execution:
 def execution(spec: RunSpec, device: str, bf16_native: bool | None = None) -> Execution:
     """The run's precision and compilation on `device`; `bf16_native` overrides the hardware probe (tests)."""
     plan = spec.train
-    gpu = device.startswith("cuda")
-    bf16_native = native_bf16(device) if bf16_native is None else bf16_native
     asked = str(plan.compile).lower()
-    if gpu:
+    if device.startswith("cuda"):
         compiled = asked != "false"
     elif asked != "auto":
         compiled = asked == "true"
     else:
+        bf16_native = native_bf16(device) if bf16_native is None else bf16_native
         compiled = _cpu_compile_pays(spec, bf16_native and plan.precision in ("auto", "bf16"))
     if plan.precision != "auto":
         return Execution(DTYPES[plan.precision], compiled)
-    bf16 = gpu or (bf16_native and (compiled or spec.model.d_model >= CPU_BF16_EAGER_MIN_D_MODEL))
+    bf16 = auto_bf16(device, spec.model.d_model, compiled, bf16_native)
     return Execution(torch.bfloat16 if bf16 else torch.float32, compiled)
+
+
+def auto_bf16(device: str, d_model: int, compiled: bool, bf16_native: bool | None = None) -> bool:
+    """train.precision=auto: bf16 on a GPU; on a CPU with AMX when compiled or from
+    CPU_BF16_EAGER_MIN_D_MODEL up; fp32 otherwise."""
+    if device.startswith("cuda"):
+        return True
+    bf16_native = native_bf16(device) if bf16_native is None else bf16_native
+    return bf16_native and (compiled or d_model >= CPU_BF16_EAGER_MIN_D_MODEL)
 
 
 def _cpu_compile_pays(spec: RunSpec, bf16: bool) -> bool:
