@@ -84,7 +84,7 @@ def load_spec(ladder: str, name: str) -> RunSpec:
 def with_steps(spec: RunSpec, n_steps: int, log_every: int) -> RunSpec:
     tokens = n_steps * spec.train.batch_size * spec.model.seq_len
     plan = dataclasses.replace(spec.train, n_steps=n_steps, n_tokens=tokens, log_every_steps=log_every,
-                               val_every_steps=n_steps, val_batches=1,
+                               val_every_steps=n_steps, val_sequences=8,
                                warmup_steps=min(spec.train.warmup_steps, n_steps), checkpoint_every_seconds=1e9)
     return dataclasses.replace(spec, train=plan)
 

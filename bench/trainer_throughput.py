@@ -72,7 +72,7 @@ def uses_bf16(variant: str, device: str, d_model: int) -> bool:
     ours_eager_fp32 never."""
     if variant == "nanogpt_eager":
         return device.startswith("cuda")
-    return variant != "ours_eager_fp32" and auto_bf16(device, d_model, compiled=variant == "ours_compiled")
+    return variant != "ours_eager_fp32" and auto_bf16(device)
 
 
 def cpu_model() -> str:

@@ -193,34 +193,61 @@ def main(argv: list[str] | None = None) -> int:
 
     from contextlib import nullcontext
 
-    from sweep.cluster import ClusterError, ready
-    from sweep.grid import expand
+    from sweep.cluster import ClusterError, connect, ready
     from sweep.run_id import run_id
     from sweep.scheduler import run_sweep, summary_table
+    from sweep.stages import CalibrationError, after_calibration, plan_stages
     from sweep.store import FINISHED, Store
+    from sweep.tracking import decide_wandb_mode
     from sweep.validate import ConfigError, validate_runs
     from sweep.version import code_version
 
-    specs = expand(cfg)
+    store = Store(cfg.results_dir, cfg.name)
+    stages = plan_stages(cfg, store)
     try:
-        validate_runs(cfg, specs)
+        validate_runs(cfg, stages.calibration + stages.grid)
     except ConfigError as exc:
         print_problems(console, exc.problems)
         return EXIT_CONFIG
-    store = Store(cfg.results_dir, cfg.name)
+    for line in stages.describe():
+        console.print(line, highlight=False, soft_wrap=True)
     try:
         if cfg.dry_run:  # plans only: the dry run says itself what the cluster cannot run
-            checked = nullcontext()
-        else:
-            states = store.states([run_id(s) for s in specs])
-            checked = ready(cfg.cluster, [s for s in specs if states[run_id(s)] not in FINISHED])
-        with checked:  # nothing is written or launched unless the cluster can run the runs to train
-            outcome = run_sweep(cfg, specs, store, console, code_version=code_version())
+            if stages.calibration:
+                run_sweep(cfg, stages.calibration, store, console, stage="calibration")
+            run_sweep(cfg, stages.grid, store, console)
+            return EXIT_OK
+        every = stages.calibration + stages.grid
+        states = store.states([run_id(s) for s in every])
+        todo = [s for s in every if states[run_id(s)] not in FINISHED]
+        # nothing is written or launched unless the cluster can run the runs; Ray starts only with runs to train
+        with ready(cfg.cluster, todo), (connect(cfg.cluster) if todo else nullcontext()):
+            # once per sweep: a W&B server that does not answer costs its timeout
+            wandb_mode = decide_wandb_mode(cfg.logger) if todo else None
+            calibrated = None
+            if stages.provisional:
+                calibrated = run_sweep(cfg, stages.calibration, store, console, code_version=code_version(),
+                                       stage="calibration", wandb_mode=wandb_mode)
+                if calibrated.interrupted:
+                    return EXIT_INTERRUPTED
+                stages = after_calibration(cfg, stages, store)
+                for line in stages.describe()[1:]:
+                    console.print(line, highlight=False, soft_wrap=True)
+                validate_runs(cfg, stages.grid)
+            specs = stages.grid
+            outcome = run_sweep(cfg, specs, store, console, code_version=code_version(),
+                                manifest=stages.manifest(), wandb_mode=wandb_mode)
+            if calibrated is not None:
+                outcome.rows = {**calibrated.rows, **outcome.rows}
+    except ConfigError as exc:
+        print_problems(console, exc.problems, "the calibrated grid is not valid")
+        return EXIT_CONFIG
+    except CalibrationError as exc:
+        console.print(f"[red]calibration failed[/]: {exc}", highlight=False, soft_wrap=True)
+        return EXIT_RUNS_FAILED
     except ClusterError as exc:
         print_problems(console, str(exc).splitlines(), "the cluster cannot run this sweep")
         return EXIT_CONFIG
-    if cfg.dry_run:
-        return EXIT_OK
     if outcome.rows:
         console.print(summary_table(specs, outcome, store))
     if outcome.interrupted:

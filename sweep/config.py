@@ -53,6 +53,25 @@ class GridConfig:
 
 
 @dataclass
+class RecipeConfig:
+    """Where each run's batch and peak learning rate come from when train.batch_size / train.lr are null.
+
+    source: auto (calibrate where any run of the grid lies outside the published laws' fitted compute range,
+    else the published laws) | calibrate (always) | deepseek (the published laws, DeepSeek LLM). Calibrating
+    (sweep/calibration.py) trains, before the grid, every batch factor x lr factor around the published optimum
+    at each pair of the grid's `sizes` smallest sizes and their `budgets` smallest budgets, and fits the
+    laws there; the grid then derives its runs' batch and lr from the fitted laws.
+    """
+
+    source: str = "auto"
+    sizes: int = 2
+    budgets: int = 2
+    batch_factors: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 1.0])
+    lr_factors: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+
+@dataclass
 class ModelConfig:
     """The model family: everything about the architecture except its size."""
 
@@ -88,7 +107,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     precision: str = "auto"  # auto (bf16 on a GPU or an AMX CPU, else fp32) | fp32 | bf16
     val_points: int = 8  # validation-loss evaluations along the run (the last at the final step)
-    val_batches: int = 8  # batches of held-out text per validation-loss evaluation
+    # Held-out sequences of every validation-loss evaluation: the same rows for every run of the sweep (fixed by
+    # data.seed, whatever a run's batch), so runs are compared on one text.
+    val_sequences: int = 256
     log_every_steps: int = 10
     diverge_loss: float = 12.0  # train loss above this (or NaN) marks the run diverged
     # Execution only: excluded from run_id (sweep.run_id.EXCLUDED).
@@ -174,6 +195,7 @@ class SweepConfig:
     dry_run: bool = False  # print the run table and launch nothing
     analysis: bool = True  # run the analysis stage after the sweep
     grid: GridConfig = field(default_factory=GridConfig)
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -38,7 +38,9 @@ ALIASES = {"learning_rate": "lr", "lr_schedule": "schedule", "scheduler": "sched
 # Keys that were renamed: old name -> (new name, why). Refused with the new name wherever the schema has it,
 # so a config written before the rename fails before anything launches instead of meaning something else.
 RENAMED = {"n_params": ("n_nonembed_params", "a size's target counts non-embedding parameters, while n_params "
-                        "in the results tables counts every parameter")}
+                        "in the results tables counts every parameter"),
+           "val_batches": ("val_sequences", "every run is validated on the same held-out rows, counted in "
+                           "sequences, not in batches of its own size")}
 
 
 def _problem(key: str, hints: dict[str, Any], prefix: str) -> str:

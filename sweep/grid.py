@@ -3,7 +3,8 @@
 One place for each derivation, each with its source:
   * model shape from a target parameter count (shape_for_params),
   * steps and tokens from a budget (plan_training),
-  * tokens per step and peak learning rate from the run's compute (derive_batch_size, derive_lr),
+  * tokens per step and peak learning rate from the run's compute (sweep.recipe: the published laws or the
+    sweep's own calibration, sweep.calibration),
   * warm-up length and validation cadence (plan_training).
 """
 
@@ -13,6 +14,7 @@ import dataclasses
 import math
 
 from sweep.config import DataConfig, ModelConfig, ModelSize, SweepConfig, TrainConfig
+from sweep.recipe import DEEPSEEK, Recipe, batch_and_lr
 from sweep.run_id import run_id
 from sweep.spec import RunSpec, TrainPlan
 from sweep.tasks.corpus import corpus_files, fingerprint
@@ -70,38 +72,6 @@ def data_fingerprint(data: DataConfig, tokenizer: Tokenizer) -> str:
     return f"tokenizer={tokenizer.fingerprint()};corpus={corpus}"
 
 
-def batch_tokens_rule(flops: float) -> float:
-    """Optimal tokens per optimizer step at a compute budget of `flops`.
-
-    DeepSeek LLM (Bi et al. 2024, sec. 3.1, eq. 1): B_opt = 0.2920 * C^0.3271, fitted on runs of
-    1e17..3e20 FLOPs; C counts the run's training FLOPs (as sweep.train.flops does). The critical
-    batch size grows with compute (McCandlish et al. 2018): below it a larger batch costs almost no
-    extra tokens, above it the tokens are wasted.
-    """
-    return 0.2920 * flops**0.3271
-
-
-def lr_rule(flops: float) -> float:
-    """Optimal peak AdamW learning rate at a compute budget of `flops`, at the batch of
-    batch_tokens_rule: DeepSeek LLM (Bi et al. 2024, sec. 3.1, eq. 1), eta_opt = 0.3118 * C^-0.1250."""
-    return 0.3118 * flops**-0.1250
-
-
-def derive_batch_size(shape: ModelShape, n_tokens_budget: int, max_batch_size: int) -> int:
-    """Sequences per step: batch_tokens_rule at the run's compute, rounded down to a power of two
-    (few distinct shapes: compiled code is reused across runs), between 1 and max_batch_size."""
-    sequences = batch_tokens_rule(float(train_flops(shape, n_tokens_budget))) / shape.seq_len
-    return int(min(max_batch_size, 2 ** max(0, math.floor(math.log2(max(sequences, 1.0))))))
-
-
-def derive_lr(shape: ModelShape, n_tokens_budget: int, batch_size: int) -> float:
-    """lr_rule at the run's compute, moved to the run's batch by Adam's square-root scaling rule
-    (Malladi et al. 2022, "On the SDEs and Scaling Rules for Adaptive Gradient Algorithms"):
-    eta(B) = eta_opt * sqrt(B / B_opt). A derived batch is within 2x of B_opt by construction."""
-    flops = float(train_flops(shape, n_tokens_budget))
-    return lr_rule(flops) * math.sqrt(batch_size * shape.seq_len / batch_tokens_rule(flops))
-
-
 def warmup_steps(train: TrainConfig, n_steps: int) -> int:
     """Linear warm-up: warmup_fraction of the steps (nanoGPT's and Chinchilla's short warm-up), but at
     least min_warmup_steps, by default 2 / (1 - beta2) = 40 steps at beta2 = 0.95: Adam's second-moment
@@ -121,18 +91,23 @@ def warmup_steps(train: TrainConfig, n_steps: int) -> int:
     return min(warmup, train.max_warmup_steps, n_steps)
 
 
-def plan_training(train: TrainConfig, shape: ModelShape, n_tokens_budget: int) -> TrainPlan:
+def plan_training(train: TrainConfig, shape: ModelShape, n_tokens_budget: int, recipe: Recipe = DEEPSEEK) -> TrainPlan:
     """Batch, steps, tokens, learning rate, warm-up and validation cadence of one run.
 
-    The batch (derive_batch_size) and peak learning rate (derive_lr, times train.lr_scale) follow
-    from the run's compute unless given. Steps are whole batches: n_steps = ceil(D / (batch *
-    seq_len)), so a run trains on D tokens rounded up to the next step and its schedule ends exactly
-    there. Warm-up: see warmup_steps.
+    The batch and peak learning rate (times train.lr_scale) follow from the run's compute by `recipe`
+    (sweep.recipe.batch_and_lr) unless given; a given batch moves the recipe's lr by the square-root rule.
+    Steps are whole batches: n_steps = ceil(D / (batch * seq_len)), so a run trains on D tokens rounded
+    up to the next step and its schedule ends exactly there. Warm-up: see warmup_steps.
     """
-    batch_size = train.batch_size or derive_batch_size(shape, n_tokens_budget, train.max_batch_size)
+    flops = float(train_flops(shape, n_tokens_budget))
+    derived_batch, derived_lr = batch_and_lr(recipe, flops, shape.seq_len, train.max_batch_size)
+    batch_size = train.batch_size or derived_batch
+    if train.lr is not None:
+        lr = train.lr
+    else:
+        lr = train.lr_scale * derived_lr * math.sqrt(batch_size / derived_batch)
     tokens_per_step = batch_size * shape.seq_len
     n_steps = max(1, math.ceil(n_tokens_budget / tokens_per_step))
-    lr = train.lr if train.lr is not None else train.lr_scale * derive_lr(shape, n_tokens_budget, batch_size)
     warmup = warmup_steps(train, n_steps)
     cooldown = cooldown_fraction(train)
     return TrainPlan(
@@ -149,16 +124,26 @@ def plan_training(train: TrainConfig, shape: ModelShape, n_tokens_budget: int) -
         grad_clip=train.grad_clip,
         precision=train.precision,
         val_every_steps=max(1, math.ceil(n_steps / max(1, train.val_points))),
-        val_batches=train.val_batches,
+        val_sequences=train.val_sequences,
         diverge_loss=train.diverge_loss,
         log_every_steps=train.log_every_steps,
         compile=train.compile,
         checkpoint_every_seconds=train.checkpoint_every_seconds,
         micro_batch_size=train.micro_batch_size,
         data_workers=train.data_workers,
+        recipe=recipe_name(train, recipe),
         cooldown_steps=None if cooldown is None else cooldown_steps(n_steps, cooldown),
         cooldown_shape=None if cooldown is None else train.cooldown_shape,
     )
+
+
+def recipe_name(train: TrainConfig, recipe: Recipe) -> str:
+    """Where a run's batch and lr come from, for the runs table: the recipe's source, or `fixed` when the
+    config gives both (train.batch_size, train.lr); one given says which."""
+    given = [key for key in ("batch_size", "lr") if getattr(train, key) is not None]
+    if len(given) == 2:
+        return "fixed"
+    return recipe.source + (f", {given[0]} fixed" if given else "")
 
 
 def cooldown_fraction(train: TrainConfig, branches: bool = False) -> float | None:
@@ -171,7 +156,7 @@ def cooldown_fraction(train: TrainConfig, branches: bool = False) -> float | Non
 
 
 def plan_branches(train: TrainConfig, shape: ModelShape, budgets: list[int],
-                  plan_at: str = "largest") -> list[tuple[int, TrainPlan, int]]:
+                  plan_at: str = "largest", recipe: Recipe = DEEPSEEK) -> list[tuple[int, TrainPlan, int]]:
     """The WSD-branch plans of one size: (budget, plan, branch step) per budget, the largest (the trunk,
     branch step 0) first.
 
@@ -193,7 +178,7 @@ def plan_branches(train: TrainConfig, shape: ModelShape, budgets: list[int],
     fraction = cooldown_fraction(train, branches=True)
     budgets = sorted(budgets)
     base = plan_training(dataclasses.replace(train, cooldown_fraction=fraction), shape,
-                         budgets[-1] if plan_at == "largest" else budgets[0])
+                         budgets[-1] if plan_at == "largest" else budgets[0], recipe)
     tokens_per_step = base.batch_size * shape.seq_len
     plans = []
     for budget in reversed(budgets):
@@ -210,7 +195,7 @@ BRANCH_PLANS = ("batch", "largest", "smallest")  # grid.branch_plan: see branch_
 
 
 def branch_families(train: TrainConfig, shape: ModelShape, budgets: list[int],
-                    plan_at: str = "largest") -> list[list[tuple[int, TrainPlan, int]]]:
+                    plan_at: str = "largest", recipe: Recipe = DEEPSEEK) -> list[list[tuple[int, TrainPlan, int]]]:
     """The WSD-branch families of one size, each a trunk and its branches as plan_branches gives them.
 
     largest, smallest: one family, every budget of the size. batch: one family per batch size that
@@ -222,11 +207,11 @@ def branch_families(train: TrainConfig, shape: ModelShape, budgets: list[int],
     a budget alone in its family is a plain wsd run.
     """
     if plan_at != "batch":
-        return [plan_branches(train, shape, budgets, plan_at)]
+        return [plan_branches(train, shape, budgets, plan_at, recipe)]
     groups: dict[int, list[int]] = {}
     for budget in sorted(budgets):
-        groups.setdefault(plan_training(train, shape, budget).batch_size, []).append(budget)
-    return [plan_branches(train, shape, group, "largest") for group in groups.values()]
+        groups.setdefault(plan_training(train, shape, budget, recipe).batch_size, []).append(budget)
+    return [plan_branches(train, shape, group, "largest", recipe) for group in groups.values()]
 
 
 def size_label(size: ModelSize, shape: ModelShape) -> str:
@@ -240,8 +225,9 @@ def budgets_for(cfg: SweepConfig, shape: ModelShape) -> list[int]:
     return sorted(budgets)
 
 
-def expand(cfg: SweepConfig) -> list[RunSpec]:
-    """Every (size, budget, seed) point as a RunSpec, largest compute first, duplicates removed.
+def expand(cfg: SweepConfig, recipe: Recipe = DEEPSEEK) -> list[RunSpec]:
+    """Every (size, budget, seed) point as a RunSpec, largest compute first, duplicates removed, each run's
+    batch and lr by `recipe` (the CLI passes the sweep's calibrated one, sweep.calibration).
     With grid.branches, a size's points are its trunks and the branches of them (branch_families)."""
     specs: dict[str, RunSpec] = {}
     tokenizer = load_tokenizer(cfg.data.tokenizer)
@@ -252,7 +238,7 @@ def expand(cfg: SweepConfig) -> list[RunSpec]:
                       label=size_label(size, shape), eval_batch_size=cfg.tasks.eval_batch_size,
                       data_fingerprint=fingerprint_)
         if cfg.grid.branches:
-            for plans in branch_families(cfg.train, shape, budgets_for(cfg, shape), cfg.grid.branch_plan):
+            for plans in branch_families(cfg.train, shape, budgets_for(cfg, shape), cfg.grid.branch_plan, recipe):
                 points = tuple(sorted({step for _, _, step in plans[1:]}))
                 for seed in cfg.grid.seeds:
                     budget, plan, _ = plans[0]
@@ -264,7 +250,7 @@ def expand(cfg: SweepConfig) -> list[RunSpec]:
                         specs.setdefault(run_id(branch), branch)
             continue
         for budget in budgets_for(cfg, shape):
-            plan = plan_training(cfg.train, shape, budget)
+            plan = plan_training(cfg.train, shape, budget, recipe)
             for seed in cfg.grid.seeds:
                 spec = RunSpec(train=plan, seed=seed, n_tokens_budget=budget, **common)
                 specs.setdefault(run_id(spec), spec)

@@ -26,6 +26,7 @@ EXCLUDED: tuple[str, ...] = (
     "train.checkpoint_every_seconds",
     "train.micro_batch_size",  # gradient accumulation: the same gradient, another memory/speed trade
     "train.data_workers",
+    "train.recipe",  # which rule chose the batch and lr: their values are hashed
     # Where the tokenizer and corpus live is not what they are: data_fingerprint hashes their contents.
     "data.tokenizer",
     "data.corpus.path",

@@ -61,6 +61,7 @@ def run_row(spec: RunSpec, rid: str, status: str, attempts: int, **values: Any) 
         "trunk_run_id": spec.trunk_run_id, "branch_step": spec.branch_step,
         "cooldown_steps": spec.train.cooldown_steps,
         "batch_size": spec.train.batch_size, "n_steps": spec.train.n_steps, "lr": spec.train.lr,
+        "recipe": spec.train.recipe,
         "attempts": attempts, **values,
     }
 

@@ -79,7 +79,7 @@ def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str, 
         extra = ("GPU", "est. MFU", "hours", "GPU-h") if cost.kind == GPU else ("CPUs", "FLOP/s", "hours", "core-h")
     costs = {c.run_id: c for c in cost.runs} if cost is not None else {}
     table = Table(title=title)
-    for column in ("run_id", "model", "N", "D", "FLOPs", "lr", *extra, "status"):
+    for column in ("run_id", "model", "N", "D", "FLOPs", "batch", "lr", *extra, "status"):
         table.add_column(column, justify="left" if column in ("run_id", "model", "status") else "right",
                          no_wrap=column == "run_id")
     for spec in specs:
@@ -87,7 +87,8 @@ def plan_table(specs: list[RunSpec], states: dict[str, str | None], title: str, 
         cells = run_columns(costs[rid], cost.kind, cost.throughput.peak_flops) if rid in costs else ("",) * len(extra)
         model = spec.label + {"trunk": " trunk", "branch": f" branch@{spec.branch_step}"}.get(spec.role, "")
         table.add_row(rid, model, human_count(n_params(spec.model)), human_count(spec.train.n_tokens),
-                      f"{spent_flops(spec, first.get(rid)):.2e}", f"{spec.train.lr:.2e}", *cells,
+                      f"{spent_flops(spec, first.get(rid)):.2e}", str(spec.train.batch_size), f"{spec.train.lr:.2e}",
+                      *cells,
                       states.get(rid) or "pending")
     return table
 
@@ -115,7 +116,7 @@ def describe_state(run_dir, state: str | None, checkpoints: CheckpointFile | Non
 
 
 def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], states: dict[str, str | None],
-                  store: Store, console: Console) -> None:
+                  store: Store, console: Console, title: str = "dry run: nothing launched") -> None:
     """The run table with each run's planned resources and estimated cost, and the grid's total (sweep.cost)."""
     from sweep.cluster import check_resources, planned_nodes
     from sweep.cost import CPU, GPU, bench_documents, choose_throughput, cost_lines, grid_cost
@@ -129,7 +130,7 @@ def print_dry_run(cfg: SweepConfig, specs: list[RunSpec], todo: list[RunSpec], s
     cost = grid_cost(todo, needs, nodes, throughput, first) if todo and throughput is not None else None
     described = {run_id(s): describe_state(store.run_dir(run_id(s)), states[run_id(s)],
                                            checkpoints_for(s, store.run_dir(run_id(s)))) for s in specs}
-    console.print(plan_table(specs, described, "dry run: nothing launched", cost, first))
+    console.print(plan_table(specs, described, title, cost, first))
     console.print("planned for " + ", ".join(f"a node of {n.cpus:g} CPUs and {n.gpus:g} GPUs" for n in nodes)
                   + (f" ({cfg.cluster.kind}: cluster.num_cpus / cluster.num_gpus plan for another)"
                      if cfg.cluster.kind == "local" else ""), highlight=False)
@@ -244,18 +245,24 @@ def _fmt(value: Any, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
 
-def write_manifest(store: Store, cfg: SweepConfig, specs: list[RunSpec], code_version: str | None) -> None:
-    """sweep.json: which runs make up this sweep (the analysis uses exactly these) and its config."""
+def write_manifest(store: Store, cfg: SweepConfig, specs: list[RunSpec], code_version: str | None,
+                   extra: dict[str, Any] | None = None) -> None:
+    """sweep.json: which runs make up this sweep's grid (the analysis uses exactly these), its config, and
+    `extra` (sweep.stages: the recipe and the calibration runs, never analysed as the grid)."""
     store.root.write_json("sweep.json", {
         "name": cfg.name, "updated": now_iso(), "code_version": code_version,
-        "run_ids": [run_id(s) for s in specs], "config": dataclasses.asdict(cfg),
+        "run_ids": [run_id(s) for s in specs], **(extra or {}), "config": dataclasses.asdict(cfg),
     })
 
 
 def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Console,
-              code_version: str | None = None) -> SweepOutcome:
+              code_version: str | None = None, stage: str = "grid", manifest: dict[str, Any] | None = None,
+              wandb_mode: tuple[str, str] | None = None) -> SweepOutcome:
     """Train every run of `specs` that is not finished yet. Returns what happened. Raises ClusterError (the
-    lines of sweep.cluster.require_launchable) before any run starts when the cluster it joins cannot run them."""
+    lines of sweep.cluster.require_launchable) before any run starts when the cluster it joins cannot run them.
+    stage: "grid" (writes sweep.json, with `manifest`'s keys) or "calibration" (sweep.stages: the runs that
+    fit the recipe, listed in sweep.json by the grid's stage). wandb_mode: decided by the caller once for
+    both stages (sweep.tracking.decide_wandb_mode), else here."""
     import ray
 
     from sweep.cluster import addable_nodes, connect, live_nodes, require_launchable
@@ -273,17 +280,21 @@ def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Con
     if not cfg.dry_run:
         branch_points.release()  # branches finished by a driver that died before it could tidy up
     outcome = SweepOutcome(skipped=[rid for rid, state in states.items() if state in FINISHED])
-    console.print(f"sweep [bold]{cfg.name}[/]: {len(specs)} runs in the grid, {len(outcome.skipped)} already "
+    what = "the recipe's calibration" if stage == "calibration" else "the grid"
+    console.print(f"sweep [bold]{cfg.name}[/]: {len(specs)} runs in {what}, {len(outcome.skipped)} already "
                   f"finished, {len(todo)} to train  ->  {store.uri}")
     if cfg.dry_run:
-        print_dry_run(cfg, specs, todo, states, store, console)
+        print_dry_run(cfg, specs, todo, states, store, console,
+                      "dry run, the recipe's calibration: nothing launched" if stage == "calibration"
+                      else "dry run: nothing launched")
         return outcome
-    write_manifest(store, cfg, specs, code_version)
+    if stage == "grid":
+        write_manifest(store, cfg, specs, code_version, manifest)
     if not todo:
-        console.print("nothing to train: every run of this grid is finished (delete a run's directory to redo it)")
+        console.print(f"nothing to train: every run of {what} is finished (delete a run's directory to redo it)")
         return outcome
 
-    wandb_mode, reason = decide_wandb_mode(cfg.logger)
+    wandb_mode, reason = wandb_mode or decide_wandb_mode(cfg.logger)
     console.print(f"W&B: {wandb_mode} ({reason})")
     wandb = {"mode": wandb_mode, "project": cfg.logger.project, "entity": cfg.logger.entity, "group": cfg.name,
              "directory": f"{store.root.path}/wandb" if "://" not in store.uri else "wandb"}

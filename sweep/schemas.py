@@ -9,11 +9,12 @@ from typing import Any
 
 import pyarrow as pa
 
-TABLE_SCHEMA_VERSION = "6"  # 3: runs gain how each run executed (micro-batch, compile, workers, share)
+TABLE_SCHEMA_VERSION = "7"  # 3: runs gain how each run executed (micro-batch, compile, workers, share)
 # 4: runs gain WSD branches: FLOPs spent by the run itself, schedule, role, trunk and branch step
 # 5: evals gain each metric's natural range and whether it is a log-likelihood (metric_min, metric_max,
 #    metric_log_likelihood), so the analysis reads them instead of looking the metric up by name
 # 6: runs gain the precision each run trained in (bf16 | fp32: train.precision=auto depends on the device)
+# 7: runs gain the recipe that chose each run's batch and lr (deepseek | calibrated | calibration | fixed ...)
 
 _META = {b"schema_version": TABLE_SCHEMA_VERSION.encode()}
 
@@ -94,6 +95,8 @@ RUNS = pa.schema([
     ("batch_size", pa.int64()),
     ("n_steps", pa.int64()),
     ("lr", pa.float64()),
+    ("recipe", pa.string()),  # where batch_size and lr come from: deepseek | calibrated | calibration (a run of the
+    # calibration grid) | fixed | "<x>, lr fixed"
     ("final_train_loss", pa.float64()),
     ("final_val_loss", pa.float64()),
     ("train_seconds", pa.float64()),

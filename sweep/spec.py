@@ -30,7 +30,7 @@ class TrainPlan:
     grad_clip: float
     precision: str
     val_every_steps: int
-    val_batches: int
+    val_sequences: int
     diverge_loss: float
     # Execution only (excluded from run_id):
     log_every_steps: int
@@ -38,6 +38,7 @@ class TrainPlan:
     checkpoint_every_seconds: float
     micro_batch_size: int | None = None  # None: the largest divisor of batch_size that fits memory
     data_workers: int | None = None  # None: sweep.train.batches.data_workers decides
+    recipe: str = ""  # where batch_size and lr come from (sweep.grid.recipe_name); the values are what is hashed
     # schedule=wsd with an exact cooldown (train.cooldown_fraction, grid.branches): the last
     # `cooldown_steps` steps decay from the peak to the floor with `cooldown_shape`. None: the older wsd
     # rule (sweep.train.schedule.lr_at); hashed into run_id only when set.

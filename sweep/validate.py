@@ -209,7 +209,7 @@ def _check_train(cfg: SweepConfig, out: list[str]) -> None:
     if t.data_workers is not None and not t.data_workers >= 0:
         out.append(f"train.data_workers: must be >= 0 (or null), got {t.data_workers}")
     positive = {"max_batch_size": t.max_batch_size, "lr_scale": t.lr_scale, "val_points": t.val_points,
-                "val_batches": t.val_batches, "log_every_steps": t.log_every_steps,
+                "val_sequences": t.val_sequences, "log_every_steps": t.log_every_steps,
                 "diverge_loss": t.diverge_loss, "checkpoint_every_seconds": t.checkpoint_every_seconds}
     for key, value in positive.items():
         if not value > 0:

@@ -14,8 +14,12 @@ nanoGPT's fp32 eager step:
 | ours bf16 eager                 |          | 1.39  | 1.65  | 1.70  |          |      | 1.06 | 1.16  |
 | ours bf16 compiled              | 1.37     | 1.61  | 1.71  | 1.88  | 1.40     | 1.12 | 1.28 | 1.47  |
 
-Eager bf16 below d_model 72 is no faster than fp32 (0.86-0.99x of it at widths 32-64, a separate probe
-at batch 16: the casts outweigh AMX at such small matrices), so eager runs narrower than that stay fp32.
+One precision per sweep: `auto` depends on the device alone (bf16 on a GPU and on a CPU with AMX, fp32 on
+other CPUs), never on a run's width or length, so the runs of one sweep on one kind of hardware never
+differ in precision along the grid (a switch from fp32 to bf16 between two neighbouring sizes would be a
+confound in the very comparison the sweep makes). It costs the narrowest eager runs a little: bf16 eager
+is 0.86-0.99x of fp32 at widths 32-64 (a separate probe at batch 16: the casts outweigh AMX at such small
+matrices), while the wide runs, which hold most of a sweep's time, gain 1.06-1.70x.
 Compiling costs 19-36 s the first time a process sees a shape (plus ~20 s of inductor start-up once per
 process; 2-4 s for a shape already in the on-disk cache) and repays a cold compile after 80-615 s of
 eager training (the wider the model, the smaller compile's gain over bf16 eager). CPU_COMPILE_MIN_FLOPS
@@ -40,7 +44,6 @@ from sweep.train.flops import train_flops
 from sweep.train.hardware import native_bf16
 
 CPU_COMPILE_MIN_FLOPS = 3e13
-CPU_BF16_EAGER_MIN_D_MODEL = 72  # eager bf16 below this width is slower than fp32 (casts outweigh AMX)
 CPU_FP32_COMPILE_MIN_D_MODEL = 128
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -69,17 +72,16 @@ def execution(spec: RunSpec, device: str, bf16_native: bool | None = None) -> Ex
         compiled = _cpu_compile_pays(spec, bf16_native and plan.precision in ("auto", "bf16"))
     if plan.precision != "auto":
         return Execution(DTYPES[plan.precision], compiled)
-    bf16 = auto_bf16(device, spec.model.d_model, compiled, bf16_native)
+    bf16 = auto_bf16(device, bf16_native)
     return Execution(torch.bfloat16 if bf16 else torch.float32, compiled)
 
 
-def auto_bf16(device: str, d_model: int, compiled: bool, bf16_native: bool | None = None) -> bool:
-    """train.precision=auto: bf16 on a GPU; on a CPU with AMX when compiled or from
-    CPU_BF16_EAGER_MIN_D_MODEL up; fp32 otherwise."""
+def auto_bf16(device: str, bf16_native: bool | None = None) -> bool:
+    """train.precision=auto: bf16 on a GPU and on a CPU with AMX, fp32 on other CPUs; the same for every run
+    on one kind of device, whatever its shape."""
     if device.startswith("cuda"):
         return True
-    bf16_native = native_bf16(device) if bf16_native is None else bf16_native
-    return bf16_native and (compiled or d_model >= CPU_BF16_EAGER_MIN_D_MODEL)
+    return native_bf16(device) if bf16_native is None else bf16_native
 
 
 def _cpu_compile_pays(spec: RunSpec, bf16: bool) -> bool:

@@ -63,6 +63,9 @@ class NullSink:
         pass
 
 
+VAL_CHUNK_CPU = 32  # held-out rows per forward pass of a validation loss on a CPU
+
+
 @dataclass
 class TrainResult:
     model: GPT
@@ -110,18 +113,16 @@ def _resume(model: GPT, optimizer: torch.optim.Optimizer, payload: bytes,
 
 
 @torch.no_grad()
-def validation_loss(model: GPT, rows: list[torch.Tensor], micro_batch_size: int, autocast) -> float:
-    """Mean loss over held-out batches, each evaluated in micro-batches (equal sizes, so the mean of
-    the micro-batch means is the batch mean)."""
+def validation_loss(model: GPT, rows: torch.Tensor, micro_batch_size: int, autocast, n_total: int) -> float:
+    """Mean loss over this rank's held-out rows, evaluated in micro-batches and weighted by their sizes, then
+    over the ranks' rows (n_total of them in all)."""
     model.eval()
-    total = torch.zeros((), device=rows[0].device)
-    for batch in rows:
-        chunks = batch.split(micro_batch_size)
-        for chunk in chunks:
-            with autocast():
-                total += model.loss(chunk[:, :-1], chunk[:, 1:]).float() / len(chunks)
+    total = torch.zeros((), device=rows.device)
+    for chunk in rows.split(micro_batch_size):
+        with autocast():
+            total += model.loss(chunk[:, :-1], chunk[:, 1:]).float() * len(chunk)
     model.train()
-    return mean(total).item() / len(rows)
+    return mean(total).item() * rank_and_world()[1] / n_total
 
 
 def _micro_batch_size(spec: RunSpec, device: str, dtype: torch.dtype, memory_fraction: float) -> int:
@@ -190,8 +191,12 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
     compiled = how.compiled
     net = wrap(model, device)
     loss_fn = compile_loss(net, key=(shape, micro, dtype, device, world)) if compiled else net
-    val_rows = [torch.from_numpy(mixture.batch(spec.data.seed, i, plan.batch_size, shape.seq_len, "heldout")
-                                 )[rank::world].to(device) for i in range(plan.val_batches)]
+    # The same held-out rows for every run of the sweep, whatever its batch: runs are compared on one text.
+    val_rows = torch.from_numpy(mixture.batch(spec.data.seed, 0, plan.val_sequences, shape.seq_len, "heldout")
+                                )[rank::world].to(device)
+    # No gradients to hold: on a CPU, evaluate at least VAL_CHUNK_CPU rows at a time (a batch-2 run would make
+    # 128 calls of 2 rows); on a GPU the training micro-batch, which is known to fit.
+    val_chunk = micro if device.startswith("cuda") else max(micro, VAL_CHUNK_CPU)
     workers = data_workers(plan.data_workers, device, torch.get_num_threads())
     batches = batch_stream(mixture, spec.seed, plan.batch_size, shape.seq_len, start_step, plan.n_steps,
                            device, workers)
@@ -267,7 +272,7 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
                     raise Diverged(f"train loss {train_loss:.4g} at step {step + 1} (limit {plan.diverge_loss})",
                                    curves)
                 if is_val:
-                    val_loss = validation_loss(model, val_rows, micro, autocast)
+                    val_loss = validation_loss(model, val_rows, val_chunk, autocast, plan.val_sequences)
                     row["val_loss"] = val_loss
                 curves.append(row)
                 if not rank:

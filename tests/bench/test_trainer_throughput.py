@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from sweep.train.execution import CPU_BF16_EAGER_MIN_D_MODEL
 from sweep.train.hardware import native_bf16
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,12 +39,10 @@ def check_rows(rows: list[dict], variants: set[str], shapes: set[tuple[int, int]
         assert row["n_head"] == row["d_model"] // 32 and row["batch"] == 32 and row["seq_len"] == 128
     nano = [row for row in rows if row["model"] == "nanogpt"]
     assert all(row["ratio_to_nanogpt_eager"] == 1.0 and row["precision"] == "fp32" for row in nano)
-    # ours as the trainer runs it: bf16 on a CPU with AMX where that is faster (eager from d_model 72 up,
-    # compiled always), fp32 elsewhere.
+    # ours as the trainer runs it: bf16 on a CPU with AMX at every shape, fp32 elsewhere.
     for row in rows:
         if row["variant"] in ("ours_eager", "ours_compiled"):
-            faster = row["compiled"] or row["d_model"] >= CPU_BF16_EAGER_MIN_D_MODEL
-            assert row["precision"] == ("bf16" if native_bf16("cpu") and faster else "fp32")
+            assert row["precision"] == ("bf16" if native_bf16("cpu") else "fp32")
 
 
 def test_quick_mode_writes_both_models_for_every_reference_shape(tmp_path):

@@ -119,7 +119,7 @@ def _literal_spec():
                          tie_embeddings=True),
         train=TrainPlan(batch_size=8, n_steps=100, n_tokens=51200, lr=1e-3, schedule="cosine", warmup_steps=5,
                         final_lr_fraction=0.1, weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0,
-                        precision="auto", val_every_steps=25, val_batches=4, diverge_loss=12.0, log_every_steps=10,
+                        precision="auto", val_every_steps=25, val_sequences=64, diverge_loss=12.0, log_every_steps=10,
                         compile="auto", checkpoint_every_seconds=120.0),
         data=DataConfig(), tasks=(TaskConfig("add_2d", "addition", {"digits": 2}),), n_eval=64, seed=0,
         n_tokens_budget=50000, label="literal", eval_batch_size=64, data_fingerprint="tokenizer=byte;corpus=none")
@@ -169,7 +169,7 @@ def test_which_fields_make_the_id():
         "n_eval", "n_tokens_budget", "schema_version", "seed", "tasks",
         "train.batch_size", "train.beta1", "train.beta2", "train.diverge_loss", "train.final_lr_fraction",
         "train.grad_clip", "train.lr", "train.n_steps", "train.n_tokens", "train.precision", "train.schedule",
-        "train.val_batches", "train.val_every_steps", "train.warmup_steps", "train.weight_decay",
+        "train.val_sequences", "train.val_every_steps", "train.warmup_steps", "train.weight_decay",
     ]
     assert EXCLUDED == ("label", "eval_batch_size", "train.log_every_steps", "train.compile",
                         "train.checkpoint_every_seconds", "train.micro_batch_size", "train.data_workers",

@@ -17,7 +17,7 @@ from sweep.train.loop import train
 def base(compose_cfg):
     torch.set_num_threads(1)
     cfg = compose_cfg("grid=tiny", "grid.n_tokens=[256]", "train.batch_size=2", "train.val_points=1",
-                      "train.val_batches=1", "train.compile=true", "model.seq_len=64")
+                      "train.val_sequences=8", "train.compile=true", "model.seq_len=64")
     return min(expand(cfg), key=lambda s: s.model.n_layer)
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sweep.grid import expand
-from sweep.train.execution import CPU_BF16_EAGER_MIN_D_MODEL, CPU_COMPILE_MIN_FLOPS, execution
+from sweep.train.execution import CPU_COMPILE_MIN_FLOPS, execution
 from sweep.train.flops import train_flops
 from sweep.train.model import GPT, attend
 
@@ -36,16 +36,15 @@ def test_a_gpu_run_is_bf16_and_compiled_unless_told_otherwise(spec):
     assert how.dtype == torch.float32 and not how.compiled
 
 
-def test_an_amx_cpu_trains_bf16_where_it_is_faster_and_compiles_runs_that_repay_it(spec):
+def test_an_amx_cpu_trains_every_run_in_bf16_and_compiles_runs_that_repay_it(spec):
     long_, short = (tokens_for(spec, 64, f * CPU_COMPILE_MIN_FLOPS) for f in (2, 0.5))
     assert execution(with_(spec, 64, long_), "cpu", bf16_native=True).compiled
-    # compiled, bf16 pays at every width (1.16-1.52x of fp32 eager); eager, only from 72 up.
     tiny = execution(with_(spec, 32, tokens_for(spec, 32, 2 * CPU_COMPILE_MIN_FLOPS)), "cpu", bf16_native=True)
     assert tiny.compiled and tiny.dtype == torch.bfloat16
-    narrow = execution(with_(spec, 64, short), "cpu", bf16_native=True)
-    assert not narrow.compiled and narrow.dtype == torch.float32
-    wide = execution(with_(spec, CPU_BF16_EAGER_MIN_D_MODEL, short), "cpu", bf16_native=True)
-    assert not wide.compiled and wide.dtype == torch.bfloat16
+    # One precision per sweep: narrow or wide, compiled or eager, the same on one device.
+    for width in (32, 64, 72, 256):
+        eager = execution(with_(spec, width, short), "cpu", bf16_native=True)
+        assert not eager.compiled and eager.dtype == torch.bfloat16, width
     # A run asked for fp32 compiles on the fp32 rule: long, and only from d_model 128 up.
     fp32 = execution(with_(spec, 64, long_, precision="fp32"), "cpu", bf16_native=True)
     assert fp32.dtype == torch.float32 and not fp32.compiled
