@@ -263,7 +263,7 @@ def _listed(reversals: tuple[Reversal, ...]) -> str:
     """The largest rises spelled out, the rest counted."""
     largest = sorted(reversals, key=lambda r: -r.relative_rise)[:SHOWN]
     more = len(reversals) - SHOWN
-    return "; ".join(r.describe() for r in largest) + (f"; and {more} more (section Monotonicity)" if more > 0 else "")
+    return "; ".join(r.describe() for r in largest) + (f"; and {more} more (monotonicity table)" if more > 0 else "")
 
 
 def _seeds_fix(ranges: _Ranges) -> str:
@@ -319,8 +319,11 @@ def _reversal_finding(kind: Kind, reversals: tuple[Reversal, ...], mono: Monoton
                 + ("" if mono.recipe_columns else " (the table does not say how the runs were trained)")
                 + f": {_listed(reversals)}",
                 "look at these runs' curves (curves.parquet) for instability or divergence, and rerun them")
-    return (f"{_places(reversals)} where noise may explain it ({mono.rule()}): {_listed(reversals)}",
-            f"add seeds ({_seeds_fix(ranges)})")
+    beyond = sum(r.beyond_noise for r in reversals)
+    how = ("within the noise" if not beyond else
+           f"{len(reversals) - beyond} within the noise, {beyond} beyond it "
+           + ("with the same recipe" if mono.recipe_columns else "(the table does not say how the runs were trained)"))
+    return (f"{_places(reversals)}, {how} ({mono.rule()}): {_listed(reversals)}", f"add seeds ({_seeds_fix(ranges)})")
 
 
 def _term_finding(cause: Cause, ranges: _Ranges) -> tuple[str, str]:
