@@ -15,9 +15,9 @@ it under the cause that explains that term here:
   * a, b: the cause of alpha's caveats, else of beta's, else the D term's.
 Reversals of loss along N or D (analysis.loss.monotonicity) are findings of their own: the recipe and
 unexplained breaks keep the law from a headline whatever its intervals; noise does not by itself. Approach
-2 not fitted, or its exponent without an interval narrower than MAX_EXPONENT_WIDTH (`isoflop_caveat`), is a
-finding that keeps only Approach 2's exponent from a headline. The law is headlined when no finding blocks it. Pure:
-results in, a frozen dataclass out.
+2 not fitted, or its exponent without an interval narrower than MAX_EXPONENT_WIDTH (`isoflop_caveat`), is
+a finding that keeps only Approach 2's exponent from a headline. The law is headlined when no finding
+blocks it. Pure: results in, a frozen dataclass out.
 """
 
 from __future__ import annotations
@@ -209,8 +209,8 @@ class _Ranges:
 
 
 def _fall_per_doubling(points, along: str) -> tuple[float, float, float] | None:
-    """At the largest N (along D) or D (along N): the loss's fall per doubling between its two largest
-    values, with the held value and the two values; None with fewer than two."""
+    """At the largest N (along D) or D (along N): (the loss's relative fall per doubling between its two
+    largest values, the held N or D, the doublings between them); None with fewer than two."""
     held = "n_params" if along == "n_tokens" else "n_tokens"
     top = max(getattr(p, held) for p in points)
     line = sorted((p for p in points if math.isclose(getattr(p, held), top, rel_tol=0.05)),
