@@ -19,7 +19,7 @@ from analysis.pipeline import analyze_sweep  # noqa: E402
 from sweep.schemas import RUNS, to_table  # noqa: E402
 from sweep.store import Store  # noqa: E402
 
-QUICK = dict(options=LossOptions(n_resamples=100, n_workers=1), emergence_boot=20)
+QUICK = dict(options=LossOptions(n_resamples=50, n_workers=1), emergence_boot=20)
 
 
 def _sweep(root, name: str, runs: pl.DataFrame) -> Store:
