@@ -1,5 +1,6 @@
 """The analysis of one sweep directory: load its tables, run the loss and emergence analyses, write
-fits.parquet, emergence.parquet, plots (PNG and SVG) and the report (report.html, report.md).
+fits.parquet, monotonicity.parquet, emergence.parquet, plots (PNG and SVG) and the report (report.html,
+report.md).
 
 I/O happens here and in analysis.io only; the analyses are analysis.loss.run and analysis.emergence.run
 (the same orchestrators the command line uses), the report's sections analysis.sections.
@@ -23,6 +24,7 @@ from analysis.fits_table import fits_table
 from analysis.io import join, write_bytes
 from analysis.load import load_evals, load_runs
 from analysis.loss.allocation import FLOPS_PER_PARAM_TOKEN
+from analysis.loss.monotonicity import monotonicity_table
 from analysis.loss.run import LossAnalysis, LossOptions, run_loss_analysis
 from analysis.report import Section, html_page, markdown
 from analysis.sections import compute_section, emergence_sections, glance_section, loss_sections
@@ -51,6 +53,8 @@ def _write(sweep_dir: str, sections: list[Section], images: dict[str, bytes], lo
            emergence: EmergenceResult | None) -> dict[str, bytes]:
     out = join(sweep_dir, "analysis")
     _write_parquet(join(out, "fits.parquet"), fits_table(loss, emergence))
+    if loss.monotonicity is not None:
+        _write_parquet(join(out, "monotonicity.parquet"), monotonicity_table(loss.monotonicity))
     if emergence is not None:
         _write_parquet(join(out, "emergence.parquet"), emergence.table)
     for name, payload in images.items():
@@ -63,12 +67,14 @@ def _write(sweep_dir: str, sections: list[Section], images: dict[str, bytes], lo
 
 
 def _summary(say, loss: LossAnalysis, emergence: EmergenceResult | None, loss_seconds: float) -> None:
+    diagnosis = loss.diagnosis()
     if loss.fit is not None:
         f = loss.fit
-        say(f"loss law: E={f.E:.4f} A={f.A:.4g} alpha={f.alpha:.3f} B={f.B:.4g} beta={f.beta:.3f} "
-            f"({f.n_points} runs; fit + {loss.options.n_resamples} bootstrap resamples {loss_seconds:.1f} s)")
-        for caveat in loss.caveats():
-            say(f"note: loss law: {caveat}")
+        timing = f"{f.n_points} runs; fit + {loss.options.n_resamples} bootstrap resamples {loss_seconds:.1f} s"
+        say(f"loss law: E={f.E:.4f} A={f.A:.4g} alpha={f.alpha:.3f} B={f.B:.4g} beta={f.beta:.3f} ({timing})"
+            if diagnosis.headlined else f"loss law: not headlined, {diagnosis.reason()} ({timing})")
+    for finding in diagnosis.findings:
+        say(f"note: {finding.cause.title}: next: {finding.fix}")
     if emergence is not None:
         for note in emergence.notes:
             say(f"note: {note}")
@@ -98,7 +104,8 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
     if "run_id" in evals.columns:  # evaluations of finished runs only (none when no run is done)
         evals = evals.filter(pl.col("run_id").is_in(done["run_id"].to_list()))
     flops = run_flops(done)
-    loss = run_loss_analysis(done["n_params"], done["n_tokens"], done["final_val_loss"], flops, options=options)
+    loss = run_loss_analysis(done["n_params"], done["n_tokens"], done["final_val_loss"], flops, options=options,
+                             runs=done)
     loss_seconds = time.perf_counter() - started
     emergence, skipped = _emergence(evals, emergence_boot, options)
     images: dict[str, bytes] = {}
@@ -120,7 +127,8 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
     if spent is not None and spent.n_branches:
         say(f"compute: {spent.flops_spent:.3g} FLOPs spent, {spent.flops_independent:.3g} for independent runs "
             f"({100 * spent.saved_fraction:.1f}% saved by {spent.n_branches} WSD branches)")
-    written = ["report.html", "report.md", "fits.parquet"] + ["emergence.parquet"] * (emergence is not None)
+    written = ["report.html", "report.md", "fits.parquet", "monotonicity.parquet"]
+    written += ["emergence.parquet"] * (emergence is not None)
     written += [f"plots/ ({len(png)} figures, PNG and SVG)"] * bool(png)
     if done.is_empty():
         say(f"no finished runs in {sweep_dir} ({runs.height} runs, none done): the report only lists them")

@@ -1,7 +1,8 @@
 """The sections of a sweep's report, built from the loss and emergence results (analysis.report renders them).
 
 What a section says about a verdict comes from the verdict (analysis.emergence.rule.Verdict); what it
-says about the loss law is held back from "At a glance" when the fit has caveats (analysis.loss.run).
+says about the loss law comes from the loss analysis's diagnosis (analysis.loss.diagnosis): where the data
+do not pin the law, no law, frontier or backtest number is headlined, and one line says why.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from analysis.compute import ComputeSummary, compute_text
 from analysis.emergence.plots import emergence_figure
 from analysis.emergence.rule import Verdict
 from analysis.emergence.run import EmergenceResult
+from analysis.loss.monotonicity import Kind, si
 from analysis.loss.plots import backtest_errors, isoflop_profiles, loss_vs_compute, residuals
 from analysis.loss.run import LossAnalysis
 from analysis.plots import to_png, to_svg
@@ -73,12 +75,15 @@ def _glance_rows(emergence: EmergenceResult) -> list[dict]:
 
 
 def _loss_lines(loss: LossAnalysis) -> list[str]:
+    """The law, its frontier and backtest when the data pin them; else that they do not, and why: each cause
+    with the numbers it rests on and its next step. Findings that block nothing follow as notes."""
+    diagnosis = loss.diagnosis()
+    notes = [f"- {f.text()}" for f in diagnosis.findings]
     if loss.fit is None:
-        return ["Loss law not fitted: " + loss.skipped.get("loss_law", "")]
-    caveats = loss.caveats()
-    if caveats:
-        return [f"Loss law: not headlined, the fit cannot carry it: {'; '.join(caveats)}. The numbers and their "
-                f"intervals are in the section '{LOSS_TITLE}'."]
+        return ["Loss law not fitted: " + loss.skipped.get("loss_law", ""), *notes]
+    if not diagnosis.headlined:
+        return [f"Loss law: not headlined; {diagnosis.reason()}. Each cause, the numbers it rests on and the next "
+                f"step (the estimates and their intervals: section '{LOSS_TITLE}' and fits.parquet):", *notes]
     f, b = loss.fit, loss.bootstrap
     ci = (lambda name: _ci(b.ci.get(name))) if b else (lambda name: "")
     lines = [f"Loss law: alpha = {f.alpha:.3f} {ci('alpha')}, beta = {f.beta:.3f} {ci('beta')}, E = {f.E:.3f} "
@@ -88,7 +93,7 @@ def _loss_lines(loss: LossAnalysis) -> list[str]:
         lines.append(f"Compute-optimal: N* ∝ C^{fr.a:.3f} {_ci(fr.a_ci)}, D* ∝ C^{fr.b:.3f} {_ci(fr.b_ci)}.")
     if loss.backtest is not None:
         lines.append("Backtest: " + loss.backtest.statement)
-    return lines
+    return lines + notes
 
 
 def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None) -> Section:
@@ -102,9 +107,16 @@ def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None) -> Sec
     return Section("At a glance", text, rows or None)
 
 
+def _not_given(loss: LossAnalysis, analysis: str) -> str:
+    """One line in place of numbers the data do not pin."""
+    return (f"Not given: {loss.diagnosis().reason()} (At a glance has each cause and its next step). The estimates "
+            f"and their intervals are in fits.parquet (analysis '{analysis}').")
+
+
 def _law_section(loss: LossAnalysis, runs: pl.DataFrame, images: dict[str, bytes]) -> Section:
     fit, boot = loss.fit, loss.bootstrap
-    figures = [_add_figure(images, "loss_vs_compute", loss_vs_compute(runs, fit)),
+    reason = "" if loss.headlined else loss.diagnosis().reason()
+    figures = [_add_figure(images, "loss_vs_compute", loss_vs_compute(runs, fit, not_pinned=reason)),
                _add_figure(images, "residuals", residuals(runs, fit))]
     header = f"{_pct(boot.level)} interval" if boot else "interval"
     table = [{"quantity": name, "estimate": value, header: _ci(boot.ci.get(name)) if boot else ""}
@@ -120,44 +132,80 @@ def _law_section(loss: LossAnalysis, runs: pl.DataFrame, images: dict[str, bytes
         text += (f"\nIntervals: percentile bootstrap over runs, {boot.n_resamples} resamples "
                  f"({100 * boot.converged_fraction:.0f}% converged), {boot.seconds:.1f} s on {boot.n_workers} "
                  f"process(es).")
-    if caveats:
-        text += "\nCaveats (why At a glance does not headline this fit): " + "; ".join(caveats) + "."
+    if reason:
+        text += (f"\nNot headlined: {reason}; the figure draws the fitted curves, not a law."
+                 + (f" Caveats: {'; '.join(caveats)}." if caveats else ""))
     return Section(LOSS_TITLE, text, table, figures)
 
 
 def _frontier_section(loss: LossAnalysis) -> Section:
+    title = "Compute-optimal frontier"
+    if not loss.headlined:
+        return Section(title, _not_given(loss, "frontier"))
     fr = loss.frontier
     rows = [{"C (FLOPs)": p.flops, "N*": p.n_opt, "N* interval": _ci(p.n_opt_ci), "D*": p.d_opt,
              "D* interval": _ci(p.d_opt_ci), "D*/N*": p.tokens_per_param,
              "D*/N* interval": _ci(p.tokens_per_param_ci), "loss at optimum": p.loss_opt} for p in fr.points]
-    return Section("Compute-optimal frontier",
+    return Section(title,
                    f"N*(C) ∝ C^a with a = beta/(alpha+beta) = {fr.a:.3f} {_ci(fr.a_ci)}; D*(C) ∝ C^b with b = "
                    f"alpha/(alpha+beta) = {fr.b:.3f} {_ci(fr.b_ci)} (C = 6ND). Budgets: the sweep's smallest and "
                    "largest compute, and 10x and 100x beyond it (extrapolation).", rows)
 
 
+def monotonicity_section(loss: LossAnalysis) -> Section:
+    """Where loss fails to fall with N at fixed D or with D at fixed N, the runs, and what differs between them."""
+    mono = loss.monotonicity
+    title = "Monotonicity: loss falls with N and with D"
+    if mono is None or not mono.points:
+        return Section(title, "No runs to check.")
+    text = f"{mono.n_pairs} neighbouring pairs of points compared ({mono.rule()}). "
+    if not mono.reversals:
+        return Section(title, text + "Loss falls with N at every D and with D at every N.")
+    counts = ", ".join(f"{len(mono.of_kind(k))} {k.value}" for k in Kind if mono.of_kind(k))
+    text += (f"{len(mono.reversals)} reversals ({counts}): recipe, beyond the noise where the runs were trained "
+             "differently; noise, within it (or one seed and the same recipe); unexplained, beyond the seeds' "
+             "spread with the same recipe. lr follows compute and n_steps follows D under any rule, so neither "
+             f"alone makes a reversal the recipe's. Recipe columns in the runs table: "
+             f"{', '.join(mono.recipe_columns) or 'none'}.")
+    rows = [{"kind": r.kind.value, "where": r.where(), "from": r.smaller.name(), "to": r.larger.name(),
+             "N": f"{si(r.smaller.n_params)} -> {si(r.larger.n_params)}",
+             "D": f"{si(r.smaller.n_tokens)} -> {si(r.larger.n_tokens)}",
+             "loss": f"{r.smaller.loss:.4f} -> {r.larger.loss:.4f}", "rise": f"{100 * r.relative_rise:+.1f}%",
+             "tolerance": f"{100 * r.tolerance / r.smaller.loss:.1f}%", "changed": r.changed(),
+             "run_ids": f"{', '.join(r.smaller.run_ids)} -> {', '.join(r.larger.run_ids)}"} for r in mono.reversals]
+    return Section(title, text, rows)
+
+
 def _isoflop_section(loss: LossAnalysis, runs: pl.DataFrame, flops: np.ndarray, images: dict[str, bytes]) -> Section:
-    iso = loss.isoflop
+    iso, problem = loss.isoflop, loss.isoflop_problem()
     if iso is None:
         return Section("Approach 2: isoFLOP profiles",
                        "Not fitted: " + loss.skipped.get("isoflop", "not asked for") + " (an isoFLOP grid sets "
                        "D = C/(6N) per size; see grid=chinchilla).")
     figure = _add_figure(images, "isoflop", isoflop_profiles(runs["n_params"].to_numpy(),
                                                              runs["final_val_loss"].to_numpy(), flops, iso,
-                                                             loss.frontier))
+                                                             loss.frontier if loss.headlined else None,
+                                                             pinned=problem is None))
     minima = [{"C (FLOPs)": m.flops, "N_opt": m.n_opt, "D_opt": m.d_opt, "loss_min": m.loss_min,
                "sizes": m.n_sizes, "inside sampled N": m.inside, "used": m.used} for m in iso.minima]
-    return Section("Approach 2: isoFLOP profiles",
-                   f"a = {iso.a:.3f} {_ci(iso.a_ci)}, b = {iso.b:.3f} {_ci(iso.b_ci)} ({_pct(iso.level)}, "
-                   f"{iso.ci_method}). " + (loss.agreement.statement() if loss.agreement else "")
-                   + (f"\n{len(iso.skipped)} budgets skipped (fewer than 3 sizes or no minimum)." if iso.skipped
-                      else ""), minima, [figure])
+    if problem is not None:
+        text = f"Not given: {problem}; the exponent is in fits.parquet (analysis 'isoflop')."
+    else:
+        text = (f"a = {iso.a:.3f} {_ci(iso.a_ci)}, b = {iso.b:.3f} {_ci(iso.b_ci)} ({_pct(iso.level)}, "
+                f"{iso.ci_method}). ")
+        text += (loss.agreement.statement() if loss.agreement and loss.headlined
+                 else "No comparison with the loss law: the data do not pin it." if loss.agreement else "")
+    if iso.skipped:
+        text += f"\n{len(iso.skipped)} budgets skipped (fewer than 3 sizes or no minimum)."
+    return Section("Approach 2: isoFLOP profiles", text, minima, [figure])
 
 
 def _backtest_section(loss: LossAnalysis, images: dict[str, bytes]) -> Section:
     bt = loss.backtest
     if bt is None:
         return Section("Backtest on the largest model size", "Not run: " + loss.skipped.get("backtest", ""))
+    if not loss.headlined:
+        return Section("Backtest on the largest model size", _not_given(loss, "backtest"))
     figure = _add_figure(images, "backtest", backtest_errors(bt))
     return Section("Backtest on the largest model size", bt.statement, [
         {"N": p.n_params, "D": p.n_tokens, "loss": p.loss, "predicted": p.predicted,
@@ -169,9 +217,10 @@ def loss_sections(loss: LossAnalysis, runs: pl.DataFrame, flops: np.ndarray, ima
     """The loss law, its frontier, Approach 2 and the backtest; `flops` the runs' training compute."""
     if loss.fit is None:
         figures = [_add_figure(images, "loss_vs_compute", loss_vs_compute(runs, None))] if runs.height else []
-        return [Section(LOSS_TITLE, "Not fitted: " + loss.skipped.get("loss_law", ""), None, figures)]
-    return [_law_section(loss, runs, images), _frontier_section(loss), _isoflop_section(loss, runs, flops, images),
-            _backtest_section(loss, images)]
+        return [Section(LOSS_TITLE, "Not fitted: " + loss.skipped.get("loss_law", ""), None, figures),
+                monotonicity_section(loss)]
+    return [_law_section(loss, runs, images), monotonicity_section(loss), _frontier_section(loss),
+            _isoflop_section(loss, runs, flops, images), _backtest_section(loss, images)]
 
 
 def emergence_sections(emergence: EmergenceResult | None, skipped: str, images: dict[str, bytes]) -> list[Section]:

@@ -5,8 +5,11 @@
     python -m analysis isoflop runs.parquet --n n_params --d n_tokens --loss val_loss [--flops flops] [--json]
 
 The table is read with polars; the named columns must be numeric. Rows with NaN, inf or non-positive
-values are dropped and counted. With --json exactly one JSON document goes to stdout (non-finite
-numbers as null); otherwise a readable table. Bad input (missing file or column, non-numeric column,
+values are dropped and counted. fit-loss also checks that loss falls with N and D, naming the runs that
+break it and what differs between them where the table has run_id, label, batch_size, n_steps, lr,
+precision, schedule, role or recipe columns, and says whether the law may be headlined and why not
+("headlined", "diagnosis", "monotonicity" in the JSON). With --json exactly one JSON document goes to
+stdout (non-finite numbers as null); otherwise a readable table. Bad input (missing file or column, non-numeric column,
 too few points) is one line on stderr and exit status 2. Both commands run analysis.loss.run, the
 orchestrator the sweep report uses, with the options given here.
 """
@@ -63,22 +66,24 @@ def _budgets(text: str | None) -> tuple[float, ...] | None:
     return budgets
 
 
-def _columns(args, flags: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The named columns as float arrays, keyed by their label "column 'params' (--n)"."""
+def _columns(args, flags: tuple[str, ...]) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+    """The table, and its named columns as float arrays keyed by their label "column 'params' (--n)"."""
     frame = read_table(args.file)
     out = {}
     for flag in flags:
         name = getattr(args, flag.lstrip("-"))
         out[f"column '{name}' ({flag})"] = numeric_array(frame, name, f"column '{name}' (given as {flag})", args.file)
-    return out
+    return frame, out
 
 
-def _analyse(columns: dict[str, np.ndarray], options: LossOptions, required: str) -> LossAnalysis:
-    """run_loss_analysis on the columns (N, D, loss[, FLOPs]); InputError when the `required` part could not
-    be done, naming the unusable rows; a note on stderr about the rows a successful fit dropped."""
+def _analyse(frame: pl.DataFrame, columns: dict[str, np.ndarray], options: LossOptions, required: str) -> LossAnalysis:
+    """run_loss_analysis on the columns (N, D, loss[, FLOPs]), the table naming the runs and how they were
+    trained where it has such columns (run_id, label, batch_size, lr, ...: analysis.loss.monotonicity);
+    InputError when the `required` part could not be done, naming the unusable rows; a note on stderr about
+    the rows a successful fit dropped."""
     usable, notes = invalid_rows(columns, positive=tuple(columns))
     arrays = list(columns.values())
-    result = run_loss_analysis(*arrays[:3], arrays[3] if len(arrays) > 3 else None, options=options)
+    result = run_loss_analysis(*arrays[:3], arrays[3] if len(arrays) > 3 else None, options=options, runs=frame)
     if required in result.skipped:
         if notes and not usable.any():
             raise InputError(f"no usable row: {summary(notes)}")
@@ -155,8 +160,8 @@ def _fit_loss_options(args) -> LossOptions:
 
 def _fit_loss(args) -> int:
     options = _fit_loss_options(args)
-    columns = _columns(args, ("--n", "--d", "--loss"))
-    result = _analyse(columns, options, "loss_law")
+    frame, columns = _columns(args, ("--n", "--d", "--loss"))
+    result = _analyse(frame, columns, options, "loss_law")
     if "backtest" in result.skipped:
         raise InputError(result.skipped["backtest"])
     fit, boot, frontier, backtest = result.fit, result.bootstrap, result.frontier, result.backtest
@@ -167,11 +172,15 @@ def _fit_loss(args) -> int:
         n, d, loss = columns.values()
         table = pl.DataFrame({"n": n, "d": d, "loss": loss}).filter(
             pl.all_horizontal(pl.all().is_finite() & (pl.all() > 0)))
-        Path(args.plot).write_bytes(to_png(loss_vs_compute(table, fit, n_col="n", d_col="d", loss_col="loss")))
+        not_pinned = "" if result.headlined else result.diagnosis().reason()
+        Path(args.plot).write_bytes(to_png(loss_vs_compute(table, fit, n_col="n", d_col="d", loss_col="loss",
+                                                           not_pinned=not_pinned)))
     payload = {**fit.params(), "objective": fit.objective, "n_points": fit.n_points, "converged": fit.converged,
                "ci": {} if boot is None else {k: list(v) for k, v in boot.ci.items()},
                "n_invalid": fit.n_invalid, "dropped_outliers": list(fit.dropped_outliers),
                "frontier": frontier.as_dict(), "bootstrap": None if boot is None else boot.as_dict(),
+               "headlined": result.headlined, "diagnosis": result.diagnosis().as_dict(),
+               "monotonicity": result.monotonicity.as_dict(),
                "options": {**fit.options(), "file": args.file, "d_column": args.d, "loss_column": args.loss,
                            "n_resamples": args.bootstrap, "level": args.level, "seed": args.seed,
                            "flops_budgets": [p.flops for p in frontier.points]}}
@@ -180,8 +189,23 @@ def _fit_loss(args) -> int:
     if args.json:
         _emit_json(payload)
     else:
-        _print_fit(fit, boot, frontier, backtest)
+        _print_fit(fit, boot, frontier, backtest if result.headlined else None)
+        _print_diagnosis(result)
     return 0
+
+
+def _print_diagnosis(result: LossAnalysis) -> None:
+    from rich.console import Console
+
+    console = Console()
+    diagnosis = result.diagnosis()
+    if not diagnosis.headlined:
+        console.print(f"Not headlined: {diagnosis.reason()}; the numbers above are estimates with their intervals, "
+                      "not a law to quote" + ("; no backtest verdict" if result.backtest is not None else "") + ".")
+    for finding in diagnosis.findings:
+        console.print(f"- {finding.text()}", highlight=False)
+    if not result.monotonicity.reversals:
+        console.print(f"Loss falls with N at every D and with D at every N ({result.monotonicity.rule()}).")
 
 
 def _fmt_ci(ci) -> str:
@@ -246,8 +270,8 @@ def _isoflop(args) -> int:
     options = LossOptions(parts=("isoflop",) if args.no_compare else ("isoflop", "loss_law"),
                           n_resamples=args.bootstrap, level=args.level, seed=args.seed, n_column=args.n,
                           rel_tol=args.rel_tol, use_edge_minima=args.use_edge_minima, n_workers=args.workers)
-    columns = _columns(args, ("--n", "--d", "--loss") + (("--flops",) if args.flops else ()))
-    result = _analyse(columns, options, "isoflop")
+    frame, columns = _columns(args, ("--n", "--d", "--loss") + (("--flops",) if args.flops else ()))
+    result = _analyse(frame, columns, options, "isoflop")
     iso, frontier, agreement = result.isoflop, result.frontier, result.agreement
     compare_skipped = "--no-compare" if args.no_compare else None
     if "loss_law" in result.skipped:  # Approach 2 stands on its own; only the comparison is skipped
@@ -258,7 +282,7 @@ def _isoflop(args) -> int:
 
         n, d, loss = list(columns.values())[:3]
         c = list(columns.values())[3] if args.flops else FLOPS_PER_PARAM_TOKEN * n * d
-        Path(args.plot).write_bytes(to_png(isoflop_profiles(n, loss, c, iso, frontier)))
+        Path(args.plot).write_bytes(to_png(isoflop_profiles(n, loss, c, iso, frontier if result.headlined else None)))
     payload = {"a": iso.a, "b": iso.b, "ci": {"a": iso.a_ci and list(iso.a_ci), "b": iso.b_ci and list(iso.b_ci)},
                "a_se": iso.a_se, "minima": [m.as_dict() for m in iso.minima],
                "skipped": [{"C": s.flops, "n_points": s.n_points, "reason": s.reason} for s in iso.skipped],

@@ -5,6 +5,8 @@ D, are placed on that axis with the table's own FLOPs per parameter-token of eac
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -46,9 +48,11 @@ def _scatter_roles(ax, sub: pl.DataFrame, c: np.ndarray, loss_col: str, colour) 
 
 
 def loss_vs_compute(runs: pl.DataFrame, fit: LossLawFit | None, n_col: str = "n_params", d_col: str = "n_tokens",
-                    loss_col: str = "final_val_loss", flops_col: str = "flops"):
+                    loss_col: str = "final_val_loss", flops_col: str = "flops", not_pinned: str = ""):
     """Final validation loss against training FLOPs (the runs table's `flops_col`; 6ND for a table without
-    it), one colour per model size, one marker per role (WSD branches hollow), with the fitted law."""
+    it), one colour per model size, one marker per role (WSD branches hollow), with the fitted law: its
+    curves, its compute-optimal frontier and the law in the title. `not_pinned`, why the data do not pin the
+    law: the fitted curves only, dotted, and that reason as the title in place of the law."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     per_token = _flops_per_param_token(runs, n_col, d_col, flops_col)
     k = per_token or (lambda n: np.full(np.shape(n), FLOPS_PER_PARAM_TOKEN))
@@ -63,8 +67,10 @@ def loss_vs_compute(runs: pl.DataFrame, fit: LossLawFit | None, n_col: str = "n_
         ax.scatter([], [], color=colour, label=f"N={size:,.0f}")
         if fit is not None:
             d = np.geomspace(sub[d_col].min() / 2, sub[d_col].max() * 2, 50)
-            ax.plot(k(size) * size * d, fit.predict(size, d), color=colour, alpha=0.7)
-    if fit is not None:
+            ax.plot(k(size) * size * d, fit.predict(size, d), ":" if not_pinned else "-", color=colour, alpha=0.7)
+    if fit is not None and not_pinned:
+        ax.set_title(textwrap.fill(f"Fitted curves only; {not_pinned}", 80), fontsize=9)
+    elif fit is not None:
         c_6nd = FLOPS_PER_PARAM_TOKEN * runs[n_col].to_numpy() * runs[d_col].to_numpy()
         n_opt, d_opt = compute_optimal(fit, np.geomspace(c_6nd.min() / 2, c_6nd.max() * 2, 60))
         ax.plot(k(n_opt) * n_opt * d_opt, fit.predict(n_opt, d_opt), "k--", label="compute-optimal frontier")
@@ -92,10 +98,10 @@ def _style(ax, xlabel: str, ylabel: str, title: str | None = None, log_y: bool =
     ax.grid(True, which="both", alpha=0.3)
 
 
-def isoflop_profiles(n_params, loss, flops, fit: IsoFlopFit, frontier: Frontier | None = None):
+def isoflop_profiles(n_params, loss, flops, fit: IsoFlopFit, frontier: Frontier | None = None, pinned: bool = True):
     """Left: loss against N per compute budget with the fitted parabolas and their minima (hollow when
-    outside the sampled range). Right: N_opt against C, the isoFLOP power law and, when given, the
-    loss-law (Approach 3) frontier with its interval."""
+    outside the sampled range). Right: N_opt against C, the isoFLOP power law (its exponent in the legend
+    only when `pinned`) and, when given, the loss-law (Approach 3) frontier with its interval."""
     n, l_, c = (np.asarray(x, dtype=float).ravel() for x in (n_params, loss, flops))
     ok = np.isfinite(n) & np.isfinite(l_) & np.isfinite(c) & (n > 0) & (l_ > 0) & (c > 0)
     n, l_, c = n[ok], l_[ok], c[ok]
@@ -118,7 +124,8 @@ def isoflop_profiles(n_params, loss, flops, fit: IsoFlopFit, frontier: Frontier 
                   zorder=3, label="isoFLOP minima (grey: not used)")
     grid = np.geomspace(budgets.min() / 2, budgets.max() * 2, 50)
     ci = "" if fit.a_ci is None else f" [{fit.a_ci[0]:.3f}, {fit.a_ci[1]:.3f}]"
-    right.plot(grid, fit.predict_n_opt(grid), "k-", label=f"Approach 2: a = {fit.a:.3f}{ci}")
+    right.plot(grid, fit.predict_n_opt(grid), "k-" if pinned else "k:",
+               label=f"Approach 2: a = {fit.a:.3f}{ci}" if pinned else "Approach 2 (exponent not pinned)")
     if frontier is not None and frontier.points:
         f_c = np.array([p.flops for p in frontier.points])
         order = np.argsort(f_c)

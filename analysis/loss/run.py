@@ -2,6 +2,8 @@
 
 Approach 3 (fit) with bootstrap intervals, the compute-optimal frontier, Approach 2 (isoFLOP) and its
 agreement with Approach 3, and a backtest on the largest sizes; which parts run is `LossOptions.parts`.
+Always: whether loss falls with N and D (analysis.loss.monotonicity), and what of it all may be headlined,
+grouped under causes with next steps (`LossAnalysis.diagnosis`, analysis.loss.diagnosis).
 Every option of every part is a field of `LossOptions`, so the report and `python -m analysis fit-loss`
 or `isoflop` give the same numbers for the same runs and options. A part that cannot be done on the
 given runs is None with the reason in `skipped`, never an exception. Pure: arrays in, a dataclass out.
@@ -13,14 +15,17 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import polars as pl
 
 from analysis.interval import LEVEL
 from analysis.loss.allocation import FLOPS_PER_PARAM_TOKEN
 from analysis.loss.backtest import MIN_HOLDOUT_FRACTION, MIN_HOLDOUT_RUNS, Backtest, backtest_loss_law
 from analysis.loss.bootstrap import LossLawBootstrap, bootstrap_loss_law
+from analysis.loss.diagnosis import Diagnosis, diagnose, fit_caveats, isoflop_caveat
 from analysis.loss.fit import LossLawFit, fit_loss_law, valid_rows
 from analysis.loss.frontier import Frontier, compute_frontier
 from analysis.loss.isoflop import ExponentAgreement, IsoFlopFit, compare_exponents, fit_isoflop, group_by_compute
+from analysis.loss.monotonicity import Monotonicity, check_monotonicity
 from analysis.options import check_options
 
 PARTS = ("loss_law", "isoflop", "backtest")
@@ -76,6 +81,7 @@ class LossAnalysis:
     isoflop: IsoFlopFit | None = None
     agreement: ExponentAgreement | None = None
     backtest: Backtest | None = None
+    monotonicity: Monotonicity | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # part -> why it is missing
 
     @property
@@ -83,46 +89,26 @@ class LossAnalysis:
         return self.options.level
 
     def caveats(self) -> list[str]:
-        """Why the fit cannot carry a headline: not converged, parameters at an optimiser bound, fewer than 3
-        distinct sizes or budgets (a term fitted through them exactly), intervals spanning more than
-        MAX_DECADES decades (E, A, B) or wider than MAX_EXPONENT_WIDTH (exponents), of no width, or
-        unbounded. [] when there is nothing to say (or no fit)."""
-        if self.fit is None:
-            return []
-        out = [] if self.fit.converged else [f"the fit did not converge ({self.fit.message})"]
-        out += [f"{text}: placed by the bound, not the data" for text in self.fit.at_bound()]
-        for count, what, terms in ((self.n_sizes, "model sizes", "E, A and alpha"),
-                                   (self.n_budgets, "token budgets", "E, B and beta")):
-            if count < 3:
-                out.append(f"{count} distinct {what}: {terms} pass through them exactly instead of being "
-                           f"estimated (3 or more leave a residual to estimate from)")
-        if self.bootstrap is not None:
-            out += _wide_intervals(self.bootstrap.ci, self.bootstrap.level)
-        return out
+        """Why the fit cannot carry a headline (analysis.loss.diagnosis.fit_caveats); [] when there is nothing
+        to say (or no fit)."""
+        return [c.text for c in fit_caveats(self.fit, self.bootstrap, self.n_sizes, self.n_budgets)]
 
+    def diagnosis(self) -> Diagnosis:
+        """The caveats and the breaks in the data, grouped under causes with their evidence and next step."""
+        return diagnose(fit_caveats(self.fit, self.bootstrap, self.n_sizes, self.n_budgets),
+                        self.monotonicity or check_monotonicity((), (), ()), self.n_sizes, self.n_budgets,
+                        self.isoflop_problem())
 
-MAX_DECADES = 1.0  # an interval of a scale quantity (E, A, B, N*, D*) wider than 10x says little
-MAX_EXPONENT_WIDTH = 0.25  # an exponent known only to +-0.125 says little about how to scale
-_EXPONENTS = ("alpha", "beta", "a", "b")
+    def isoflop_problem(self) -> str | None:
+        """Why Approach 2's exponent may not be quoted (not fitted, or not pinned); None when it may."""
+        if "isoflop" in self.skipped:
+            return f"not fitted: {self.skipped['isoflop']}"
+        return isoflop_caveat(self.isoflop)
 
-
-def _wide_intervals(ci: dict[str, tuple[float, float]], level: float) -> list[str]:
-    out = []
-    for name in ("E", "A", "B", "alpha", "beta", "a", "b"):
-        lo, hi = ci.get(name, (math.nan, math.nan))
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            if name in ci:
-                out.append(f"{name}'s {level:.0%} interval is unbounded")
-            continue
-        if hi - lo <= 1e-9 * max(abs(lo), abs(hi)):
-            out.append(f"{name}'s {level:.0%} interval [{lo:.3g}, {hi:.3g}] has no width: the resamples cannot "
-                       f"move it, which is no measure of its uncertainty")
-        elif name in _EXPONENTS and hi - lo > MAX_EXPONENT_WIDTH:
-            out.append(f"{name}'s {level:.0%} interval [{lo:.3g}, {hi:.3g}] is wider than {MAX_EXPONENT_WIDTH:g}")
-        elif name not in _EXPONENTS and lo > 0 and math.log10(hi / lo) > MAX_DECADES:
-            out.append(f"{name}'s {level:.0%} interval spans {math.log10(hi / lo):.1f} decades "
-                       f"({lo:.3g} to {hi:.3g})")
-    return out
+    @property
+    def headlined(self) -> bool:
+        """Whether the law, its frontier and its backtest may be stated as numbers a reader would quote."""
+        return self.fit is not None and self.diagnosis().headlined
 
 
 def _count(values: np.ndarray, rel_tol: float) -> int:
@@ -155,13 +141,16 @@ def _loss_law(out: LossAnalysis, n, d, l_, c) -> None:
     out.frontier = compute_frontier(out.fit, budgets, out.bootstrap)
 
 
-def run_loss_analysis(n_params, n_tokens, loss, flops=None, options: LossOptions | None = None) -> LossAnalysis:
-    """The parts of `options` on runs (N, D, final loss[, training FLOPs; default 6ND])."""
+def run_loss_analysis(n_params, n_tokens, loss, flops=None, options: LossOptions | None = None,
+                      runs: pl.DataFrame | None = None) -> LossAnalysis:
+    """The parts of `options` on runs (N, D, final loss[, training FLOPs; default 6ND]), and always the
+    monotonicity check; `runs`, the same rows as a table, names the runs and how they were trained there."""
     options = options or LossOptions()
     n, d, l_, ok = valid_rows(n_params, n_tokens, loss)
     c = FLOPS_PER_PARAM_TOKEN * n * d if flops is None else np.asarray(flops, dtype=float).ravel()
     out = LossAnalysis(options=options, n_runs=int(ok.sum()), n_sizes=_count(n[ok], options.rel_tol),
-                       n_budgets=_count(d[ok], options.rel_tol))
+                       n_budgets=_count(d[ok], options.rel_tol),
+                       monotonicity=check_monotonicity(n, d, l_, runs, rel_tol=options.rel_tol))
     if "loss_law" in options.parts:
         _loss_law(out, n, d, l_, c)
     if "isoflop" in options.parts:

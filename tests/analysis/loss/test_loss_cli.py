@@ -7,6 +7,7 @@ import types
 import numpy as np
 import polars as pl
 import pytest
+from default_sweep import default_sweep_runs
 from law_truth import A_TRUE, TRUTH, isoflop_grid, law
 
 from analysis.cli import main
@@ -65,6 +66,45 @@ def test_fit_loss_table_parquet_backtest_and_plot(capsys, tmp_path, table):
     assert code == 0, err
     assert "alpha" in out and "D*/N*" in out and "held-out" in out
     assert png.stat().st_size > 10_000
+
+
+def test_fit_loss_json_checks_monotonicity_and_says_what_changed(capsys, tmp_path):
+    """A table with the runs table's recipe columns: the reversals name the runs and what changed; the same
+    numbers without those columns get the check all the same, with nothing to say about what changed."""
+    runs = default_sweep_runs()
+    full, bare = tmp_path / "runs.csv", tmp_path / "bare.csv"
+    runs.write_csv(full)
+    runs.select("n_params", "n_tokens", "final_val_loss").write_csv(bare)
+    argv = ("--n", "n_params", "--d", "n_tokens", "--loss", "final_val_loss", "--json", "--bootstrap", "60",
+            "--workers", "1")
+    code, out, err = run(capsys, "fit-loss", str(full), *argv)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["headlined"] is False and doc["diagnosis"]["findings"][0]["cause"] == "recipe"
+    assert "recipe.source=calibrate" in doc["diagnosis"]["findings"][0]["fix"]
+    rows = {(r["run_ids_before"], r["run_ids_after"]): r for r in doc["monotonicity"]["reversals"]}
+    top = rows[("s6-D1085000-s0", "s7-D1085000-s0")]
+    assert top["kind"] == "recipe"
+    assert top["changed"] == "batch_size 16 -> 32, n_steps 530 -> 265, lr 0.00618 -> 0.00758"
+    assert (top["label_before"], top["label_after"], top["n_params_after"]) == ("s6", "s7", 782544)
+    assert doc["monotonicity"]["recipe_columns"] == ["batch_size", "n_steps", "lr", "precision", "schedule", "role"]
+
+    code, out, err = run(capsys, "fit-loss", str(bare), *argv)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert len(doc["monotonicity"]["reversals"]) == len(rows) and doc["monotonicity"]["recipe_columns"] == []
+    assert {r["changed"] for r in doc["monotonicity"]["reversals"]} == {""}
+    assert {r["kind"] for r in doc["monotonicity"]["reversals"]} == {"noise"}  # one seed, recipe unknown
+
+
+def test_fit_loss_table_says_why_a_law_is_not_headlined(capsys, tmp_path):
+    path = tmp_path / "runs.csv"
+    default_sweep_runs().write_csv(path)
+    code, out, err = run(capsys, "fit-loss", str(path), "--n", "n_params", "--d", "n_tokens", "--loss",
+                         "final_val_loss", "--bootstrap", "60", "--workers", "1", "--backtest")
+    assert code == 0, err
+    assert "Not headlined: the data do not pin the law: the recipe, not the law" in out
+    assert "- The recipe, not the law: loss rises with N" in out and "trust it" not in out
 
 
 def test_isoflop_json_has_exponents_minima_and_agreement(capsys, csv, tmp_path):
