@@ -263,12 +263,19 @@ def fit_calibration(rows: list[dict[str, Any]], at_flops: float, published: Reci
 
 def _design_problems(keys, point, u, v, n_runs) -> list[str]:
     problems = []
-    if n_runs < 6:
-        problems.append(f"{n_runs} finished calibration runs; at least 6 are needed")
     for p, (flops, label) in enumerate(keys):
         at = point == p
         if len(np.unique(np.round(u[at], 6))) < 2 or len(np.unique(np.round(v[at], 6))) < 2:
             problems.append(f"{label} at C={flops:.3g}: fewer than 2 batches or 2 learning rates finished")
+    n_terms = len(keys) + 5  # a level per point, the bowl's 3 curvatures and 2 slopes
+    if not problems and n_runs <= n_terms:
+        problems.append(f"{n_runs} finished calibration runs for a bowl of {n_terms} terms; at least {n_terms + 1} "
+                        f"are needed")
+    elif not problems:
+        design = np.column_stack([np.eye(len(keys))[point], u**2, u * v, v**2, u, v])
+        if np.linalg.matrix_rank(design) < n_terms:
+            problems.append("the runs cannot tell the bowl's terms apart: at least 3 distinct batches and 3 distinct "
+                            "learning rates must finish")
     return problems
 
 

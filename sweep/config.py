@@ -65,9 +65,10 @@ class RecipeConfig:
 
     source: str = "auto"
     sizes: int = 2
-    budgets: int = 2
+    budgets: int = 1
+    # around the published optimum (batch) and the published lr moved to each batch by the square-root rule
     batch_factors: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 1.0])
-    lr_factors: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    lr_factors: list[float] = field(default_factory=lambda: [1.0, 2.0, 4.0])
     seeds: list[int] = field(default_factory=lambda: [0])
 
 

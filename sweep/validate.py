@@ -244,6 +244,25 @@ def _check_train(cfg: SweepConfig, out: list[str]) -> None:
         _one_of(out, "train.compile", t.compile, ("auto", "true", "false"))
 
 
+def _check_recipe(cfg: SweepConfig, out: list[str]) -> None:
+    from sweep.recipe import SOURCES
+
+    r = cfg.recipe
+    _one_of(out, "recipe.source", r.source, SOURCES)
+    for key in ("sizes", "budgets"):
+        if not getattr(r, key) >= 1:
+            out.append(f"recipe.{key}: must be >= 1 (the grid's smallest {key} to calibrate at), got {getattr(r, key)}")
+    for key in ("batch_factors", "lr_factors"):
+        values = getattr(r, key)
+        if any(not (_finite(v) and v > 0) for v in values):
+            out.append(f"recipe.{key}: every factor must be a number > 0, got {list(values)}")
+        elif len(set(values)) < 3:
+            out.append(f"recipe.{key}: needs at least 3 distinct factors to place an optimum between them (a bowl "
+                       f"has a bottom and two sides), got {list(values)} (e.g. [0.5, 1, 2])")
+    if not r.seeds:
+        out.append("recipe.seeds: empty; give at least one seed, e.g. [0]")
+
+
 def _longest_problem(generator) -> int:
     """Bytes of the longest prompt seen in a fixed sample, plus the longest answer and its terminator."""
     problems = generator.sample(np.random.default_rng(0), 64)
@@ -416,7 +435,8 @@ def validate(cfg: SweepConfig) -> None:
         checked.append(f"name: {cfg.name!r} must be letters, digits, '.', '_' or '-' (it names a directory)")
     if not cfg.results_dir:
         checked.append("results_dir: empty; give a directory or URI")
-    for check in (_check_grid, _check_model, _check_train, _check_tasks, _check_data, _check_cluster_and_logger):
+    for check in (_check_grid, _check_recipe, _check_model, _check_train, _check_tasks, _check_data,
+                  _check_cluster_and_logger):
         check(cfg, checked)
     if cfg.results_dir and _SAFE_NAME.match(cfg.name or ""):
         problem = results_dir_problem(cfg.results_dir, cfg.name) or shared_results_problem(cfg)

@@ -30,6 +30,7 @@ from analysis.loss.isoflop import group_by_compute
 
 RECIPE_COLUMNS = ("batch_size", "n_steps", "lr", "precision", "schedule", "role", "recipe")
 ONE_SEED_TOLERANCE = 0.02  # relative; seed-to-seed spread of the sweep's small runs is 0.5% to 28% (README)
+BATCH_JUMP = 1.5  # a batch this many times its neighbour's is a jump of the recipe, not a smooth rule's step
 NOISE_Z = 2.0  # standard errors of a difference of seed means a rise must exceed to be more than noise
 AXES = {"n_params": ("N", "D", "n_tokens"), "n_tokens": ("D", "N", "n_params")}  # along: (symbol, held, held column)
 
@@ -94,10 +95,19 @@ class Reversal:
 
     @property
     def recipe_changed(self) -> bool:
-        """Whether the runs were trained differently in a way no one rule does between neighbours: lr follows
-        compute and n_steps follows D under any rule, so neither alone is a change of recipe."""
-        smooth = {"lr", "n_steps"} if self.along == "n_tokens" else {"lr"}
-        return any(c.column not in smooth for c in self.changes)
+        """Whether the runs were trained differently in a way no one smooth rule does between neighbours: the
+        precision, schedule, role or recipe differ; the batch jumps by BATCH_JUMP or more (a power-of-two
+        rounding doubles it where a smooth rule moves it by under a third between grid neighbours); or, along
+        D, the larger budget takes fewer steps. lr follows compute and n_steps follows D under any rule, so
+        neither alone is a change of recipe."""
+        for c in self.changes:
+            if c.column in ("precision", "schedule", "role", "recipe"):
+                return True
+            if c.column == "batch_size" and _ratio(c.before, c.after) >= BATCH_JUMP:
+                return True
+            if c.column == "n_steps" and self.along == "n_tokens" and _ratio(c.after, c.before) > 1:
+                return True
+        return False
 
     @property
     def kind(self) -> Kind:
@@ -181,6 +191,14 @@ SCHEMA = {"along": pl.String, "held": pl.Float64, "kind": pl.String, "beyond_noi
 
 def monotonicity_table(result: Monotonicity) -> pl.DataFrame:
     return pl.DataFrame(result.rows(), schema=SCHEMA)
+
+
+def _ratio(before: str, after: str) -> float:
+    """after / before for two single numeric values (NaN when either is several values, "8|16", or not a number)."""
+    try:
+        return float(after) / float(before)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return float("nan")
 
 
 def si(x: float) -> str:

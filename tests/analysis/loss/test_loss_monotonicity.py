@@ -136,3 +136,26 @@ def test_rises_beyond_two_standard_errors_are_rare_where_the_loss_is_flat():
         flagged += sum(r.beyond_noise and r.along == "n_params" for r in result.reversals)
         pairs += 3 * len(BUDGETS)
     assert 0.01 < flagged / pairs < 0.05, flagged / pairs
+
+
+def test_a_smooth_batch_step_is_not_a_change_of_recipe_but_a_jump_or_fewer_steps_along_d_is():
+    """A smooth rule moves the batch a little between every pair of neighbours (16 -> 18): a rise there is not
+    put down to the recipe. A doubling is; so is a larger budget that trains fewer steps."""
+    def reversal(batch_after: int, along_d: bool = False):
+        runs = _table()
+        at = pl.col("run_id") == ("N1-D3-s0" if along_d else "N3-D2-s0")
+        below_id = "N1-D2-s0" if along_d else "N2-D2-s0"
+        below = runs.filter(pl.col("run_id") == below_id).row(0, named=True)
+        steps = below["n_steps"] - 1 if along_d else pl.col("n_steps")
+        runs = runs.with_columns(batch_size=pl.when(at).then(batch_after).otherwise(pl.col("batch_size")),
+                                 n_steps=pl.when(at).then(steps).otherwise(pl.col("n_steps")),
+                                 final_val_loss=pl.when(at).then(below["final_val_loss"] * 1.05)
+                                 .otherwise(pl.col("final_val_loss")))
+        (r,) = [r for r in _check(runs).reversals if r.along == ("n_tokens" if along_d else "n_params")
+                and r.larger.run_ids == (("N1-D3-s0",) if along_d else ("N3-D2-s0",))]
+        return r
+
+    assert not reversal(18).recipe_changed and reversal(18).kind is Kind.NOISE
+    assert reversal(32).recipe_changed and reversal(32).kind is Kind.RECIPE
+    fewer = reversal(18, along_d=True)
+    assert fewer.along == "n_tokens" and fewer.recipe_changed and fewer.kind is Kind.RECIPE
