@@ -10,13 +10,16 @@ small scale):
   points     every pair of the grid's `recipe.sizes` smallest sizes and their `recipe.budgets` smallest
              budgets, each at its training compute C;
   runs       at each point, every batch of recipe.batch_factors x the published optimum (rounded as the grid
-             rounds, sweep.recipe.round_batch) with every lr of recipe.lr_factors x the published lr moved to
-             that batch by the square-root rule; ordinary runs (ids, tables, a rerun skips them), tagged
-             `calibration` in the runs table's recipe column and listed in sweep.json apart from the grid;
+             rounds, sweep.recipe.round_batch, but below train.min_batch_size too: the optimum may lie there)
+             with every lr of recipe.lr_factors x the published lr; ordinary runs (ids, tables, a rerun skips
+             them), tagged `calibration` in the runs table's recipe column and listed in sweep.json apart from
+             the grid;
   fit        one surface through all of them (fit_surface): ln L = c_p + a quadratic bowl in (ln B, ln eta)
              around the optimum of point p, whose position follows the two power laws
              ln B*(C) = ln b + e_B ln C, ln eta*(C) = ln l + e_eta ln C, the bowl's shape shared by every point;
-             a robust (soft L1) least squares, so a run that blew up does not drag the optimum;
+             Huber-weighted, so a run that blew up does not drag the optimum; the bowl's ridge, the lr that is
+             best at a batch other than the optimum's, gives the recipe's lr-batch slope (the published
+             recipe's is the square-root rule, 0.5);
   exponents  fitted only where the points span at least MIN_SPAN_FOR_EXPONENTS in compute; otherwise the
              published exponents are kept and only the coefficients calibrated (a narrow span cannot pin a
              slope: the optimum moves less than the noise across it);
@@ -72,11 +75,12 @@ def calibration_specs(cfg: SweepConfig, grid: list[RunSpec], published: Recipe =
         base = min(of_size, key=lambda s: s.n_tokens_budget)
         for budget in budgets:
             flops = float(train_flops(base.model, budget))
-            optimum = published.batch_tokens(flops) / base.model.seq_len
+            # around the published optimum, or from the floor up where that optimum lies below twice the floor
+            centre = max(published.batch_tokens(flops) / base.model.seq_len, 2 * cfg.train.min_batch_size)
             for fb in rc.batch_factors:
-                batch = round_batch(optimum * fb, cfg.train.max_batch_size)
+                batch = round_batch(centre * fb, cfg.train.max_batch_size, cfg.train.min_batch_size)
                 for fl in rc.lr_factors:
-                    lr = fl * published.lr(flops) * math.sqrt(batch / optimum)
+                    lr = fl * published.lr(flops)
                     for seed in rc.seeds:
                         spec = _run(cfg, base, budget, batch, lr, seed)
                         specs.setdefault((label, budget, batch, round(lr, 12), seed), spec)
@@ -85,9 +89,7 @@ def calibration_specs(cfg: SweepConfig, grid: list[RunSpec], published: Recipe =
 
 
 def _run(cfg: SweepConfig, base: RunSpec, budget: int, batch: int, lr: float, seed: int) -> RunSpec:
-    from sweep.grid import plan_training
-
-    from sweep.grid import cooldown_fraction
+    from sweep.grid import cooldown_fraction, plan_training
 
     # the grid's schedule, as an independent run (with WSD branches: the branches' cooldown)
     train = dataclasses.replace(cfg.train, batch_size=batch, lr=lr,
@@ -130,7 +132,7 @@ class Calibration:
     def from_dict(d: dict[str, Any]) -> Calibration:
         r = d["recipe"]
         recipe = Recipe(r["source"], PowerLaw(**r["batch_tokens"]), PowerLaw(**r["lr"]), tuple(r["fitted_flops"]),
-                        r["reference"])
+                        r["reference"], r["lr_batch_slope"])
         return Calibration(recipe, d["n_runs"], tuple(PointOptimum(**p) for p in d["points"]), d["exponents_fitted"],
                            {k: tuple(v) for k, v in d["ci"].items()}, d["at_flops"], tuple(d["notes"]), d["level"],
                            d["residual_sd"])
@@ -150,12 +152,19 @@ class Surface:
     q: np.ndarray  # 2 x 2
     rss: float  # weighted residual sum of squares
     clipped: bool  # the optimum was moved to the edge of the runs tried (outside it, or no bowl)
+    below: bool  # ... and lies at (or below) the smallest batch tried: a bound on the optimum batch
 
     def batch_tokens(self, flops: float) -> float:
         return math.exp(self.z_b + self.e_b * math.log(flops / self.c_ref))
 
     def lr(self, flops: float) -> float:
         return math.exp(self.z_l + self.e_l * math.log(flops / self.c_ref))
+
+    @property
+    def ridge(self) -> float:
+        """d ln(eta) / d ln(B) along the bowl's ridge: the best lr at a batch off the optimum (NaN without a
+        bowl that opens upwards in lr)."""
+        return float(-self.q[0, 1] / self.q[1, 1]) if self.q[1, 1] > 0 else math.nan
 
     def predict(self, point, log_c, u, v) -> np.ndarray:
         x = np.log(np.exp(log_c) / self.c_ref)
@@ -206,8 +215,13 @@ def fit_surface(point: np.ndarray, log_c: np.ndarray, u: np.ndarray, v: np.ndarr
         best = int(np.argmin(y - c[point]))
         z = np.array([zu[best], zv[best]])
     clipped = (not bowl) or bool(np.any(z < lo) or np.any(z > hi))
-    z = np.clip(z, lo, hi)
-    return Surface(c, float(z[0]), float(e_b), float(z[1]), float(e_l), c_ref, q, rss, clipped)
+    below = bool(z[0] <= lo[0])
+    if clipped:  # the batch to the runs' range first, then the best lr at that batch (the bowl's ridge)
+        z[0] = np.clip(z[0], lo[0], hi[0])
+        if q[1, 1] > 0:
+            z[1] = -(g[1] + 2 * q[0, 1] * z[0]) / (2 * q[1, 1])
+        z[1] = np.clip(z[1], lo[1], hi[1])
+    return Surface(c, float(z[0]), float(e_b), float(z[1]), float(e_l), c_ref, q, rss, clipped, below)
 
 
 EXPONENT_GRID = (np.round(np.arange(0.0, 1.0001, 0.025), 4), np.round(np.arange(-0.5, 0.2501, 0.025), 4))
@@ -243,10 +257,21 @@ def fit_calibration(rows: list[dict[str, Any]], at_flops: float, published: Reci
         fit_exponents = span >= MIN_SPAN_FOR_EXPONENTS
     exponents = None if fit_exponents else (published.batch_tokens.exponent, published.lr.exponent)
     surface = fit_surface(point, log_c, u, v, y, exponents)
+    bound = exponents is not None and surface.below
+    if bound:  # a bound carries no slope: the batch is held at it (the floor, as the calibration runs start there)
+        exponents = (0.0, exponents[1])
+        surface = fit_surface(point, log_c, u, v, y, exponents)
+    slope, slope_note = _slope(surface, published)
     recipe = Recipe(SOURCE, PowerLaw(surface.batch_tokens(1.0), surface.e_b), PowerLaw(surface.lr(1.0), surface.e_l),
-                    (float(np.exp(log_c.min())), float(np.exp(log_c.max()))), reference)
+                    (float(np.exp(log_c.min())), float(np.exp(log_c.max()))), reference, slope)
     points, notes = _point_optima(keys, point, u, v, y, recipe)
-    if surface.clipped:
+    if slope_note:
+        notes.append(slope_note)
+    if bound:
+        notes.append(f"the optimum batch lies at or below the smallest batch tried ({math.exp(u.min()):.3g} tokens) "
+                     f"at every point: a bound, not a law, so the recipe holds every run of the grid at that batch "
+                     f"(batch exponent 0) with the lr best there")
+    elif surface.clipped:
         notes.append("the runs do not bracket the optimum (or the loss surface has no bottom among them): the "
                      "recipe takes the edge of the batches and learning rates tried; widen recipe.batch_factors / "
                      "recipe.lr_factors toward it")
@@ -259,6 +284,21 @@ def fit_calibration(rows: list[dict[str, Any]], at_flops: float, published: Reci
     resid = y - surface.predict(point, log_c, u, v)
     return Calibration(recipe, len(ok), tuple(points), fit_exponents, ci, at_flops, tuple(notes), LEVEL,
                        float(np.std(resid)))
+
+
+MAX_SLOPE = 1.0  # |d ln eta / d ln B| beyond this is an ill-determined ridge: clipped, and said
+
+
+def _slope(surface: Surface, published: Recipe) -> tuple[float, str]:
+    """The recipe's lr-batch slope: the bowl's ridge, within +-MAX_SLOPE; the published one without a ridge."""
+    ridge = surface.ridge
+    if not math.isfinite(ridge):
+        return published.lr_batch_slope, (f"the loss surface has no bottom in lr: the lr follows the batch by the "
+                                          f"published rule (slope {published.lr_batch_slope:g})")
+    if abs(ridge) > MAX_SLOPE:
+        return math.copysign(MAX_SLOPE, ridge), (f"the bowl's ridge has slope {ridge:.2g} (lr ~ B^slope): taken as "
+                                                 f"{math.copysign(MAX_SLOPE, ridge):g}")
+    return ridge, ""
 
 
 def _design_problems(keys, point, u, v, n_runs) -> list[str]:
@@ -316,11 +356,12 @@ def _bootstrap(point, log_c, u, v, y, s: Surface, exponents, at_flops, n_boot, s
             clipped += 1
             continue
         clipped += b.clipped
-        draws.append((b.batch_tokens(1.0), b.e_b, b.lr(1.0), b.e_l, b.batch_tokens(at_flops), b.lr(at_flops)))
+        draws.append((b.batch_tokens(1.0), b.e_b, b.lr(1.0), b.e_l, b.batch_tokens(at_flops), b.lr(at_flops),
+                      float(np.clip(b.ridge, -MAX_SLOPE, MAX_SLOPE)) if math.isfinite(b.ridge) else math.nan))
     if not draws:
         return {}, 1.0
     arr = np.array(draws)
     q = 100 * (1 - LEVEL) / 2
-    lo, hi = np.percentile(arr, [q, 100 - q], axis=0)
-    names = ("b", "e_B", "l", "e_eta", "batch_tokens_at", "lr_at")
+    lo, hi = np.nanpercentile(arr, [q, 100 - q], axis=0)
+    names = ("b", "e_B", "l", "e_eta", "batch_tokens_at", "lr_at", "lr_batch_slope")
     return {name: (float(a), float(z)) for name, a, z in zip(names, lo, hi)}, clipped / n_boot

@@ -66,9 +66,10 @@ class RecipeConfig:
     source: str = "auto"
     sizes: int = 2
     budgets: int = 1
-    # around the published optimum (batch) and the published lr moved to each batch by the square-root rule
-    batch_factors: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 1.0])
-    lr_factors: list[float] = field(default_factory=lambda: [1.0, 2.0, 4.0])
+    # every batch of batch_factors x the published optimum (or x twice train.min_batch_size where that is larger,
+    # never below the floor) with every lr of lr_factors x the published lr
+    batch_factors: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    lr_factors: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
     seeds: list[int] = field(default_factory=lambda: [0])
 
 
@@ -88,6 +89,9 @@ class ModelConfig:
 class TrainConfig:
     batch_size: int | None = None  # sequences per optimizer step; null = derived per run (sweep.grid.derive_batch_size)
     max_batch_size: int = 4096  # cap of the derived batch size, in sequences
+    # floor of the derived batch size, in sequences: below 8 whole batches jump by 1/7..1/1 between neighbouring
+    # points (a third fewer steps from 2 to 3 sequences), the cliffs the 8-per-octave rounding avoids above it
+    min_batch_size: int = 8
     lr: float | None = None  # peak learning rate; null = derived per run (sweep.grid.derive_lr)
     lr_scale: float = 1.0  # multiplies the derived learning rate
     schedule: str = "cosine"  # cosine | linear | wsd

@@ -95,17 +95,18 @@ def plan_training(train: TrainConfig, shape: ModelShape, n_tokens_budget: int, r
     """Batch, steps, tokens, learning rate, warm-up and validation cadence of one run.
 
     The batch and peak learning rate (times train.lr_scale) follow from the run's compute by `recipe`
-    (sweep.recipe.batch_and_lr) unless given; a given batch moves the recipe's lr by the square-root rule.
+    (sweep.recipe.batch_and_lr) unless given; a given batch moves the recipe's lr by its lr-batch slope (the
+    square-root rule for the published laws).
     Steps are whole batches: n_steps = ceil(D / (batch * seq_len)), so a run trains on D tokens rounded
     up to the next step and its schedule ends exactly there. Warm-up: see warmup_steps.
     """
     flops = float(train_flops(shape, n_tokens_budget))
-    derived_batch, derived_lr = batch_and_lr(recipe, flops, shape.seq_len, train.max_batch_size)
+    derived_batch, derived_lr = batch_and_lr(recipe, flops, shape.seq_len, train.max_batch_size, train.min_batch_size)
     batch_size = train.batch_size or derived_batch
     if train.lr is not None:
         lr = train.lr
     else:
-        lr = train.lr_scale * derived_lr * math.sqrt(batch_size / derived_batch)
+        lr = train.lr_scale * derived_lr * (batch_size / derived_batch) ** recipe.lr_batch_slope
     tokens_per_step = batch_size * shape.seq_len
     n_steps = max(1, math.ceil(n_tokens_budget / tokens_per_step))
     warmup = warmup_steps(train, n_steps)

@@ -206,6 +206,9 @@ def _check_train(cfg: SweepConfig, out: list[str]) -> None:
             out.append(f"train.{key}: must be >= 1 (or null to derive it), got {value}")
     if t.batch_size and t.micro_batch_size and t.batch_size % t.micro_batch_size:
         out.append(f"train.micro_batch_size: {t.micro_batch_size} does not divide train.batch_size={t.batch_size}")
+    if not 1 <= t.min_batch_size <= t.max_batch_size:
+        out.append(f"train.min_batch_size: must be between 1 and train.max_batch_size ({t.max_batch_size}), got "
+                   f"{t.min_batch_size}")
     if t.data_workers is not None and not t.data_workers >= 0:
         out.append(f"train.data_workers: must be >= 0 (or null), got {t.data_workers}")
     positive = {"max_batch_size": t.max_batch_size, "lr_scale": t.lr_scale, "val_points": t.val_points,

@@ -13,7 +13,7 @@ from sweep.stages import CALIBRATION_FILE, plan_stages
 from sweep.store import Store
 from sweep.train.flops import train_flops
 
-CALIBRATE = ("grid=tiny", "recipe.source=calibrate", "recipe.sizes=1", "recipe.batch_factors=[0.5,1,2]",
+CALIBRATE = ("grid=tiny", "recipe.source=calibrate", "recipe.sizes=1", "train.min_batch_size=1",
              "recipe.lr_factors=[0.5,1,2]", "logger=none", "analysis=false")
 
 
