@@ -15,7 +15,8 @@ from typing import Any
 from sweep.spec import RunSpec
 from sweep.train.flops import n_params
 
-SCHEMA_VERSION = 3  # 2: LayerNorm (no bias), exact GELU; 3: task suite, tokenizer/corpus, evaluation metrics
+SCHEMA_VERSION = 4  # 2: LayerNorm (no bias), exact GELU; 3: task suite, tokenizer/corpus, evaluation metrics;
+# 4: the validation loss on the same held-out rows for every run (train.val_sequences)
 
 # Dotted paths into RunSpec.to_dict() that do not change a run's numbers.
 EXCLUDED: tuple[str, ...] = (

@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 
 from sweep.config import ModelConfig, ModelSize, TrainConfig
-from sweep.grid import batch_tokens_rule, budgets_for, expand, lr_rule, plan_training, shape_for_params
+from sweep.grid import budgets_for, expand, plan_training, shape_for_params
 from sweep.run_id import run_id
 from sweep.train.flops import n_nonembed_params, n_params, train_flops
 
@@ -110,40 +110,6 @@ def test_size_by_n_nonembed_params_in_grid(compose_cfg):
     counts = sorted(n_nonembed_params(s.model) for s in specs)
     for got, want in zip(counts, [1e6, 3e6, 1e7, 3e7, 1e8]):
         assert abs(got / want - 1) < 0.05
-
-
-def test_batch_and_learning_rate_follow_deepseeks_compute_rules():
-    # Bi et al. 2024, eq. 1, at C = 1e18 FLOPs: B_opt = 0.2920 * 1e18^0.3271 ~ 2.26e5 tokens, eta ~ 1.75e-3.
-    assert batch_tokens_rule(1e18) == pytest.approx(0.2920 * 10 ** (18 * 0.3271))
-    assert batch_tokens_rule(1e18) == pytest.approx(2.255e5, rel=0.01)
-    assert lr_rule(1e18) == pytest.approx(0.3118 * 10 ** (-18 * 0.125)) == pytest.approx(1.753e-3, rel=0.01)
-    model = ModelConfig(seq_len=1024)
-    small, large = shape_for_params(1e6, model), shape_for_params(1e8, model)
-    plans = [plan_training(TrainConfig(), shape, d) for shape in (small, large) for d in (10**8, 10**9, 10**10)]
-    sizes = [p.batch_size for p in plans]
-    assert all(b & (b - 1) == 0 for b in sizes)  # powers of two
-    assert sizes[:3] == sorted(sizes[:3]) and sizes[3:] == sorted(sizes[3:])  # more compute, larger batch
-    assert sizes[0] < sizes[3]
-    for plan, (shape, d) in zip(plans, [(s, d) for s in (small, large) for d in (10**8, 10**9, 10**10)]):
-        flops = float(train_flops(shape, d))
-        tokens = plan.batch_size * shape.seq_len
-        assert batch_tokens_rule(flops) / 2 < tokens <= batch_tokens_rule(flops)  # rounded down, within 2x
-        # the learning rate moves with the batch by the square-root rule
-        assert plan.lr == pytest.approx(lr_rule(flops) * (tokens / batch_tokens_rule(flops)) ** 0.5)
-    lrs = [p.lr for p in plans]
-    assert lrs[0] > lrs[2] and lrs[3] > lrs[5]  # eta_opt falls with compute
-
-
-def test_given_batch_and_learning_rate_win_and_lr_scale_multiplies():
-    shape = shape_for_params(1e5, ModelConfig())
-    assert plan_training(TrainConfig(lr=0.01), shape, 10**6).lr == 0.01
-    derived = plan_training(TrainConfig(), shape, 10**6)
-    assert plan_training(TrainConfig(lr_scale=2.0), shape, 10**6).lr == pytest.approx(2 * derived.lr)
-    fixed = plan_training(TrainConfig(batch_size=3), shape, 10**6)
-    assert fixed.batch_size == 3 and fixed.n_steps == -(-10**6 // (3 * shape.seq_len))
-    flops = float(train_flops(shape, 10**6))
-    assert fixed.lr == pytest.approx(lr_rule(flops) * (3 * shape.seq_len / batch_tokens_rule(flops)) ** 0.5)
-    assert plan_training(TrainConfig(max_batch_size=2), shape_for_params(1e8, ModelConfig()), 10**10).batch_size == 2
 
 
 def test_explicit_size_without_heads_uses_head_dim(compose_cfg):

@@ -127,33 +127,33 @@ def _literal_spec():
 
 def test_golden_id_of_a_literal_spec():
     """Pins the hashing itself: to_dict, the exclusions, canonical JSON, SCHEMA_VERSION, the slug."""
-    assert SCHEMA_VERSION == 3
-    assert run_id(_literal_spec()) == "N115k-D50k-s0-80fa42c846"
+    assert SCHEMA_VERSION == 4
+    assert run_id(_literal_spec()) == "N115k-D50k-s0-7f70ddb62e"
 
 
 def test_golden_ids_of_the_shipped_grids(compose_cfg):
-    """Pins conf/ defaults and the derivations of sweep.grid (batch, LR, steps, warm-up) as well."""
+    """Pins conf/ defaults and the derivations of sweep.grid (batch, LR, steps, warm-up) as well, with the
+    published recipe (the default grid's own runs take the recipe its calibration fits)."""
     assert sorted(run_id(s) for s in expand(compose_cfg("grid=tiny"))) == [
-        "N20.6k-D20k-s0-78c423dcfe", "N32.9k-D20k-s0-f0f62b19cb"]
+        "N20.6k-D20k-s0-916a35af7e", "N32.9k-D20k-s0-07deb3e43e"]
     default = {(s.label, s.n_tokens_budget): run_id(s) for s in expand(compose_cfg("grid=default"))}
     assert len(default) == 21
-    assert default[("s7", 1_085_000)] == "N783k-D1.08M-s0-f522172402"
-    assert default[("s1", 380_000)] == "N32.9k-D380k-s0-91b6365ebe"
+    assert default[("s7", 1_085_000)] == "N783k-D1.08M-s0-b204a00744"
+    assert default[("s1", 380_000)] == "N32.9k-D380k-s0-da35ae1286"
 
 
 def test_sizes_given_by_parameter_count_keep_their_ids(compose_cfg):
-    """grid=chinchilla gives its sizes as parameter-count targets; renaming that key (n_params ->
-    n_nonembed_params, issue 12) must not re-id a run: the target only picks a shape, the shape is hashed.
-    Ids computed at 9a962d6, before the rename; N1.02M-D5.09M (621 steps) re-ided since by the warm-up floor
-    (31 -> 40 steps), deliberately."""
+    """grid=chinchilla gives its sizes as parameter-count targets: the target only picks a shape, the shape
+    is hashed, so these ids change only with what the runs compute (here: with SCHEMA_VERSION 4 and the
+    8-per-octave batch rounding)."""
     assert sorted(run_id(s) for s in expand(compose_cfg("grid=chinchilla"))) == [
-        "N1.02M-D10.2M-s0-d5600135bc", "N1.02M-D20.3M-s0-06fffdc399", "N1.02M-D40.7M-s0-fd3ec2aecb",
-        "N1.02M-D5.09M-s0-70db97dad6", "N10M-D100M-s0-bd14f3db89", "N10M-D201M-s0-cbc42467ce",
-        "N10M-D401M-s0-fb3bf5b462", "N10M-D50.2M-s0-5205913606", "N3.15M-D126M-s0-23372ec0bb",
-        "N3.15M-D15.7M-s0-a6f5b8bdf7", "N3.15M-D31.5M-s0-a70698b770", "N3.15M-D63M-s0-d71edadffd",
-        "N31.4M-D1.26B-s0-21465d39a4", "N31.4M-D157M-s0-c53494e840", "N31.4M-D314M-s0-8ace23eca2",
-        "N31.4M-D629M-s0-4ba7074ff2", "N98.5M-D1.97B-s0-781673ac2b", "N98.5M-D3.94B-s0-400c2f3e78",
-        "N98.5M-D492M-s0-20b5160079", "N98.5M-D985M-s0-74c517681a",
+        "N1.02M-D10.2M-s0-bfeb1b1b3f", "N1.02M-D20.3M-s0-df88e5c3d2", "N1.02M-D40.7M-s0-12565faed4",
+        "N1.02M-D5.09M-s0-7af6a8d3b2", "N10M-D100M-s0-9a9d33ac4c", "N10M-D201M-s0-b6a706e18e",
+        "N10M-D401M-s0-d22fa981c0", "N10M-D50.2M-s0-87d77a924e", "N3.15M-D126M-s0-3461c70a5f",
+        "N3.15M-D15.7M-s0-865a6f65b2", "N3.15M-D31.5M-s0-647134c198", "N3.15M-D63M-s0-dd36c02a39",
+        "N31.4M-D1.26B-s0-08341339fd", "N31.4M-D157M-s0-4a0c4a225b", "N31.4M-D314M-s0-d8eeacaf81",
+        "N31.4M-D629M-s0-3a4b8768ed", "N98.5M-D1.97B-s0-01259f840c", "N98.5M-D3.94B-s0-14146524d9",
+        "N98.5M-D492M-s0-1e39fe410c", "N98.5M-D985M-s0-bc90f8ab9d",
     ]
 
 
@@ -169,11 +169,11 @@ def test_which_fields_make_the_id():
         "n_eval", "n_tokens_budget", "schema_version", "seed", "tasks",
         "train.batch_size", "train.beta1", "train.beta2", "train.diverge_loss", "train.final_lr_fraction",
         "train.grad_clip", "train.lr", "train.n_steps", "train.n_tokens", "train.precision", "train.schedule",
-        "train.val_sequences", "train.val_every_steps", "train.warmup_steps", "train.weight_decay",
+        "train.val_every_steps", "train.val_sequences", "train.warmup_steps", "train.weight_decay",
     ]
     assert EXCLUDED == ("label", "eval_batch_size", "train.log_every_steps", "train.compile",
                         "train.checkpoint_every_seconds", "train.micro_batch_size", "train.data_workers",
-                        "data.tokenizer", "data.corpus.path", "data.corpus.cache_dir", "branch_points")
+                        "train.recipe", "data.tokenizer", "data.corpus.path", "data.corpus.cache_dir", "branch_points")
     base = run_id(_literal_spec())
     assert run_id(_replace(_literal_spec(), "train.lr", 2e-3)) != base
     assert run_id(_replace(_literal_spec(), "label", "renamed")) == base

@@ -34,7 +34,7 @@ EXPECTED = {
         ("seq_len", INT), ("n_params", INT), ("n_nonembed_params", INT), ("n_tokens_budget", INT), ("n_tokens", INT),
         ("flops", F), ("flops_6nd", F), ("flops_spent", F), ("schedule", S), ("role", S), ("trunk_run_id", S),
         ("branch_step", INT), ("cooldown_steps", INT), ("batch_size", INT), ("n_steps", INT), ("lr", F),
-        ("final_train_loss", F),
+        ("recipe", S), ("final_train_loss", F),
         ("final_val_loss", F), ("train_seconds", F), ("eval_seconds", F), ("wall_seconds", F),
         ("tokens_per_second", F), ("mfu", F), ("startup_seconds", F), ("micro_batch_size", INT), ("compiled", B),
         ("precision", S),
@@ -51,6 +51,6 @@ def test_table_columns_and_types_are_pinned(table):
 
 
 def test_schema_version_travels_in_the_file_metadata():
-    assert TABLE_SCHEMA_VERSION == "6"
+    assert TABLE_SCHEMA_VERSION == "7"
     for schema, _ in EXPECTED.values():
-        assert schema.metadata == {b"schema_version": b"6"}
+        assert schema.metadata == {b"schema_version": b"7"}

@@ -272,7 +272,8 @@ def test_budgets_that_round_to_the_same_run_are_refused(compose_cfg):
     from sweep.grid import expand
     from sweep.validate import validate_runs
 
-    branches = ("train.schedule=wsd", "grid.branches=true", "grid.branch_plan=largest")  # one plan a size
+    # one plan a size, 4 sequences of 128 tokens a step
+    branches = ("train.schedule=wsd", "grid.branches=true", "grid.branch_plan=largest", "train.batch_size=4")
     for overrides in ((*branches, "grid.n_tokens=[2e4,2.01e4,4e4]"),
                       (*branches, "grid.n_tokens=[2e4,4e4,4.02e4]", "grid.seeds=[0,1]"),  # trunk and branch
                       ("grid.n_tokens=[2e4,2.01e4]", "train.lr=1e-3", "train.batch_size=4")):
