@@ -7,8 +7,10 @@ small batch x learning-rate grid at a few of its own smallest sizes and budgets 
 DeepSeek's own method (Bi et al. 2024, sec. 3.1; Porian et al. 2024 show that tuning these matters most at
 small scale):
 
-  points     every pair of the grid's `recipe.sizes` smallest sizes and their `recipe.budgets` smallest
-             budgets, each at its training compute C;
+  points     `recipe.sizes` sizes of the grid, the smallest and every k-th after it so that they span about
+             two thirds of its sizes (a recipe of compute alone must hold across N: fitted on the smallest
+             sizes alone it gave the largest ones an lr that cost them 7% of loss), each at its
+             `recipe.budgets` smallest budgets, at its training compute C;
   runs       at each point, every batch of recipe.batch_factors x the published optimum (rounded as the grid
              rounds, sweep.recipe.round_batch, but below train.min_batch_size too: the optimum may lie there)
              with every lr of recipe.lr_factors x the published lr; ordinary runs (ids, tables, a rerun skips
@@ -46,7 +48,8 @@ from sweep.recipe import DEEPSEEK, PowerLaw, Recipe, round_batch
 from sweep.spec import RunSpec
 from sweep.train.flops import n_params, train_flops
 
-MIN_SPAN_FOR_EXPONENTS = 10.0  # max / min compute of the points before the exponents are fitted
+MIN_SPAN_FOR_EXPONENTS = 5.0  # max / min compute of the points before the exponents are fitted ...
+MIN_POINTS_FOR_EXPONENTS = 3  # ... on at least this many points
 N_BOOT = 200
 LEVEL = 0.90  # of every interval of the calibration (the analysis's level, analysis.interval.LEVEL)
 SOURCE = "calibrated"
@@ -67,7 +70,8 @@ def calibration_specs(cfg: SweepConfig, grid: list[RunSpec], published: Recipe =
     recipe.batch_factors x recipe.lr_factors grid around `published`'s optimum at each point, one run per
     recipe.seeds, smallest compute first."""
     rc = cfg.recipe
-    sizes = sorted({(n_params(s.model), s.label) for s in grid})[:rc.sizes]
+    sizes = sorted({(n_params(s.model), s.label) for s in grid})
+    sizes = sizes[::max(1, (len(sizes) - 1) // rc.sizes)][:rc.sizes]
     specs: dict[tuple, RunSpec] = {}
     for _, label in sizes:
         of_size = [s for s in grid if s.label == label and s.role != "branch"]
@@ -254,7 +258,7 @@ def fit_calibration(rows: list[dict[str, Any]], at_flops: float, published: Reci
         raise ValueError("; ".join(problems))
     span = float(np.exp(log_c.max() - log_c.min()))
     if fit_exponents is None:
-        fit_exponents = span >= MIN_SPAN_FOR_EXPONENTS
+        fit_exponents = span >= MIN_SPAN_FOR_EXPONENTS and len(keys) >= MIN_POINTS_FOR_EXPONENTS
     exponents = None if fit_exponents else (published.batch_tokens.exponent, published.lr.exponent)
     surface = fit_surface(point, log_c, u, v, y, exponents)
     bound = exponents is not None and surface.below
@@ -276,8 +280,9 @@ def fit_calibration(rows: list[dict[str, Any]], at_flops: float, published: Reci
                      "recipe takes the edge of the batches and learning rates tried; widen recipe.batch_factors / "
                      "recipe.lr_factors toward it")
     if not fit_exponents:
-        notes.append(f"the points span {span:.2g}x in compute (< {MIN_SPAN_FOR_EXPONENTS:g}x): the published "
-                     f"exponents are kept ({published.reference}) and the coefficients calibrated")
+        notes.append(f"{len(keys)} points spanning {span:.2g}x in compute (exponents are fitted from "
+                     f"{MIN_POINTS_FOR_EXPONENTS} points over {MIN_SPAN_FOR_EXPONENTS:g}x): the published exponents "
+                     f"are kept ({published.reference}) and the coefficients calibrated")
     ci, failed = _bootstrap(point, log_c, u, v, y, surface, exponents, at_flops, n_boot, seed)
     if failed:
         notes.append(f"{failed:.0%} of the bootstrap refits found no bottom in the resampled runs")

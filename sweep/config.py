@@ -59,12 +59,13 @@ class RecipeConfig:
     source: auto (calibrate where any run of the grid lies outside the published laws' fitted compute range,
     else the published laws) | calibrate (always) | deepseek (the published laws, DeepSeek LLM). Calibrating
     (sweep/calibration.py) trains, before the grid, every batch factor x lr factor around the published optimum
-    at each pair of the grid's `sizes` smallest sizes and their `budgets` smallest budgets, and fits the
-    laws there; the grid then derives its runs' batch and lr from the fitted laws.
+    at `sizes` of the grid's sizes (the smallest and every k-th after it, over about two thirds of them) at their
+    `budgets` smallest budgets, and fits the laws there; the grid then derives its runs' batch and lr from
+    the fitted laws.
     """
 
     source: str = "auto"
-    sizes: int = 2
+    sizes: int = 3
     budgets: int = 1
     # every batch of batch_factors x the published optimum (or x twice train.min_batch_size where that is larger,
     # never below the floor) with every lr of lr_factors x the published lr

@@ -298,7 +298,9 @@ def _ratio(change) -> float | None:
 def _recipe_finding(reversals: tuple[Reversal, ...], mono: Monotonicity, ranges: _Ranges) -> tuple[str, str]:
     columns = {c.column for r in reversals for c in r.changes}
     evidence = f"{_places(reversals)}, each where {_where(reversals)}: {_listed(reversals)}"
-    fix = "calibrate the recipe at this scale (recipe.source=calibrate)"
+    calibrated = any(v.startswith("calibrated") for p in mono.points for c, v in p.recipe if c == "recipe")
+    fix = ("the calibrated recipe still changes here: calibrate at more points (recipe.sizes=3 recipe.budgets=2)"
+           if calibrated else "calibrate the recipe at this scale (recipe.source=calibrate)")
     if columns & {"batch_size", "n_steps", "lr"}:
         batches = Counter(v for p in mono.points for c, v in p.recipe if c == "batch_size" and "|" not in v)
         if batches:

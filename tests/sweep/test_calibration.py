@@ -99,18 +99,19 @@ def test_too_few_runs_to_place_an_optimum_is_an_error_naming_the_point():
         fit_calibration(rows, at_flops=6e12, n_boot=0)
 
 
-def test_the_default_grid_calibrates_at_its_two_smallest_sizes_and_smallest_budget(compose_cfg):
+def test_the_default_grid_calibrates_at_sizes_spread_over_two_thirds_of_it_at_its_smallest_budget(compose_cfg):
     cfg = compose_cfg()
     grid = expand(cfg)
     specs = calibration_specs(cfg, grid)
-    smallest = sorted({(s.model.n_layer * s.model.d_model**2, s.label) for s in grid})[:2]
-    assert {s.label for s in specs} == {f"{label} calib" for _, label in smallest}
+    assert {s.label for s in specs} == {"s1 calib", "s3 calib", "s5 calib"}  # of s1..s7
     assert {s.n_tokens_budget for s in specs} == {min(s.n_tokens_budget for s in grid)}
-    assert len(specs) == 2 * len(cfg.recipe.batch_factors) * len(cfg.recipe.lr_factors)
+    assert len(specs) == 3 * len(cfg.recipe.batch_factors) * len(cfg.recipe.lr_factors)
     assert len({run_id(s) for s in specs}) == len(specs)  # ordinary runs, each its own id
     for spec in specs:
         assert spec.train.recipe == RUN_TAG and spec.role == "independent" and spec.train.schedule == "cosine"
         factor = spec.train.lr / DEEPSEEK.lr(float(train_flops(spec.model, spec.n_tokens_budget)))
         assert min(abs(factor - f) for f in cfg.recipe.lr_factors) < 1e-9
-    # the published optimum (9 and 11 sequences) lies below twice the floor of 8: the floor and two doublings
-    assert {s.train.batch_size for s in specs} == {8, 16, 32}
+    # s1's published optimum (9 sequences) lies below twice the floor of 8: the floor and two doublings; s5's
+    # (17.6) above it: around it
+    assert {s.train.batch_size for s in specs if s.label == "s1 calib"} == {8, 16, 32}
+    assert {s.train.batch_size for s in specs if s.label == "s5 calib"} == {9, 18, 36}
