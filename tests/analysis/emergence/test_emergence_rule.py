@@ -46,13 +46,19 @@ def test_the_same_rise_scaled_to_a_real_effect_is_emergent():
     assert r["effect"] == pytest.approx(0.7, abs=0.1) and "of the metric's range" in r["reason"]
 
 
-@pytest.mark.parametrize("y", [[0, 0, 0, 0.01, 0.7, 0.9, 0.85, 0.7, 0.6],
-                               [0, 0, 0, 0.0, 0.02, 0.8, 0.9, 0.75, 0.55]])
-def test_a_jump_that_falls_back_part_of_the_way_is_emergent_with_n_c_and_a_flag(y):
+@pytest.mark.parametrize("y, bracketed", [([0, 0, 0, 0.01, 0.7, 0.9, 0.85, 0.7, 0.6], False),
+                                           ([0, 0, 0, 0.0, 0.02, 0.8, 0.9, 0.75, 0.55], True)])
+def test_a_jump_that_falls_back_part_of_the_way_is_emergent_with_n_c_and_a_flag(y, bracketed):
+    """0.7 at the fifth size is on the rise (0.2 below the top): a fitted N_c; 0.02 -> 0.8 leaves no size on the
+    rise: the threshold is bracketed by sizes 5 and 6 (1e8, 3.16e8) and has no fitted N_c."""
     r = row(y, chance=0.0, n_samples=1000, n_boot=100)
     assert r["verdict"] == "emergent", r["reason"]
     assert "falls-back" in r["flags"].split(",") and "falls back" in r["reason"]
-    assert 1e7 < r["n_c"] < 1e9 and r["n_c_lo"] <= r["n_c"] <= r["n_c_hi"]
+    assert ("bracketed" in r["flags"].split(",")) is bracketed and r["bracketed"] is bracketed
+    if bracketed:
+        assert np.isnan(r["n_c"]) and (r["n_c_lo"], r["n_c_hi"]) == pytest.approx((SIZES[4], SIZES[5]))
+    else:
+        assert 1e7 < r["n_c"] < 1e9 and r["n_c_lo"] <= r["n_c"] <= r["n_c_hi"]
     assert 0 < r["fall_back"] < 0.5
 
 
@@ -80,9 +86,9 @@ def test_decide_is_pure_and_owns_the_verdict():
     y = sigmoid(X, 0.0, 0.9, 3.0, np.log(3e8))
     ev = gather(X, y, chance=0.0, bounds=(0.0, 1.0))
     assert decide(ev, Criteria()) == decide(ev, Criteria())
-    assert decide(ev, Criteria())[0] is Verdict.EMERGENT
-    assert decide(ev, Criteria(min_effect=0.95))[0] is Verdict.FLAT
-    assert decide(ev, Criteria(min_dof=5))[0] is Verdict.INSUFFICIENT
+    assert decide(ev, Criteria()).verdict is Verdict.EMERGENT
+    assert decide(ev, Criteria(min_effect=0.95)).verdict is Verdict.FLAT
+    assert decide(ev, Criteria(min_dof=5)).verdict is Verdict.INSUFFICIENT
 
 
 def test_every_verdict_answers_what_depends_on_it():
