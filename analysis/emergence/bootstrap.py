@@ -51,24 +51,40 @@ def _scaled(var: float | np.ndarray, dof: float, n_boot: int, rng) -> np.ndarray
     return np.atleast_2d(var) * factor
 
 
+def _shaped(values: np.ndarray, slope2: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """(a, c) of a + c f'^2 fitted (non-negative, weighted least squares) to per-size variance estimates."""
+    a, c = nnls(np.stack([np.ones(len(values)), slope2], axis=1) * weights[:, None], values * weights)[0]
+    return float(a), float(c)
+
+
+def _misfit(ev: CurveEvidence) -> tuple[np.ndarray, int]:
+    """(per-size misfit variance, its dof): the residual variance SSE / dof, or where larger a + c f'^2 fitted to
+    each size's leverage-corrected squared residual r^2 / (1 - h) (h from the fit's hat matrix)."""
+    sig, x = ev.sigmoid, ev.x
+    dof = max(ev.n_sizes - sig.n_free, 1)
+    jac = sig.jacobian(x)
+    hat = np.einsum("ij,jk,ik->i", jac, np.linalg.pinv(jac.T @ jac), jac)
+    resid2 = (ev.oriented - sig.predict(x)) ** 2 / np.clip(1.0 - hat, 1.0 / ev.n_sizes, 1.0)
+    slope2 = sig.slope(x) ** 2
+    a, c = _shaped(resid2, slope2, np.ones(ev.n_sizes))
+    return np.maximum(a + c * slope2, sig.sse / dof), dof
+
+
 def _seed_model(ev: CurveEvidence) -> tuple[np.ndarray, float]:
     """(per-size variance of the seeds' mean, its dof): a + c f'(x)^2 fitted to every size's seed variance at once,
     and the seeds' degrees of freedom at the sizes on the rise (each weighted by its share of the largest f'^2)."""
     noise, sig = ev.measured, ev.sigmoid
-    p = sig.predict(ev.x)
-    slope2 = (sig.k * (p - sig.floor) * (sig.ceil - p) / (sig.ceil - sig.floor)) ** 2
+    slope2 = sig.slope(ev.x) ** 2
     ok = np.isfinite(noise.seed_own)
-    w = np.sqrt(noise.n_seeds[ok] - 1.0)
-    coef = nnls(np.stack([np.ones(ok.sum()), slope2[ok]], axis=1) * w[:, None], noise.seed_own[ok] * w)[0]
-    share = slope2 / slope2.max() if coef[1] > 0 else np.ones(len(p))
-    return (coef[0] + coef[1] * slope2) / noise.n_seeds, max(float(np.sum((noise.n_seeds[ok] - 1) * share[ok])), 1.0)
+    a, c = _shaped(noise.seed_own[ok], slope2[ok], np.sqrt(noise.n_seeds[ok] - 1.0))
+    share = slope2 / slope2.max() if c > 0 else np.ones(ev.n_sizes)
+    return (a + c * slope2) / noise.n_seeds, max(float(np.sum((noise.n_seeds[ok] - 1) * share[ok])), 1.0)
 
 
 def replicate_variances(ev: CurveEvidence, n_boot: int, rng) -> tuple[str, np.ndarray]:
     """(sources, B x n variances): per replicate and size, the largest variance a known source gives."""
-    sig, n = ev.sigmoid, ev.n_sizes
-    dof = max(n - sig.n_free, 1)
-    var = np.broadcast_to(np.maximum(_scaled(sig.sse / dof, dof, n_boot, rng), (1e-3 * ev.scale) ** 2), (n_boot, n))
+    misfit, dof = _misfit(ev)
+    var = np.maximum(_scaled(misfit, dof, n_boot, rng), (1e-3 * ev.scale) ** 2)
     sources = ["misfit"]
     noise = ev.measured
     if noise is not None and noise.has_seeds:
@@ -76,7 +92,7 @@ def replicate_variances(ev: CurveEvidence, n_boot: int, rng) -> tuple[str, np.nd
         var = np.maximum(var, _scaled(model, dof_eff, n_boot, rng))
         sources.insert(0, "seeds")
     if noise is not None and noise.has_binomial:
-        var = np.maximum(var, noise.binomial_var(ev.sign * sig.predict(ev.x))[None, :])
+        var = np.maximum(var, noise.binomial_var(ev.sign * ev.sigmoid.predict(ev.x))[None, :])
         sources.insert(-1, "binomial")
     return "+".join(sources), var
 

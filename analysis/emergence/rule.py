@@ -37,8 +37,9 @@ file. In order; the checks that need no fitted model come first, so they hold on
                      most `max_width_frac` of the observed range and `max_width`), rises by
                      `min_rise_over_noise` sigmas and `min_effect` of the range, with >= 2 sizes before
                      the transition and >= 2 after its start (or the largest alone past the midpoint). With
-                     at most one size on its 10-90% rise (flag `rise-unresolved`) the threshold is not
-                     located more finely than the two sizes around it: its interval spans them
+                     at most one size on its 10-90% rise, or two with one run per size (flag
+                     `rise-unresolved`), the threshold is not located more finely than the two sizes
+                     around it: its interval spans them
   smooth             anything else with signal; a metric that gets worse with scale says "inverse scaling"
 """
 
@@ -224,27 +225,51 @@ def _flat_without_fits(ev: CurveEvidence, crit: Criteria):
     return None
 
 
+def _step_text(ev: CurveEvidence) -> str:
+    j = ev.jump
+    values = ev.sign * ev.oriented
+    return (f"{values[j.lower]:.3g} -> {values[j.lower + 1]:.3g} between sizes {j.lower + 1} and {j.lower + 2} of "
+            f"{ev.n_sizes}")
+
+
+def _no_bracket(ev: CurveEvidence, crit: Criteria) -> str:
+    """Why the largest step between neighbouring sizes brackets no threshold; "" when it does (or, onto the
+    largest size below the middle of the range, puts it beyond the largest model)."""
+    j = ev.jump
+    if j is None:
+        return "no rise between neighbouring sizes"
+    step = f"the largest step ({_step_text(ev)})"
+    if j.n_before < 2:
+        return f"{step} has {j.n_before} size before it: the floor is not observed"
+    if j.step < crit.min_rise_over_noise * j.sigma:
+        return f"{step} is {j.step / j.sigma:.1f} sigma, under {crit.min_rise_over_noise:g}"
+    if ev.bounded and j.step < crit.min_effect * ev.scale:
+        return f"{step} is {j.step / ev.scale:.1%} of the metric's range, under {crit.min_effect:.0%}"
+    if j.before > crit.bracket_band * j.rise:
+        return (f"before {step} the curve has risen {j.before / j.rise:.0%} of the way, more than "
+                f"{crit.bracket_band:.0%}: sizes lie on the rise")
+    if j.last and not j.past_midpoint:
+        return ""
+    if not j.last and j.after > crit.bracket_band * j.rise:
+        return (f"after {step} the curve still rises {j.after / j.rise:.0%} of the way, more than "
+                f"{crit.bracket_band:.0%}: sizes lie on the rise, or its top is not observed")
+    if crit.max_width is not None and j.x_hi - j.x_lo > crit.max_width:
+        return f"{step} spans {j.x_hi - j.x_lo:.3g} in x, wider than {crit.max_width:.3g}: not a jump"
+    return ""
+
+
 def _jump(ev: CurveEvidence, crit: Criteria):
     """A jump between neighbouring sizes with no size on its rise: bracketed, or beyond the largest size."""
+    if _no_bracket(ev, crit):
+        return None
     j = ev.jump
-    if j is None or j.n_before < 2 or j.step < crit.min_rise_over_noise * j.sigma:
-        return None
-    if (ev.bounded and j.step < crit.min_effect * ev.scale) or j.before > crit.bracket_band * j.rise:
-        return None
-    values = ev.sign * ev.oriented
-    lo, hi = values[j.lower], values[j.lower + 1]
-    where = f"sizes {j.lower + 1} and {j.lower + 2} of {ev.n_sizes}"
-    told = (f"{lo:.3g} -> {hi:.3g} between {where} carries {j.share:.0%} of the rise ({j.step / j.sigma:.1f} sigma"
+    told = (f"{_step_text(ev)} carries {j.share:.0%} of the rise ({j.step / j.sigma:.1f} sigma"
             + (f", {j.step / ev.scale:.0%} of the metric's range)" if ev.bounded else ")")
             + f"; the {j.n_before} sizes before it lie within {crit.bracket_band:.0%} of the rise above the floor")
     if j.last and not j.past_midpoint:
         return Decision(Verdict.BEYOND_RANGE, f"a jump onto the largest size: {told}, and the largest does not pass "
                                               f"the middle of the metric's range: the threshold is at or past the "
                                               f"largest model, not located")
-    if not j.last and j.after > crit.bracket_band * j.rise:
-        return None
-    if crit.max_width is not None and j.x_hi - j.x_lo > crit.max_width:
-        return None
     then = ("the largest passes the middle of the metric's range, so the middle of the rise whatever its unseen "
             "ceiling" if j.last else f"the {j.n_after} sizes after it lie within {crit.bracket_band:.0%} of the top")
     return Decision(Verdict.EMERGENT, f"a jump between neighbouring sizes: {told}; {then}", ("bracketed",),
@@ -256,9 +281,10 @@ def _enough_sizes(ev: CurveEvidence, crit: Criteria):
     if ev.n_sizes >= need:
         return None
     pinned = "floor pinned at chance" if ev.floor_pinned else "free floor"
-    return Decision(Verdict.INSUFFICIENT, f"{ev.n_sizes} sizes, neither flat nor a jump between two of them; a "
-                                          f"sigmoid ({ev.n_free_sigmoid} parameters, {pinned}) and its noise need "
-                                          f"at least {need} sizes to be compared with smooth models")
+    return Decision(Verdict.INSUFFICIENT, f"{ev.n_sizes} sizes, not flat, and no jump brackets a threshold "
+                                          f"({_no_bracket(ev, crit)}); a sigmoid ({ev.n_free_sigmoid} parameters, "
+                                          f"{pinned}) and its noise need at least {need} sizes to be compared with "
+                                          f"smooth models")
 
 
 def _flat_by_ic(ev: CurveEvidence, crit: Criteria):
@@ -297,9 +323,17 @@ def _sigmoid_preferred(ev: CurveEvidence, crit: Criteria) -> Decision:
     reason = (f"sigmoid beats {ev.best_smooth} by {ev.ic} {ev.delta_ic:.1f}; {width_text}; rise {ev.rise:.3g} = "
               f"{ev.rise / ev.noise:.1f} sigma" + (f" = {ev.rise / ev.scale:.0%} of the metric's range"
                                                    if ev.bounded else ""))
-    unresolved = ev.n_on_rise <= 1 and all(math.isfinite(v) for v in ev.around_x_c)
+    unresolved = _unresolved(ev) and all(math.isfinite(v) for v in ev.around_x_c)
     return Decision(Verdict.EMERGENT, reason, _emergent_flags(ev, unresolved), fitted=True,
                     resolution=ev.around_x_c if unresolved else None)
+
+
+def _unresolved(ev: CurveEvidence) -> bool:
+    """The sizes on the fitted 10-90% rise cannot place x_c between the two sizes around it: one size (its value
+    places x_c only through the assumed shape and a steepness bounded from below), or two with one run per size
+    (x_c and k then pass through both exactly, and nothing measures how far another run would move them)."""
+    seeds = ev.measured is not None and ev.measured.has_seeds
+    return ev.n_on_rise <= 1 or (ev.n_on_rise == 2 and not seeds)
 
 
 def _emergent_flags(ev: CurveEvidence, unresolved: bool) -> tuple[str, ...]:
@@ -323,8 +357,8 @@ FLAG_TEXT = {
     "k-lower-bound": "transition narrower than the data resolve: k is a lower bound",
     "bracketed": "no size lies on the rise: the threshold lies between the two neighbouring sizes, and no N_c, k "
                  "or R² is fitted to place it between them",
-    "rise-unresolved": "at most one size lies on the fitted 10-90% rise: the threshold is not located more finely "
-                       "than the two sizes around it, and its interval spans them",
+    "rise-unresolved": "at most one size lies on the fitted 10-90% rise (two, with one run per size): the threshold "
+                       "is not located more finely than the two sizes around it, and its interval spans them",
 }
 
 

@@ -56,6 +56,19 @@ class SigmoidFit:
     def predict(self, x) -> np.ndarray:
         return sigmoid(np.asarray(x, dtype=float), self.floor, self.ceil, self.k, self.x_c)
 
+    def slope(self, x) -> np.ndarray:
+        """d y / d x of the fitted curve."""
+        s = _logistic(self.k * (np.asarray(x, dtype=float) - self.x_c))
+        return (self.ceil - self.floor) * self.k * s * (1.0 - s)
+
+    def jacobian(self, x) -> np.ndarray:
+        """n x n_free derivatives of the prediction in the fitted parameters ((floor,) ceil, k, x_c)."""
+        x = np.asarray(x, dtype=float)
+        s = _logistic(self.k * (x - self.x_c))
+        ds = (self.ceil - self.floor) * s * (1.0 - s)
+        cols = [s, ds * (x - self.x_c), -ds * self.k]
+        return np.stack(cols if self.floor_fixed else [1.0 - s, *cols], axis=1)
+
 
 def sigmoid(x: np.ndarray, floor: float, ceil: float, k: float, x_c: float) -> np.ndarray:
     z = np.clip(-k * (x - x_c), -700, 700)
