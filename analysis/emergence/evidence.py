@@ -19,7 +19,13 @@ sharp curves flat, and BIC on request); the rule (analysis/emergence/rule.py) as
 
 A curve that rises to a peak and then falls (one turn, up first) is fitted on its running maximum
 (`envelope`), so that a jump followed by a partial fall can be judged as the jump it is; how far it
-falls back is `fall_back`, and the rule decides what to make of it. Nothing here decides a verdict.
+falls back is `fall_back`, and the rule decides what to make of it.
+
+Without any fit: each size's measured standard error (analysis/emergence/noise.py), the largest difference
+between two sizes and the largest distance from a pinned chance level in those sigmas (`contrast`,
+`off_chance`), and the largest step between neighbouring sizes with where the other sizes sit
+(analysis/emergence/jump.py). With the sigmoid: how many sizes lie on its 10-90% rise (`n_on_rise`) and
+which two sizes surround its x_c (`around_x_c`). Nothing here decides a verdict.
 """
 
 from __future__ import annotations
