@@ -110,3 +110,26 @@ def test_a_smooth_panel_draws_no_sigmoid_step():
     labels = {ax.get_title().split("\n")[0]: [line.get_label() for line in ax.get_lines()] for ax in fig.axes}
     assert "sigmoid" not in labels["target_logprob"]
     assert "sigmoid" in labels["exact_match"]
+
+
+def test_a_jump_between_two_sizes_is_not_located_more_finely_than_they_are():
+    """A curve at chance up to 1e6 parameters and near its top from 3e6 on: no size on the rise, so the threshold
+    is bracketed by 1e6 and 3e6, not given an interval narrower than the gap (a fit would place it in [1.69e6,
+    2.79e6])."""
+    sizes = np.array([1e5, 3e5, 1e6, 3e6, 1e7, 3e7])
+    r = row([0.0, 0.004, 0.002, 0.86, 0.9, 0.91], sizes=sizes, chance=0.0, n_samples=500, n_boot=200)
+    assert r["verdict"] == "emergent" and r["bracketed"], r["reason"]
+    assert (r["n_c_lo"], r["n_c_hi"]) == (pytest.approx(1e6), pytest.approx(3e6)) and np.isnan(r["n_c"])
+
+
+def test_one_size_on_the_rise_widens_the_interval_to_the_sizes_around_n_c():
+    """compose_3 exact match in the default sweep (code eb6cd9c, 7 sizes, largest budget 1.085e6 tokens, one seed,
+    256 answers): 0 at 57.6K, 0.59 at 95.6K, 0.96 at 164K. One size lies on the rise, so its 0.59 places N_c only
+    through the sigmoid's assumed shape: the interval spans the two sizes around N_c, not the bootstrap's
+    [8.75e4, 9.5e4] alone, far narrower than the gap the sizes leave."""
+    sizes = np.array([32928, 57632, 95568, 164288, 267912, 467808, 782544])
+    y = [0.0, 0.0, 0.58984375, 0.96484375, 1.0, 1.0, 0.9296875]
+    r = row(y, sizes=sizes, chance=0.0, n_samples=256, n_boot=200)
+    assert r["verdict"] == "emergent" and "rise-unresolved" in r["flags"].split(","), r["reason"]
+    assert r["n_c"] == pytest.approx(9.24e4, rel=0.02)
+    assert r["n_c_lo"] <= 57632 * (1 + 1e-9) and r["n_c_hi"] >= 95568 * (1 - 1e-9)
