@@ -10,16 +10,19 @@ fitted value Gaussian noise with the largest variance any known source gives tha
             (each weighted by its share of the largest f'^2): the estimate rests on those sizes. Seeds at
             different sizes are different runs, so their deviations are drawn independently per size
   binomial  p (1 - p) / n_samples at the fitted value, for an all-or-nothing metric
-  misfit    the sigmoid's residual variance, times dof / chi2_dof (dof = sizes - parameters) drawn per
-            replicate, as a t-quantile widens for an estimated sigma
+  misfit    the sigmoid's residual variance SSE / dof, or where larger a + c f'(x)^2 fitted to each
+            size's squared residual over 1 - its leverage (a fit pulls its curve through the sizes that
+            place it, so their residuals understate the noise there); times dof / chi2_dof (dof = sizes
+            - parameters) drawn per replicate, as a t-quantile widens for an estimated sigma
   floor     0.1% of the metric's range (evidence.py's noise floor)
 The largest, not the sum: the residuals already hold the measurement noise, and the seeds' spread the
 sampling noise when seeds see different samples. No replicate is quieter than any source known to be there.
 Replicates are clipped to the metric's range and refitted with the same pinned floor and bounds.
 Percentile intervals (analysis.interval); a k interval that touches the upper bound means "at least this
-steep". How far the sizes limit the threshold's location (the gap between two sizes when at most one lies
-on the rise) is the rule's to say (rule.Decision.resolution); analysis/emergence/curve.py widens the
-interval to it. Coverage is checked in tests/analysis/emergence/test_emergence_calibration.py.
+steep". How far the sizes limit the threshold's location (the gap between two sizes when those on the rise
+cannot place it) is the rule's to say (rule.Decision.resolution); analysis/emergence/curve.py widens the
+interval to it. Coverage on coarse grids, with seeds and binomial answers, is checked in
+tests/analysis/emergence/test_emergence_intervals.py.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def _seed_model(ev: CurveEvidence) -> tuple[np.ndarray, float]:
     return (a + c * slope2) / noise.n_seeds, max(float(np.sum((noise.n_seeds[ok] - 1) * share[ok])), 1.0)
 
 
-def replicate_variances(ev: CurveEvidence, n_boot: int, rng) -> tuple[str, np.ndarray]:
+def _replicate_variances(ev: CurveEvidence, n_boot: int, rng) -> tuple[str, np.ndarray]:
     """(sources, B x n variances): per replicate and size, the largest variance a known source gives."""
     misfit, dof = _misfit(ev)
     var = np.maximum(_scaled(misfit, dof, n_boot, rng), (1e-3 * ev.scale) ** 2)
@@ -101,7 +104,7 @@ def bootstrap_sigmoid(ev: CurveEvidence, *, bounds_o: tuple[float, float] | None
                       seed: int, steep) -> SigmoidBootstrap:
     """Refit the sigmoid of `ev` to n_boot replicates; `steep(k)` says whether a replicate's k is steep."""
     rng = np.random.default_rng(seed)
-    method, var = replicate_variances(ev, n_boot, rng)
+    method, var = _replicate_variances(ev, n_boot, rng)
     reps = ev.sigmoid.predict(ev.x)[None, :] + rng.normal(0.0, 1.0, size=var.shape) * np.sqrt(var)
     if bounds_o is not None:
         reps = np.clip(reps, bounds_o[0], bounds_o[1])

@@ -2,7 +2,8 @@
 fitted sigmoid carries the verdict, bootstrap intervals (bootstrap.py), as one `CurveVerdict`.
 
 The threshold's interval is the bootstrap's percentile interval of x_c, widened to the two sizes the rule
-says the data cannot locate it more finely than (rule.Decision.resolution: at most one size on the rise).
+says the data cannot locate it more finely than (rule.Decision.resolution: when the sizes on the rise
+cannot place it).
 A bracketed threshold has no fit: its interval is the two sizes either side of the jump."""
 
 from __future__ import annotations

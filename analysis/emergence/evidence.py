@@ -87,7 +87,6 @@ class CurveEvidence:
     measured: Noise | None = field(default=None, repr=False)  # per size, what noise.py knows
     contrast: float = math.nan  # largest difference between two sizes, in sigmas of that difference (measured)
     off_chance: float = math.nan  # largest distance of a size from a pinned chance level, in its sigmas (measured)
-    noise_estimate: tuple[float, int, float] = (math.nan, 1, math.nan)  # residual sigma, its dof, noise floor
     rise: float = math.nan  # fitted sigmoid change across the observed range, oriented (> 0: improving)
     slope: float = math.nan  # of the linear model, oriented
     spearman_rho: float = math.nan
@@ -165,12 +164,6 @@ def _contrasts(yo: np.ndarray, se: np.ndarray, floor_o: float | None, sigma_floo
     if floor_o is not None:
         out["off_chance"] = float(np.max(np.abs(yo - floor_o) / se))
     return out
-
-
-def _measured_sigma(noise: Noise, p_mean: np.ndarray) -> float:
-    """Standard error of a per-size mean, averaged over sizes in variance (NaN if nothing is measured)."""
-    var = noise.variances(p_mean)
-    return math.sqrt(float(np.mean(var))) if np.all(np.isfinite(var)) else math.nan
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -330,20 +323,21 @@ def gather(x, y, *, higher_is_better: bool = True, chance: float | None = None,
     spread = float(np.ptp(yo)) if np.ptp(yo) > 1e-9 * max(float(np.max(np.abs(yo))), 1e-300) else 0.0
     scale = (b_o[1] - b_o[0]) if bounded else (spread or 1.0)
     measured = measure(seeds, samples, binomial and bounded)
-    sigma_meas = _measured_sigma(measured, ys)
+    se = measured.standard_errors(ys)  # per size; their mean in variance is the curve's measured sigma
+    sigma_meas = math.sqrt(float(np.mean(se ** 2))) if np.all(np.isfinite(se)) else math.nan
     notes: list[str] = []
     floor_o = _pinned_floor(yo, chance, b_o, sigma_meas, scale, log_likelihood, sign, notes)
     base.update(bounded=bounded, scale=scale, spread=spread, floor_pinned=floor_o is not None,
                 noise_measured=sigma_meas, measured=measured, spearman_rho=_spearman(xs, yo),
                 reversal=_reversal(ys, sigma_meas, scale, bounded))
-    base.update(_contrasts(yo, measured.standard_errors(ys), floor_o, 1e-3 * scale))
+    base.update(_contrasts(yo, se, floor_o, 1e-3 * scale))
     fall_back = _peak_then_fall(yo) if base["reversal"] else math.nan
     base.update(envelope=math.isfinite(fall_back), fall_back=fall_back)
     if len(xs) < 3 or spread == 0 or np.ptp(xs) == 0:
         return CurveEvidence(**base, notes=tuple(notes))
     yf = np.maximum.accumulate(yo) if base["envelope"] else yo
-    base["jump"] = largest_step(xs, yf, measured.standard_errors(ys), yf.min() if floor_o is None else floor_o,
-                                1e-3 * scale, b_o[1] if bounded else None)
+    base["jump"] = largest_step(xs, yf, se, yf.min() if floor_o is None else floor_o, 1e-3 * scale,
+                                b_o[1] if bounded else None)
     fits, sig = _fit_models(xs, yf, floor_o, b_o, notes)
     sigma_floor = max(sigma_meas if math.isfinite(sigma_meas) else 0.0, 1e-3 * scale)
     compared = _comparison(fits, sig, len(xs), sigma_floor, ic)
@@ -354,5 +348,5 @@ def gather(x, y, *, higher_is_better: bool = True, chance: float | None = None,
     if len(seeds) and max(len(s) for s in seeds) > 1:
         notes.append(f"seeds averaged (up to {max(len(s) for s in seeds)} per size)")
     return CurveEvidence(**base, sigmoid=sig, smooth=fits, **compared, noise=max(sigma_floor, resid_sigma),
-                         noise_estimate=(resid_sigma, dof, sigma_floor), slope=fits["linear"].params["b"],
+                         slope=fits["linear"].params["b"],
                          **_transition(sig, xs, yf, b_o), notes=tuple(notes))
