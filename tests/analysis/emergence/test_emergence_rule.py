@@ -133,3 +133,16 @@ def test_one_size_on_the_rise_widens_the_interval_to_the_sizes_around_n_c():
     assert r["verdict"] == "emergent" and "rise-unresolved" in r["flags"].split(","), r["reason"]
     assert r["n_c"] == pytest.approx(9.24e4, rel=0.02)
     assert r["n_c_lo"] <= 57632 * (1 + 1e-9) and r["n_c_hi"] >= 95568 * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("y, extra, why", [
+    ([0.22, 0.29, 0.31], {"chance": 0.25, "n_samples": 100}, "at chance"),  # 4-way choice, 100 answers: sigma 0.045
+    ([0.41, 0.47, 0.44, 0.50], {"n_samples": 200}, "within noise"),  # 200 answers: sigma 0.035, no chance given
+    ([0.30, 0.31, 0.33], {}, "minimum effect"),
+])
+def test_flat_on_three_or_four_sizes_needs_no_sigmoid(y, extra, why):
+    """Flat checks use no fitted model, so they hold below the sizes a sigmoid needs."""
+    sizes = np.logspace(7, 10, len(y))
+    r = row(y, sizes=sizes, metric="mc_accuracy", **extra)
+    assert r["verdict"] == "flat" and r["n_sizes"] == len(y), r["reason"]
+    assert why in r["reason"]
