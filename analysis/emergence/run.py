@@ -208,7 +208,7 @@ def analyze_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = N
     percentile intervals (default: the criteria's, analysis.interval.LEVEL); it is the `ci_level` column.
 
     Main columns: task, metric, metric_kind, higher_is_better, verdict (emergent | smooth | flat |
-    beyond-range | non-monotone | insufficient-data), reason, flags (e.g. falls-back, k-lower-bound),
+    beyond-range | non-monotone | insufficient-data), reason, flags (e.g. bracketed, rise-unresolved, falls-back),
     n_sizes (the sizes the verdict stands on), n_c [n_c_lo, n_c_hi] (threshold in parameters),
     threshold [lo, hi] and threshold_unit (in the x axis's own unit): set only for emergent rows,
     NaN for every verdict without a located threshold; bracketed (flag and column): a jump between two
