@@ -21,8 +21,8 @@ from analysis.plots import to_png, to_svg
 from analysis.report import Section
 
 LOSS_TITLE = "Loss law L(N, D) = E + A/N^alpha + B/D^beta"
-EMERGENCE_COLUMNS = ("metric", "verdict", "n_sizes", "flags", "n_c", "n_c_lo", "n_c_hi", "k", "width_frac",
-                     "effect", "best_model", "r2_sigmoid", "delta_ic", "reason")
+EMERGENCE_COLUMNS = ("metric", "verdict", "n_sizes", "flags", "threshold N_c", "k", "width_frac", "effect",
+                     "best_model", "r2_sigmoid", "delta_ic", "reason")
 
 
 def _ci(ci, fmt: str = "{:.3g}") -> str:
@@ -67,11 +67,18 @@ def _glance_rows(emergence: EmergenceResult) -> list[dict]:
         rows.append({
             "task": art["task"], "verdict": art["artifact_verdict"],
             "discontinuous": f"{disc['metric']}: {disc['verdict']}", "sizes": disc["n_sizes"],
-            threshold_header: _num(disc["n_c"]) + " " + _ci((disc["n_c_lo"], disc["n_c_hi"])) if located else "",
+            threshold_header: _threshold_text(disc) if located else "",
             "flags": disc["flags"], "continuous": f"{cont['metric']}: {cont['verdict']}" if cont else "",
             "EM ≈ p^L (R²)": _num(art["pl_r2"], "{:.2f}") if located else "", "why": art["artifact_reason"],
         })
     return rows
+
+
+def _threshold_text(row: dict) -> str:
+    """N_c with its interval; a bracketed threshold as the two sizes it lies between, with nothing fitted."""
+    if row.get("bracketed"):
+        return f"between {_num(row['n_c_lo'])} and {_num(row['n_c_hi'])} (bracketed)"
+    return _num(row["n_c"]) + " " + _ci((row["n_c_lo"], row["n_c_hi"]))
 
 
 def _loss_lines(loss: LossAnalysis) -> list[str]:
@@ -102,7 +109,9 @@ def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None) -> Sec
     rows = _glance_rows(emergence) if emergence is not None else []
     legend = ("Task verdicts: `emergent` on the discontinuous metric with continuous metrics rising smoothly is "
               "metric-induced (Schaeffer et al. 2023); continuous metrics jumping too is genuine. 'sizes': the "
-              "model sizes the verdict stands on.\n") if rows else ""
+              "model sizes the verdict stands on. A threshold 'between A and B (bracketed)' jumps between two "
+              "neighbouring sizes with none on its rise: it lies somewhere between them, and nothing is fitted to "
+              "say where.\n") if rows else ""
     text = legend + "\n".join(_loss_lines(loss))
     return Section("At a glance", text, rows or None)
 
@@ -229,8 +238,7 @@ def emergence_sections(emergence: EmergenceResult | None, skipped: str, images: 
     sections = []
     for art in emergence.artifacts.iter_rows(named=True):
         task = art["task"]
-        rows = [{c: r.get(c) for c in EMERGENCE_COLUMNS}
-                for r in emergence.table.filter(pl.col("task") == task).iter_rows(named=True)]
+        rows = [_emergence_row(r) for r in emergence.table.filter(pl.col("task") == task).iter_rows(named=True)]
         figure = _add_figure(images, f"emergence_{_slug(task)}", emergence_figure(emergence, tasks=[task]))
         pl_text = ""
         if art["pl_r2"] is not None and np.isfinite(art["pl_r2"]):
@@ -240,11 +248,19 @@ def emergence_sections(emergence: EmergenceResult | None, skipped: str, images: 
         sections.append(Section(
             f"Emergence: {task} — {art['artifact_verdict']}",
             f"{art['artifact_reason']}{pl_text}\nThreshold N_c in parameters with its {_pct(emergence.level)} "
-            "bootstrap interval, given only where the verdict locates one; n_sizes = the sizes the verdict stands "
-            "on; width_frac = the 10-90% rise as a fraction of the observed log-N range; effect = the rise as a "
-            "share of the metric's range; delta_ic = the sigmoid's information-criterion advantage over the best "
-            "smooth model.", rows, [figure]))
+            "interval (bootstrap, widened to the two sizes around N_c when the sizes on the rise cannot place it: "
+            "flag rise-unresolved), given only where the verdict locates one; 'between A and B (bracketed)': a "
+            "jump between two neighbouring sizes with none on its rise, no N_c, k or R² fitted; n_sizes = the "
+            "sizes the verdict stands on; width_frac = the 10-90% rise as a fraction of the observed log-N range; "
+            "effect = the rise as a share of the metric's range; delta_ic = the sigmoid's information-criterion "
+            "advantage over the best smooth model.", rows, [figure]))
     return sections
+
+
+def _emergence_row(r: dict) -> dict:
+    row = {c: r.get(c) for c in EMERGENCE_COLUMNS}
+    row["threshold N_c"] = _threshold_text(r) if Verdict(r["verdict"]).has_threshold else ""
+    return row
 
 
 def _slug(text: str) -> str:

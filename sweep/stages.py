@@ -62,7 +62,8 @@ class Stages:
         lines.append(f"  {fit.recipe.describe()}")
         lo, hi = fit.ci.get("batch_tokens_at", (float("nan"),) * 2)
         lr_lo, lr_hi = fit.ci.get("lr_at", (float("nan"),) * 2)
-        lines.append(f"  at the grid's largest compute C={fit.at_flops:.3g}: B = {fit.recipe.batch_tokens(fit.at_flops):.3g} "
+        at = fit.at_flops
+        lines.append(f"  at the grid's largest compute C={at:.3g}: B = {fit.recipe.batch_tokens(at):.3g} "
                      f"tokens [{lo:.3g}, {hi:.3g}], lr = {fit.recipe.lr(fit.at_flops):.3g} [{lr_lo:.3g}, {lr_hi:.3g}] "
                      f"({fit.level:.0%} intervals); the published laws give B = "
                      f"{DEEPSEEK.batch_tokens(fit.at_flops):.3g}, lr = {DEEPSEEK.lr(fit.at_flops):.3g}")

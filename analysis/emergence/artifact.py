@@ -11,7 +11,8 @@ the same samples (kinds: analysis/emergence/kinds.py):
                   or at the fitted L when no L is stated): the smooth per-token gain then does not
                   account for the jump, and the verdict is inconclusive with that reason
   genuine         a discontinuous metric is emergent and continuous metrics jump too, at a compatible
-                  scale (thresholds x_c no further apart than the wider of the two 10-90% widths): every
+                  scale (thresholds x_c no further apart than the wider of the two 10-90% widths; a
+                  threshold bracketed by two sizes lies anywhere between them, as wide as their gap): every
                   continuous metric that moves jumps, or a log-likelihood metric (target_logprob,
                   task_loss: the least thresholded read-out of the model) does, whatever the others do
   inconclusive    anything else, with the reason: no discontinuous metric emergent, no continuous
@@ -202,5 +203,7 @@ def _composition_fails(composition: CompositionTest | None) -> str:
 
 
 def _compatible(a: CurveVerdict, b: CurveVerdict) -> bool:
-    """Thresholds no further apart than the wider of the two transitions."""
-    return abs(a.sigmoid.x_c - b.sigmoid.x_c) <= max(a.width, b.width)
+    """Thresholds no further apart than the wider of the two transitions (a bracket: its two sizes, as wide
+    as the gap between them)."""
+    (a_lo, a_hi), (b_lo, b_hi) = a.threshold_span, b.threshold_span
+    return max(0.0, max(a_lo, b_lo) - min(a_hi, b_hi)) <= max(a.transition_width, b.transition_width)

@@ -5,9 +5,11 @@ metric_max, metric_log_likelihood, answer_tokens, n_samples, flops, n_tokens, se
 used when present (analysis/emergence/points.py).
 --json prints one JSON document: a list with one object per task x metric, each carrying every
 column of analyze_emergence, its task's `artifact_verdict` and `artifact_reason` included (NaN is
-written as null). Without --json: a table per metric and one per task. Notes on the table as a
-whole (rows dropped for an empty task or metric) go to stderr as "note: ...". Bad input: one line on
-stderr naming the problem, exit status 2.
+written as null). A threshold bracketed by two neighbouring sizes has "bracketed": true (and the flag),
+"n_c": null and the two sizes in n_c_lo, n_c_hi, with nothing fitted (k, x_c, r2_sigmoid null).
+Without --json: a table per metric and one per task. Notes on the table as a whole (rows dropped for
+an empty task or metric) go to stderr as "note: ...". Bad input: one line on stderr naming the
+problem, exit status 2.
 """
 
 from __future__ import annotations
@@ -67,8 +69,9 @@ def _print_tables(result, console) -> None:
         table.add_column(name, overflow="fold")
     for r in result.table.iter_rows(named=True):
         smooth = max((r["r2_linear"], r["r2_power"]), key=lambda v: -1e9 if v is None or v != v else v)
-        table.add_row(r["task"], r["metric"], r["metric_kind"], r["verdict"], str(r["n_sizes"]),
-                      f"{_fmt(r['threshold'])} [{_fmt(r['threshold_lo'])}, {_fmt(r['threshold_hi'])}]",
+        threshold = (f"in [{_fmt(r['threshold_lo'])}, {_fmt(r['threshold_hi'])}] (bracketed)" if r["bracketed"] else
+                     f"{_fmt(r['threshold'])} [{_fmt(r['threshold_lo'])}, {_fmt(r['threshold_hi'])}]")
+        table.add_row(r["task"], r["metric"], r["metric_kind"], r["verdict"], str(r["n_sizes"]), threshold,
                       f"{_fmt(r['k'])} [{_fmt(r['k_lo'])}, {_fmt(r['k_hi'])}]",
                       f"{_fmt(r['r2_sigmoid'])}/{_fmt(smooth)}", f"{r['ic']} {_fmt(r['delta_ic'], 2)}",
                       r["reason"])

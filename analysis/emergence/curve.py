@@ -1,5 +1,10 @@
-"""One curve in, one verdict out: the evidence (evidence.py), the rule's verdict (rule.py) and, where
-the verdict has a transition, bootstrap intervals (bootstrap.py), as one `CurveVerdict`."""
+"""One curve in, one verdict out: the evidence (evidence.py), the rule's decision (rule.py) and, where a
+fitted sigmoid carries the verdict, bootstrap intervals (bootstrap.py), as one `CurveVerdict`.
+
+The threshold's interval is the bootstrap's percentile interval of x_c, widened to the two sizes the rule
+says the data cannot locate it more finely than (rule.Decision.resolution: when the sizes on the rise
+cannot place it).
+A bracketed threshold has no fit: its interval is the two sizes either side of the jump."""
 
 from __future__ import annotations
 
@@ -11,20 +16,22 @@ import numpy as np
 
 from analysis.emergence.bootstrap import SigmoidBootstrap, bootstrap_sigmoid
 from analysis.emergence.evidence import MODELS, CurveEvidence, gather
-from analysis.emergence.rule import FLAG_TEXT, Criteria, Verdict, decide
+from analysis.emergence.rule import FLAG_TEXT, Criteria, Decision, Verdict, decide
 from analysis.emergence.sigmoid import sigmoid
 
 # bootstrap replicates per curve by default: each tail of a 90% percentile interval then rests on ~50
-# replicates; 90 curves of 8 sizes take 7-10 s on 2 shared CPU cores (measured for review 4)
+# replicates; 90 curves of 8 sizes take 7-10 s on 2 shared CPU cores
 N_BOOT = 1000
+# the sigmoid's columns, empty in a bracketed row: nothing is fitted between the two sizes
+_SIGMOID_COLUMNS = ("k", "k_lo", "k_hi", "x_c", "width_10_90", "width_frac", "floor", "ceil", "delta_ic",
+                    "r2_sigmoid", "aic_sigmoid", "aicc_sigmoid", "bic_sigmoid")
 
 
 @dataclass(frozen=True)
 class CurveVerdict:
     evidence: CurveEvidence
-    verdict: Verdict
-    reason: str
-    flags: tuple[str, ...] = ()
+    decision: Decision
+    reason: str  # the decision's, with the evidence's notes
     boot: SigmoidBootstrap | None = None
     level: float = math.nan
 
@@ -34,12 +41,43 @@ class CurveVerdict:
         return getattr(self.evidence, name)
 
     @property
+    def verdict(self) -> Verdict:
+        return self.decision.verdict
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return self.decision.flags
+
+    @property
     def k_ci(self) -> tuple[float, float]:
         return self.boot.k_ci if self.boot else (math.nan, math.nan)
 
     @property
     def x_c_ci(self) -> tuple[float, float]:
-        return self.boot.x_c_ci if self.boot else (math.nan, math.nan)
+        """The threshold's interval in x: the bootstrap's, widened to the rule's resolution; a bracket's two sizes."""
+        res = self.decision.resolution
+        if self.decision.bracketed:
+            return res
+        lo, hi = self.boot.x_c_ci if self.boot else (math.nan, math.nan)
+        if res is None or not (math.isfinite(lo) and math.isfinite(hi)):
+            return lo, hi
+        return min(lo, res[0]), max(hi, res[1])
+
+    @property
+    def threshold_span(self) -> tuple[float, float]:
+        """Where the threshold lies in x: the fitted x_c twice, a bracket's two sizes, NaN when not located."""
+        if self.decision.bracketed:
+            return self.decision.resolution
+        if self.decision.reports_fit:
+            return self.sigmoid.x_c, self.sigmoid.x_c
+        return math.nan, math.nan
+
+    @property
+    def transition_width(self) -> float:
+        """How wide the transition can be in x: the fitted 10-90% width, or a bracket's gap."""
+        if self.decision.bracketed:
+            return self.decision.resolution[1] - self.decision.resolution[0]
+        return self.width
 
     @property
     def floor(self) -> float:
@@ -93,12 +131,17 @@ class CurveVerdict:
             "delta_ic": ev.delta_ic, "delta_ic_flat": ev.delta_ic_flat, "bootstrap": self.boot.method if self.boot
             else "", "n_boot": self.boot.n_boot if self.boot else 0,
             "boot_emergent_frac": self.boot.steep_frac if self.boot else math.nan, "spearman_rho": ev.spearman_rho,
-            "fall_back": ev.fall_back,
+            "fall_back": ev.fall_back, "bracketed": self.decision.bracketed,
         }
         for name in MODELS:
             s = ev.scores.get(name)
             for key in ("r2", "aic", "aicc", "bic"):
                 out[f"{key}_{name}"] = getattr(s, key) if s else math.nan
+        if self.decision.bracketed:
+            jump = ev.jump
+            out.update({name: math.nan for name in _SIGMOID_COLUMNS})
+            out.update(sigmoid_converged=None, threshold_in_range=True, rise=jump.step, noise=jump.sigma,
+                       rise_over_noise=jump.step / jump.sigma, effect=jump.step / ev.scale if ev.bounded else math.nan)
         return out
 
 
@@ -117,17 +160,15 @@ def judge_curve(x, y, *, higher_is_better: bool = True, chance: float | None = N
     crit = criteria or Criteria()
     ev = gather(x, y, higher_is_better=higher_is_better, chance=chance, bounds=bounds,
                 log_likelihood=log_likelihood, binomial=binomial, n_samples=n_samples, group=group, ic=crit.ic)
-    verdict, reason, flags = decide(ev, crit)
-    notes = list(ev.notes) + [FLAG_TEXT[f] for f in flags if f != "falls-back"]
+    decision = decide(ev, crit)
+    notes = list(ev.notes) + [FLAG_TEXT[f] for f in decision.flags if f != "falls-back"]
     if ev.n_dropped and ev.n_sizes:
         notes.append(f"{ev.n_dropped} non-finite values dropped")
-    if notes:
-        reason = reason + "; " + "; ".join(notes)
+    reason = decision.reason + ("; " + "; ".join(notes) if notes else "")
     boot = None
-    if ev.sigmoid is not None and n_boot > 0 and verdict.needs_bootstrap:
+    if ev.sigmoid is not None and n_boot > 0 and decision.draws_sigmoid:
         sign = ev.sign
         bounds_o = None if not ev.bounded else tuple(sorted((sign * bounds[0], sign * bounds[1])))
-        seeds_o = None if ev.envelope else [sign * s for s in ev.seeds]
         boot = bootstrap_sigmoid(ev, bounds_o=bounds_o, level=crit.level, n_boot=n_boot, seed=seed,
-                                 steep=lambda k: crit.steep(k, ev.x_range), seeds_o=seeds_o)
-    return CurveVerdict(ev, verdict, reason, flags, boot, crit.level)
+                                 steep=lambda k: crit.steep(k, ev.x_range))
+    return CurveVerdict(ev, decision, reason, boot, crit.level)

@@ -19,7 +19,13 @@ sharp curves flat, and BIC on request); the rule (analysis/emergence/rule.py) as
 
 A curve that rises to a peak and then falls (one turn, up first) is fitted on its running maximum
 (`envelope`), so that a jump followed by a partial fall can be judged as the jump it is; how far it
-falls back is `fall_back`, and the rule decides what to make of it. Nothing here decides a verdict.
+falls back is `fall_back`, and the rule decides what to make of it.
+
+Without any fit: each size's measured standard error (analysis/emergence/noise.py), the largest difference
+between two sizes and the largest distance from a pinned chance level in those sigmas (`contrast`,
+`off_chance`), and the largest step between neighbouring sizes with where the other sizes sit
+(analysis/emergence/jump.py). With the sigmoid: how many sizes lie on its 10-90% rise (`n_on_rise`) and
+which two sizes surround its x_c (`around_x_c`). Nothing here decides a verdict.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from analysis.emergence.jump import Jump, largest_step
+from analysis.emergence.noise import Noise, measure
 from analysis.emergence.sigmoid import SigmoidFit, fit_sigmoid
 from analysis.emergence.smooth import SmoothFit, fit_constant, fit_linear, fit_power
 
@@ -76,14 +84,19 @@ class CurveEvidence:
     delta_ic_flat: float = math.nan  # IC(constant) - IC(best other): > 0 means there is signal
     noise: float = math.nan  # sigma the rise is compared with
     noise_measured: float = math.nan  # from seeds / binomial sampling; NaN if unknown
-    noise_estimate: tuple[float, int, float] = (math.nan, 1, math.nan)  # residual sigma, its dof, noise floor
+    measured: Noise | None = field(default=None, repr=False)  # per size, what noise.py knows
+    contrast: float = math.nan  # largest difference between two sizes, in sigmas of that difference (measured)
+    off_chance: float = math.nan  # largest distance of a size from a pinned chance level, in its sigmas (measured)
     rise: float = math.nan  # fitted sigmoid change across the observed range, oriented (> 0: improving)
     slope: float = math.nan  # of the linear model, oriented
     spearman_rho: float = math.nan
     n_before: int = 0  # sizes with the fitted sigmoid in the lowest quarter of its rise
     n_risen: int = 0
+    n_on_rise: int = 0  # sizes on the 10-90% part of the fitted rise
+    around_x_c: tuple[float, float] = (math.nan, math.nan)  # x of the sizes either side of the fitted x_c
     n_past_midpoint: int = 0  # sizes past x_c
     past_midpoint: bool = False  # the largest size is past the middle of a bounded metric's range
+    jump: Jump | None = None  # the largest step between neighbouring sizes (jump.py)
     reversal: str = ""  # the path of a clear non-monotone curve, e.g. "0 -> 0.9 (size 7 of 8) -> 0.6"
     envelope: bool = False  # fitted on the running maximum (one peak, up first)
     fall_back: float = math.nan  # share of the rise lost after the peak (envelope curves)
@@ -141,19 +154,16 @@ def _aggregate(x, y, group, n_samples):
     return (np.array(xs)[order], np.array(ys)[order], [seeds[i] for i in order], np.array(samples)[order])
 
 
-def _measured_noise(seeds: list[np.ndarray], p_mean: np.ndarray, samples: np.ndarray,
-                    binomial: bool) -> float:
-    """Standard error of a per-size mean from seed spread and (for 0/1 metrics) sampling; NaN if unknown."""
-    counts = np.array([len(s) for s in seeds])
-    parts = []
-    if np.any(counts >= 2):
-        dof = np.sum(counts[counts >= 2] - 1)
-        pooled = sum(float(np.sum((s - s.mean()) ** 2)) for s in seeds if len(s) >= 2) / dof
-        parts.append(float(np.mean(pooled / counts)))
-    if binomial and np.all(np.isfinite(samples)) and np.all(samples > 0):
-        p = np.clip(p_mean, 0.5 / samples, 1 - 0.5 / samples)
-        parts.append(float(np.mean(p * (1 - p) / samples)))
-    return math.sqrt(max(parts)) if parts else math.nan
+def _contrasts(yo: np.ndarray, se: np.ndarray, floor_o: float | None, sigma_floor: float) -> dict:
+    """In measured sigmas: the largest difference between two sizes, and the largest distance from chance."""
+    se = np.fmax(se, sigma_floor)
+    if not np.all(np.isfinite(se)):
+        return {}
+    pairs = np.abs(yo[:, None] - yo[None, :]) / np.hypot(se[:, None], se[None, :])
+    out = {"contrast": float(pairs.max())}
+    if floor_o is not None:
+        out["off_chance"] = float(np.max(np.abs(yo - floor_o) / se))
+    return out
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -280,13 +290,18 @@ def _comparison(fits, sig, n, sigma_floor, ic) -> dict:
 
 
 def _transition(sig: SigmoidFit | None, xs, yo, b_o) -> dict:
-    """Where the sizes lie on the fitted sigmoid: before its rise, risen, past x_c, past the range's middle."""
+    """Where the sizes lie on the fitted sigmoid: before its rise, risen, on its 10-90% part, past x_c, past
+    the range's middle; and the two sizes either side of x_c."""
     if sig is None:
         return {}
-    quarter = sig.predict(xs) <= sig.floor + 0.25 * (sig.ceil - sig.floor)
+    fraction = (sig.predict(xs) - sig.floor) / (sig.ceil - sig.floor) if sig.ceil != sig.floor else np.zeros(len(xs))
+    quarter = fraction <= 0.25
     past_mid = bool(b_o is not None and yo[-1] > sig.floor + 0.5 * (b_o[1] - sig.floor))
+    above = int(np.searchsorted(xs, sig.x_c, side="right"))
+    around = (float(xs[above - 1]), float(xs[above])) if 0 < above < len(xs) else (math.nan, math.nan)
     return {"rise": float(sig.predict(xs.max()) - sig.predict(xs.min())), "n_before": int(np.sum(quarter)),
-            "n_risen": int(np.sum(~quarter)), "n_past_midpoint": int(np.sum(xs > sig.x_c)), "past_midpoint": past_mid}
+            "n_risen": int(np.sum(~quarter)), "n_on_rise": int(np.sum((fraction > 0.1) & (fraction < 0.9))),
+            "around_x_c": around, "n_past_midpoint": int(np.sum(xs > sig.x_c)), "past_midpoint": past_mid}
 
 
 def gather(x, y, *, higher_is_better: bool = True, chance: float | None = None,
@@ -307,17 +322,22 @@ def gather(x, y, *, higher_is_better: bool = True, chance: float | None = None,
     yo = sign * ys
     spread = float(np.ptp(yo)) if np.ptp(yo) > 1e-9 * max(float(np.max(np.abs(yo))), 1e-300) else 0.0
     scale = (b_o[1] - b_o[0]) if bounded else (spread or 1.0)
-    sigma_meas = _measured_noise([sign * s for s in seeds], ys, samples, binomial and bounded)
+    measured = measure(seeds, samples, binomial and bounded)
+    se = measured.standard_errors(ys)  # per size; their mean in variance is the curve's measured sigma
+    sigma_meas = math.sqrt(float(np.mean(se ** 2))) if np.all(np.isfinite(se)) else math.nan
     notes: list[str] = []
     floor_o = _pinned_floor(yo, chance, b_o, sigma_meas, scale, log_likelihood, sign, notes)
     base.update(bounded=bounded, scale=scale, spread=spread, floor_pinned=floor_o is not None,
-                noise_measured=sigma_meas, spearman_rho=_spearman(xs, yo), reversal=_reversal(ys, sigma_meas, scale,
-                                                                                              bounded))
+                noise_measured=sigma_meas, measured=measured, spearman_rho=_spearman(xs, yo),
+                reversal=_reversal(ys, sigma_meas, scale, bounded))
+    base.update(_contrasts(yo, se, floor_o, 1e-3 * scale))
     fall_back = _peak_then_fall(yo) if base["reversal"] else math.nan
     base.update(envelope=math.isfinite(fall_back), fall_back=fall_back)
     if len(xs) < 3 or spread == 0 or np.ptp(xs) == 0:
         return CurveEvidence(**base, notes=tuple(notes))
     yf = np.maximum.accumulate(yo) if base["envelope"] else yo
+    base["jump"] = largest_step(xs, yf, se, yf.min() if floor_o is None else floor_o, 1e-3 * scale,
+                                b_o[1] if bounded else None)
     fits, sig = _fit_models(xs, yf, floor_o, b_o, notes)
     sigma_floor = max(sigma_meas if math.isfinite(sigma_meas) else 0.0, 1e-3 * scale)
     compared = _comparison(fits, sig, len(xs), sigma_floor, ic)
@@ -328,5 +348,5 @@ def gather(x, y, *, higher_is_better: bool = True, chance: float | None = None,
     if len(seeds) and max(len(s) for s in seeds) > 1:
         notes.append(f"seeds averaged (up to {max(len(s) for s in seeds)} per size)")
     return CurveEvidence(**base, sigmoid=sig, smooth=fits, **compared, noise=max(sigma_floor, resid_sigma),
-                         noise_estimate=(resid_sigma, dof, sigma_floor), slope=fits["linear"].params["b"],
+                         slope=fits["linear"].params["b"],
                          **_transition(sig, xs, yf, b_o), notes=tuple(notes))

@@ -1,7 +1,9 @@
 """The emergence figure: per task a grid of panels (at most COLUMNS across), one per metric, each with the
 per-size values and what its verdict stands on: the sigmoid with its bootstrap band and threshold (dotted)
-where the verdict has a transition, else the best smooth model. Colours and what is drawn come from the
-verdict (analysis.emergence.rule.Verdict). Takes an EmergenceResult and returns a matplotlib Figure."""
+where a fitted transition carries the verdict, the two sizes shaded where a jump between them brackets
+the threshold, else the best smooth model (none for a jump onto the largest size). Colours and what is drawn
+come from the verdict (analysis.emergence.rule: Verdict, Decision). Takes an EmergenceResult and returns a
+matplotlib Figure."""
 
 from __future__ import annotations
 
@@ -29,7 +31,11 @@ def _draw_fits(ax, curve: CurveVerdict, axis: str, level: float) -> None:
     grid = np.linspace(curve.x.min() - 0.1 * span, curve.x.max() + 0.1 * span, 200)
     gx = _to_axis(grid, axis)
     colour = curve.verdict.colour
-    if curve.sigmoid is not None and curve.verdict.draws_sigmoid:
+    if curve.decision.bracketed:
+        lo, hi = _to_axis(np.array(curve.decision.resolution), axis)
+        ax.axvspan(min(lo, hi), max(lo, hi), color=colour, alpha=0.15, lw=0, label="threshold bracket")
+        ax.plot(_to_axis(curve.x, axis), curve.y, "-", color=colour, lw=1)
+    elif curve.sigmoid is not None and curve.decision.draws_sigmoid:
         lo, hi = curve.band(grid, level)
         if np.isfinite(lo).any():
             ax.fill_between(gx, lo, hi, color=colour, alpha=0.2, lw=0)
@@ -37,7 +43,7 @@ def _draw_fits(ax, curve: CurveVerdict, axis: str, level: float) -> None:
         x_c = curve.sigmoid.x_c
         if math.isfinite(x_c) and grid.min() <= x_c <= grid.max():
             ax.axvline(_to_axis(np.array([x_c]), axis)[0], color=colour, ls=":", lw=1)
-    elif curve.smooth.get(curve.best_smooth) is not None:
+    elif curve.decision.draws_smooth and curve.smooth.get(curve.best_smooth) is not None:
         ax.plot(gx, curve.predict_smooth(grid), "--", color=colour, lw=1.2, label=curve.best_smooth)
 
 

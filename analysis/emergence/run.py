@@ -13,8 +13,9 @@ relation between x and ln N (interpolated inside the data, a straight-line fit o
 where that relation is loose (|correlation| < 0.95, e.g. several budgets per size).
 
 Each curve is judged by analysis/emergence/curve.py; a threshold and its interval are reported only
-where the verdict has one (Verdict.has_threshold); a beyond-range row gives the largest model as a
-bound instead. Pure functions; no I/O.
+where the verdict has one (Verdict.has_threshold): fitted (N_c with its interval), or bracketed by two
+neighbouring sizes (N_c empty, its interval the two sizes); a beyond-range row gives the largest model
+as a bound instead. Pure functions; no I/O.
 """
 
 from __future__ import annotations
@@ -121,6 +122,9 @@ def _curve_row(task: str, metric: str, curve: CurveVerdict, meta: MetricMeta, x:
     if not curve.verdict.has_threshold:  # no located threshold: the fit's x_c stays in x_c, nothing is claimed
         row.update({name: math.nan for name in _THRESHOLD_COLUMNS})
         row["threshold_in_range"] = False
+    if curve.decision.bracketed:
+        row["reason"] += (f"; threshold between {row['threshold_lo']:.3g} and {row['threshold_hi']:.3g} "
+                          f"{THRESHOLD_UNIT[x]} (bracketed)")
     if curve.verdict is Verdict.BEYOND_RANGE:  # bounded by the largest model only
         largest = row["x_max"]
         bound = _threshold(largest, x)
@@ -204,10 +208,13 @@ def analyze_emergence(points: pl.DataFrame, *, x: str = "log_n", n_boot: int = N
     percentile intervals (default: the criteria's, analysis.interval.LEVEL); it is the `ci_level` column.
 
     Main columns: task, metric, metric_kind, higher_is_better, verdict (emergent | smooth | flat |
-    beyond-range | non-monotone | insufficient-data), reason, flags (e.g. falls-back, k-lower-bound),
+    beyond-range | non-monotone | insufficient-data), reason, flags (e.g. bracketed, rise-unresolved, falls-back),
     n_sizes (the sizes the verdict stands on), n_c [n_c_lo, n_c_hi] (threshold in parameters),
     threshold [lo, hi] and threshold_unit (in the x axis's own unit): set only for emergent rows,
-    NaN for every verdict without a located threshold; beyond-range rows give threshold_bound /
+    NaN for every verdict without a located threshold; bracketed (flag and column): a jump between two
+    neighbouring sizes with no size on its rise, n_c and threshold NaN, [lo, hi] the two sizes, and no
+    sigmoid columns (k, x_c, widths, floor, ceil, delta_ic, r2_/aic_/aicc_/bic_sigmoid NaN; rise, noise
+    and effect are the jump's); beyond-range rows give threshold_bound /
     n_c_lower_bound (the largest model; on the val_loss axis an upper bound on the loss) instead;
     k [k_lo, k_hi] (per unit of x), x_c [lo, hi] (the fitted sigmoid's, whatever the verdict: a fit
     parameter, not a finding), threshold_in_range, width_10_90, width_frac, floor, ceil (metric units),

@@ -56,6 +56,15 @@ class SigmoidFit:
     def predict(self, x) -> np.ndarray:
         return sigmoid(np.asarray(x, dtype=float), self.floor, self.ceil, self.k, self.x_c)
 
+    def slope(self, x) -> np.ndarray:
+        """d y / d x of the fitted curve."""
+        s = _logistic(self.k * (np.asarray(x, dtype=float) - self.x_c))
+        return (self.ceil - self.floor) * self.k * s * (1.0 - s)
+
+    def jacobian(self, x) -> np.ndarray:
+        """n x n_free derivatives of the prediction in the fitted parameters ((floor,) ceil, k, x_c)."""
+        return _jacobian(np.asarray(x, dtype=float), self.floor, self.ceil, self.k, self.x_c, self.floor_fixed)
+
 
 def sigmoid(x: np.ndarray, floor: float, ceil: float, k: float, x_c: float) -> np.ndarray:
     z = np.clip(-k * (x - x_c), -700, 700)
@@ -64,6 +73,14 @@ def sigmoid(x: np.ndarray, floor: float, ceil: float, k: float, x_c: float) -> n
 
 def _logistic(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(np.clip(-z, -700, 700)))
+
+
+def _jacobian(x: np.ndarray, f: float, c: float, k: float, xc: float, floor_fixed: bool) -> np.ndarray:
+    """n x p derivatives of the sigmoid in ((floor,) ceil, k, x_c): analytic, for the fit and its leverages."""
+    s = _logistic(k * (x - xc))
+    ds = (c - f) * s * (1.0 - s)
+    cols = [s, ds * (x - xc), -ds * k]
+    return np.stack(cols if floor_fixed else [1.0 - s, *cols], axis=1)
 
 
 @dataclass(frozen=True)
@@ -132,13 +149,7 @@ def _refine(x: np.ndarray, y: np.ndarray, start: np.ndarray, floor: float | None
         return f + (c - f) * _logistic(k * (x - xc)) - y
 
     def jacobian(p):
-        f, c, k, xc = unpack(p)
-        s = _logistic(k * (x - xc))
-        ds = (c - f) * s * (1.0 - s)
-        cols = [s, ds * (x - xc), -ds * k]
-        if not fixed:
-            cols.insert(0, 1.0 - s)
-        return np.stack(cols, axis=1)
+        return _jacobian(x, *unpack(p), fixed)
 
     lo = [b.lo, b.k[0], b.x_c[0]]
     hi = [b.hi, b.k[1], b.x_c[1]]

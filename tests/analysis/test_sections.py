@@ -1,5 +1,5 @@
-"""analysis/sections.py: what the report headlines about the loss law. A sweep shaped like the project's
-default one (bigger models worse where the derived batch doubles, 3 budgets 2.9x apart, one seed) gets no
+"""analysis/sections.py: what the report headlines about the loss law, and about a threshold two sizes
+bracket. A sweep shaped like the project's default one (bigger models worse where the derived batch doubles, 3 budgets 2.9x apart, one seed) gets no
 law, frontier or backtest number, and At a glance names each cause and its fix; a sweep that pins the law
 still gets all three."""
 
@@ -14,8 +14,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "loss"))
 from default_sweep import default_sweep_runs  # noqa: E402
 
-from analysis.loss.run import LossOptions  # noqa: E402
+from analysis.emergence.run import run_emergence  # noqa: E402
+from analysis.loss.run import LossAnalysis, LossOptions  # noqa: E402
 from analysis.pipeline import analyze_sweep  # noqa: E402
+from analysis.sections import emergence_sections, glance_section  # noqa: E402
 from sweep.schemas import RUNS, to_table  # noqa: E402
 from sweep.store import Store  # noqa: E402
 
@@ -123,3 +125,20 @@ def test_a_law_the_data_pin_is_still_headlined_with_its_frontier_and_backtest(tm
     assert any(t.startswith("L = 0.") for t in _svg_text(out / "plots" / "loss_vs_compute.svg"))
     assert "Loss falls with N at every D and with D at every N" in report
     assert pl.read_parquet(out / "monotonicity.parquet").is_empty()
+
+
+SIZES = np.logspace(6, 10, 5)
+
+
+def test_a_bracketed_threshold_reads_as_the_two_sizes_it_lies_between():
+    curves = {"exact_match": [0.0, 0.01, 0.02, 0.8, 0.85], "token_accuracy": [0.1, 0.12, 0.15, 0.9, 0.95]}
+    rows = [{"task": "step", "metric": m, "n_params": n, "value": v, "n_samples": 1000, "chance": 0.0}
+            for m, values in curves.items() for n, v in zip(SIZES, values)]
+    emergence = run_emergence(pl.DataFrame(rows), n_boot=0)
+    glance = glance_section(LossAnalysis(LossOptions(), n_runs=0, skipped={"loss_law": "no runs"}), emergence)
+    (row,) = glance.table
+    assert row["threshold N_c (90%)"] == "between 1e+08 and 1e+09 (bracketed)"
+    assert row["flags"] == "bracketed" and "(bracketed)" in glance.text
+    (section,) = emergence_sections(emergence, "", {})
+    assert {r["threshold N_c"] for r in section.table} == {"between 1e+08 and 1e+09 (bracketed)"}
+    assert "no N_c, k or R² fitted" in section.text

@@ -51,7 +51,8 @@ def test_no_cliffs_along_the_default_grid(compose_cfg):
                      / DEEPSEEK.batch_tokens(float(train_flops(a.model, a.n_tokens_budget))))
             assert b.train.batch_size / a.train.batch_size <= grows * (1 + 1 / STEPS_PER_OCTAVE) ** 2, label
     for budget in {s.n_tokens_budget for s in specs}:
-        runs = sorted((s for s in specs if s.n_tokens_budget == budget), key=lambda s: s.model.d_model * s.model.n_layer)
+        runs = sorted((s for s in specs if s.n_tokens_budget == budget),
+                      key=lambda s: s.model.d_model * s.model.n_layer)
         assert all(b.train.batch_size / a.train.batch_size < 1.5 for a, b in zip(runs, runs[1:]))
 
 

@@ -173,3 +173,31 @@ def test_without_a_stated_length_a_failing_fitted_length_is_not_metric_induced()
     row = artifact_table(pl.DataFrame(_rows("mismatch", em, token, None)), n_boot=0).row(0, named=True)
     assert np.isnan(row["pl_r2"]) and row["pl_r2_fit"] < COMPOSITION_FAILS
     assert row["artifact_verdict"] == "inconclusive", row["artifact_reason"]
+
+
+def test_a_bracketed_exact_match_with_smoothly_rising_token_accuracy_is_metric_induced():
+    """EM = p^30 with p rising evenly from 0.5 to 0.999: EM stays under 0.2 until the largest size, where it is 0.97,
+    so the threshold is bracketed by the two largest sizes, while p itself rises smoothly: the jump is the metric's."""
+    p = 0.5 + 0.499 * T
+    out = analyze_emergence(pl.DataFrame(task_rows("long", p, 30, seed=7)), n_boot=0)
+    em = out.filter(pl.col("metric") == "exact_match").row(0, named=True)
+    assert em["verdict"] == "emergent" and em["bracketed"], em["reason"]
+    assert out.filter(pl.col("metric") == "token_accuracy")["verdict"][0] == "smooth"
+    assert em["artifact_verdict"] == "metric-induced", em["artifact_reason"]
+
+
+def test_brackets_at_the_same_two_sizes_on_five_sizes_are_genuine():
+    """Five sizes, no sigmoid judged: exact match, token accuracy and the log-likelihood all jump between the third
+    and fourth size with none on the rise: every metric jumps at the same scale, so the jump is genuine."""
+    sizes = np.logspace(6, 10, 5)
+    token = np.array([0.1, 0.12, 0.15, 0.9, 0.95])
+    metrics = {"exact_match": np.array([0.0, 0.01, 0.02, 0.8, 0.85]), "token_accuracy": token,
+               "target_logprob": np.log(token)}
+    rows = [{"task": "step", "metric": m, "n_params": n, "value": float(v), "n_samples": 1000,
+             "chance": {"exact_match": 0.0, "token_accuracy": 0.1}.get(m)}
+            for m, values in metrics.items() for n, v in zip(sizes, values)]
+    out = analyze_emergence(pl.DataFrame(rows), n_boot=0)
+    assert out["bracketed"].all() and set(out["verdict"]) == {"emergent"}, out.select("metric", "reason").rows()
+    assert out["n_c_lo"].to_list() == pytest.approx([sizes[2]] * 3) and out["n_c_hi"].to_list() == pytest.approx(
+        [sizes[3]] * 3)
+    assert out["artifact_verdict"][0] == "genuine", out["artifact_reason"][0]

@@ -155,3 +155,18 @@ def test_rows_with_a_non_positive_size_or_nan_value_are_dropped_and_named(tmp_pa
     assert len(json.loads(captured.out)) == 3
     assert ("note: 3 of 27 rows dropped: column 'n_params' is <= 0 in data rows 25, 26; column 'value' is missing, "
             "NaN or infinite in data row 27") in captured.err
+
+
+def test_a_bracketed_threshold_says_so_in_json_and_the_table(tmp_path, capsys, monkeypatch):
+    sizes = np.logspace(6, 10, 5)
+    file = tmp_path / "step.csv"
+    pl.DataFrame({"task": "step", "metric": "exact_match", "n_params": sizes, "value": [0.0, 0.01, 0.02, 0.8, 0.85],
+                  "n_samples": 1000}).write_csv(file)
+    assert emergence_main([str(file), "--json", "--bootstrap", "50"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["verdict"] == "emergent" and row["bracketed"] is True and row["flags"] == "bracketed"
+    assert row["n_c"] is None and row["k"] is None and row["r2_sigmoid"] is None
+    assert (row["n_c_lo"], row["n_c_hi"]) == (pytest.approx(1e8), pytest.approx(1e9))
+    monkeypatch.setenv("COLUMNS", "400")  # one line per cell
+    assert emergence_main([str(file), "--bootstrap", "50"]) == 0
+    assert "in [1e+08, 1e+09] (bracketed)" in capsys.readouterr().out

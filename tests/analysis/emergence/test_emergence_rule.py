@@ -46,13 +46,19 @@ def test_the_same_rise_scaled_to_a_real_effect_is_emergent():
     assert r["effect"] == pytest.approx(0.7, abs=0.1) and "of the metric's range" in r["reason"]
 
 
-@pytest.mark.parametrize("y", [[0, 0, 0, 0.01, 0.7, 0.9, 0.85, 0.7, 0.6],
-                               [0, 0, 0, 0.0, 0.02, 0.8, 0.9, 0.75, 0.55]])
-def test_a_jump_that_falls_back_part_of_the_way_is_emergent_with_n_c_and_a_flag(y):
+@pytest.mark.parametrize("y, bracketed", [([0, 0, 0, 0.01, 0.7, 0.9, 0.85, 0.7, 0.6], False),
+                                           ([0, 0, 0, 0.0, 0.02, 0.8, 0.9, 0.75, 0.55], True)])
+def test_a_jump_that_falls_back_part_of_the_way_is_emergent_with_n_c_and_a_flag(y, bracketed):
+    """0.7 at the fifth size is on the rise (0.2 below the top): a fitted N_c; 0.02 -> 0.8 leaves no size on the
+    rise: the threshold is bracketed by sizes 5 and 6 (1e8, 3.16e8) and has no fitted N_c."""
     r = row(y, chance=0.0, n_samples=1000, n_boot=100)
     assert r["verdict"] == "emergent", r["reason"]
     assert "falls-back" in r["flags"].split(",") and "falls back" in r["reason"]
-    assert 1e7 < r["n_c"] < 1e9 and r["n_c_lo"] <= r["n_c"] <= r["n_c_hi"]
+    assert ("bracketed" in r["flags"].split(",")) is bracketed and r["bracketed"] is bracketed
+    if bracketed:
+        assert np.isnan(r["n_c"]) and (r["n_c_lo"], r["n_c_hi"]) == pytest.approx((SIZES[4], SIZES[5]))
+    else:
+        assert 1e7 < r["n_c"] < 1e9 and r["n_c_lo"] <= r["n_c"] <= r["n_c_hi"]
     assert 0 < r["fall_back"] < 0.5
 
 
@@ -80,9 +86,9 @@ def test_decide_is_pure_and_owns_the_verdict():
     y = sigmoid(X, 0.0, 0.9, 3.0, np.log(3e8))
     ev = gather(X, y, chance=0.0, bounds=(0.0, 1.0))
     assert decide(ev, Criteria()) == decide(ev, Criteria())
-    assert decide(ev, Criteria())[0] is Verdict.EMERGENT
-    assert decide(ev, Criteria(min_effect=0.95))[0] is Verdict.FLAT
-    assert decide(ev, Criteria(min_dof=5))[0] is Verdict.INSUFFICIENT
+    assert decide(ev, Criteria()).verdict is Verdict.EMERGENT
+    assert decide(ev, Criteria(min_effect=0.95)).verdict is Verdict.FLAT
+    assert decide(ev, Criteria(min_dof=5)).verdict is Verdict.INSUFFICIENT
 
 
 def test_every_verdict_answers_what_depends_on_it():
@@ -104,3 +110,39 @@ def test_a_smooth_panel_draws_no_sigmoid_step():
     labels = {ax.get_title().split("\n")[0]: [line.get_label() for line in ax.get_lines()] for ax in fig.axes}
     assert "sigmoid" not in labels["target_logprob"]
     assert "sigmoid" in labels["exact_match"]
+
+
+def test_a_jump_between_two_sizes_is_not_located_more_finely_than_they_are():
+    """A curve at chance up to 1e6 parameters and near its top from 3e6 on: no size on the rise, so the threshold
+    is bracketed by 1e6 and 3e6, not given an interval narrower than the gap (a fit would place it in [1.69e6,
+    2.79e6])."""
+    sizes = np.array([1e5, 3e5, 1e6, 3e6, 1e7, 3e7])
+    r = row([0.0, 0.004, 0.002, 0.86, 0.9, 0.91], sizes=sizes, chance=0.0, n_samples=500, n_boot=200)
+    assert r["verdict"] == "emergent" and r["bracketed"], r["reason"]
+    assert (r["n_c_lo"], r["n_c_hi"]) == (pytest.approx(1e6), pytest.approx(3e6)) and np.isnan(r["n_c"])
+
+
+def test_one_size_on_the_rise_widens_the_interval_to_the_sizes_around_n_c():
+    """compose_3 exact match in the default sweep (code eb6cd9c, 7 sizes, largest budget 1.085e6 tokens, one seed,
+    256 answers): 0 at 57.6K, 0.59 at 95.6K, 0.96 at 164K. One size lies on the rise, so its 0.59 places N_c only
+    through the sigmoid's assumed shape: the interval spans the two sizes around N_c, not the bootstrap's
+    [8.75e4, 9.5e4] alone, far narrower than the gap the sizes leave."""
+    sizes = np.array([32928, 57632, 95568, 164288, 267912, 467808, 782544])
+    y = [0.0, 0.0, 0.58984375, 0.96484375, 1.0, 1.0, 0.9296875]
+    r = row(y, sizes=sizes, chance=0.0, n_samples=256, n_boot=200)
+    assert r["verdict"] == "emergent" and "rise-unresolved" in r["flags"].split(","), r["reason"]
+    assert r["n_c"] == pytest.approx(9.24e4, rel=0.02)
+    assert r["n_c_lo"] <= 57632 * (1 + 1e-9) and r["n_c_hi"] >= 95568 * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("y, extra, why", [
+    ([0.22, 0.29, 0.31], {"chance": 0.25, "n_samples": 100}, "at chance"),  # 4-way choice, 100 answers: sigma 0.045
+    ([0.41, 0.47, 0.44, 0.50], {"n_samples": 200}, "within noise"),  # 200 answers: sigma 0.035, no chance given
+    ([0.30, 0.31, 0.33], {}, "minimum effect"),
+])
+def test_flat_on_three_or_four_sizes_needs_no_sigmoid(y, extra, why):
+    """Flat checks use no fitted model, so they hold below the sizes a sigmoid needs."""
+    sizes = np.logspace(7, 10, len(y))
+    r = row(y, sizes=sizes, metric="mc_accuracy", **extra)
+    assert r["verdict"] == "flat" and r["n_sizes"] == len(y), r["reason"]
+    assert why in r["reason"]

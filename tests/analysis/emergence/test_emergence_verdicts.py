@@ -54,7 +54,7 @@ def test_emergent_row_reports_threshold_steepness_and_intervals():
     assert row["n_c_lo"] < row["n_c"] < row["n_c_hi"]
     assert row["n_c_lo"] < 3e8 * 1.05 and row["n_c_hi"] > 3e8 / 1.05  # nominal 95%; coverage is approximate
     assert row["k_lo"] <= row["k"] <= row["k_hi"]
-    assert row["floor_pinned"] and row["bootstrap"] == "parametric" and row["n_boot"] == 100
+    assert row["floor_pinned"] and row["bootstrap"] == "binomial+misfit" and row["n_boot"] == 100
     assert row["threshold_in_range"] and row["threshold_unit"] == "parameters"
     assert row["width_frac"] < 0.5 and row["delta_ic"] > 2
     for model in ("constant", "linear", "power", "sigmoid"):
@@ -90,7 +90,7 @@ def test_seeds_are_averaged_and_counted_and_drive_the_bootstrap():
                     chance=0.0, seed=s) for s in range(3)]
     row = analyze_emergence(pl.concat(frames), n_boot=50).row(0, named=True)
     assert row["verdict"] == "emergent" and row["max_seeds"] == 3 and row["n_sizes"] == len(X)
-    assert row["bootstrap"] == "seeds" and np.isfinite(row["noise_measured"])
+    assert row["bootstrap"] == "seeds+misfit" and np.isfinite(row["noise_measured"])
 
 
 def test_only_the_largest_budget_of_a_size_is_used():
@@ -110,14 +110,17 @@ def test_a_rise_carried_by_the_largest_model_alone_is_not_claimed():
     assert verdicts(table({"t": y}, chance=0.0)) == {"t": "beyond-range"}
 
 
-def test_a_lone_jump_past_the_middle_of_the_range_is_located():
+def test_a_lone_jump_past_the_middle_of_the_range_is_bracketed():
     """GPT-3-like 3-digit addition (8 sizes, 125M-175B): only 175B is high, but 0.8 of a [0, 1] metric
-    puts the threshold between 13B and 175B whatever the unseen ceiling."""
+    puts the threshold between 13B and 175B whatever the unseen ceiling; no size lies on the rise, so
+    those two sizes are the threshold's interval and nothing is fitted between them."""
     sizes = np.array([125e6, 350e6, 760e6, 1.3e9, 2.7e9, 6.7e9, 13e9, 175e9])
     y = [0.0, 0.003, 0.005, 0.008, 0.012, 0.031, 0.098, 0.804]
     row = analyze_emergence(table({"t": y}, sizes=sizes, chance=0.0, n_samples=500), n_boot=50).row(0, named=True)
-    assert row["verdict"] == "emergent"
-    assert 13e9 < row["n_c"] < 175e9
+    assert row["verdict"] == "emergent" and row["flags"] == "bracketed" and row["bracketed"]
+    assert (row["n_c_lo"], row["n_c_hi"]) == (pytest.approx(13e9), pytest.approx(175e9))
+    assert np.isnan(row["n_c"]) and np.isnan(row["k"]) and np.isnan(row["r2_sigmoid"])
+    assert "threshold between 1.3e+10 and 1.75e+11 parameters (bracketed)" in row["reason"]
 
 
 def test_sharp_rise_at_the_smallest_sizes_is_saturation_not_emergence():
@@ -125,19 +128,29 @@ def test_sharp_rise_at_the_smallest_sizes_is_saturation_not_emergence():
     assert verdicts(table({"t": y}, chance=0.0)) == {"t": "smooth"}
 
 
-def test_fewer_sizes_than_the_sigmoid_and_its_noise_need_is_insufficient_data():
-    """Issue 12: on the default grid's 4 sizes a sigmoid went through every point (R² = 1, 'rise = 1000 sigma').
-    A sigmoid with its floor at chance has 3 parameters and the noise a fourth: 6 sizes leave it one spare
-    point for the criterion; a free floor needs 7. Below that: insufficient data, with the count."""
+def test_fewer_sizes_than_the_sigmoid_and_its_noise_need_is_insufficient_data_unless_flat_or_a_jump():
+    """On the default grid's 4 sizes a sigmoid went through every point (R² = 1, 'rise = 1000 sigma'). A sigmoid
+    with its floor at chance has 3 parameters and the noise a fourth: 6 sizes leave it one spare point for the
+    criterion; a free floor needs 7. Below that no sigmoid is judged: a rise spread over the sizes is insufficient
+    data, with the count; a jump between two neighbours is bracketed by them; a flat curve is flat."""
     for n_sizes, chance in ((4, 0.0), (5, 0.0), (6, None)):
         sizes = np.logspace(6, 10, n_sizes)
-        y = sigmoid(np.log(sizes), 0.0, 0.9, 4.0, np.log(3e8))
+        y = 0.1 + 0.8 * (np.log(sizes) - LO) / (HI - LO)  # no jump between neighbours
         row = analyze_emergence(table({"t": y}, sizes=sizes, chance=chance, n_samples=200), n_boot=0).row(0, named=True)
         assert row["verdict"] == "insufficient-data", (n_sizes, row["reason"])
         assert row["n_sizes"] == n_sizes and f"{n_sizes} sizes" in row["reason"]
         assert np.isnan(row["n_c"])
+        n_c = np.sqrt(sizes[-3] * sizes[-2])  # a sharp jump between the second and third largest sizes
+        jump = sigmoid(np.log(sizes), 0.0, 0.9, 6.0, np.log(n_c))
+        row = analyze_emergence(table({"t": jump}, sizes=sizes, chance=chance, n_samples=200), n_boot=0).row(0,
+                                                                                                           named=True)
+        assert row["verdict"] == "emergent" and row["bracketed"], (n_sizes, row["reason"])
+        assert (row["n_c_lo"], row["n_c_hi"]) == pytest.approx((sizes[-3], sizes[-2])) and np.isnan(row["n_c"])
+        flat = analyze_emergence(table({"t": np.full(n_sizes, 0.3)}, sizes=sizes, chance=chance, n_samples=200),
+                                 n_boot=0)
+        assert flat["verdict"][0] == "flat"
     sizes = np.logspace(6, 10, 6)
-    y = sigmoid(np.log(sizes), 0.0, 0.9, 4.0, np.log(3e8))
+    y = sigmoid(np.log(sizes), 0.0, 0.9, 1.5, np.log(3e8))
     assert verdicts(table({"t": y}, sizes=sizes, chance=0.0, n_samples=200)) == {"t": "emergent"}
 
 
@@ -306,7 +319,8 @@ def test_defaults_are_1000_replicates_at_the_report_level_and_the_level_is_a_col
     assert N_BOOT == 1000
     for fn in (analyze_emergence, run_emergence, judge_curve):
         assert inspect.signature(fn).parameters["n_boot"].default == N_BOOT
-    y = np.clip(sigmoid(X, 0.0, 0.9, 3.0, np.log(3e8)) + np.random.default_rng(8).normal(0, 0.02, len(X)), 0, 1)
+    # k = 1.5: three sizes on the rise, so the intervals are the bootstrap's, not the gap between two sizes
+    y = np.clip(sigmoid(X, 0.0, 0.9, 1.5, np.log(3e8)) + np.random.default_rng(8).normal(0, 0.02, len(X)), 0, 1)
     assert analyze_emergence(table({"t": y}, chance=0.0), n_boot=20).row(0, named=True)["ci_level"] == LEVEL == 0.9
     wide = analyze_emergence(table({"t": y}, chance=0.0), n_boot=200, level=0.99).row(0, named=True)
     narrow = analyze_emergence(table({"t": y}, chance=0.0), n_boot=200, level=0.5).row(0, named=True)
