@@ -1,8 +1,9 @@
 """What the analysis of a sweep reads, and a fingerprint of it, so a rerun can tell nothing changed.
 
-The inputs: the sweep's run list (sweep.json), and of each of its runs the files the analysis reads
-or that mark a run finished (run.parquet, evals.parquet, status.json), by size and modification
-time; the analysis settings; the analysis code itself. `analyze_sweep` records the fingerprint it
+The inputs: the sweep's run list and recipe (sweep.json), its calibration (calibration.json, by content),
+of each of its runs the files the analysis reads or that mark a run finished (run.parquet, evals.parquet,
+status.json) and of each calibration run its run.parquet, by size and modification time; the analysis
+settings; the analysis code itself. `analyze_sweep` records the fingerprint it
 started from in <sweep>/analysis/inputs.json after everything else is written; `is_current` says
 whether that record still matches. Light on purpose (json, hashlib, pyarrow.fs; no polars, scipy
 or matplotlib): `python -m sweep` asks before importing the analysis at all.
@@ -16,17 +17,30 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from analysis.io import exists, join, list_files, read_bytes, write_bytes
+from analysis.io import exists, join, list_files, read_bytes, read_json, write_bytes
 
 RECORD = "inputs.json"
+MANIFEST = "sweep.json"
+CALIBRATION = "calibration.json"
+RECIPE_KEYS = ("recipe_source", "recipe", "calibration_run_ids")  # what sweep.json says of the grid's recipe
 READ_FILES = ("run.parquet", "evals.parquet", "status.json")
 OUTPUTS = ("report.html", "report.md", "fits.parquet")  # all present, or the analysis is not current
 
 
+def manifest(sweep_dir: str) -> dict[str, Any] | None:
+    """The sweep's manifest (sweep.json), or None when there is none."""
+    return read_json(join(sweep_dir, MANIFEST))
+
+
 def manifest_run_ids(sweep_dir: str) -> list[str] | None:
     """The run ids of the sweep's current grid (sweep.json), or None when there is no manifest."""
-    payload = read_bytes(join(sweep_dir, "sweep.json"))
-    return None if payload is None else list(json.loads(payload)["run_ids"])
+    found = manifest(sweep_dir)
+    return None if found is None else list(found["run_ids"])
+
+
+def calibration_run_ids(sweep_dir: str) -> list[str]:
+    """The run ids of the sweep's calibration (sweep.json), never part of its grid; [] when none are listed."""
+    return list((manifest(sweep_dir) or {}).get("calibration_run_ids") or [])
 
 
 def settings(all_runs: bool = False, options: Any = None, emergence_boot: int | None = None) -> dict[str, Any]:
@@ -48,14 +62,22 @@ def code_digest() -> str:
 
 
 def fingerprint(sweep_dir: str, analysis_settings: dict[str, Any]) -> str:
-    ids = None if analysis_settings.get("all_runs") else manifest_run_ids(sweep_dir)
+    found = manifest(sweep_dir) or {}
+    ids = None if analysis_settings.get("all_runs") or "run_ids" not in found else list(found["run_ids"])
     wanted = None if ids is None else {f"run_id={rid}" for rid in ids}
+    calibration = {f"run_id={rid}" for rid in found.get("calibration_run_ids") or []}
     files = []
     for path, size, mtime_ns in list_files(join(sweep_dir, "runs")):
         parts = path.split("/")
-        if len(parts) == 2 and parts[1] in READ_FILES and (wanted is None or parts[0] in wanted):
+        if len(parts) != 2:
+            continue
+        if (parts[1] in READ_FILES and (wanted is None or parts[0] in wanted)) or (
+                parts[1] == "run.parquet" and parts[0] in calibration):
             files.append([path, size, mtime_ns])
+    calibration_file = read_bytes(join(sweep_dir, CALIBRATION))
     payload = {"run_ids": sorted(ids) if ids is not None else None, "files": sorted(files),
+               "recipe": {key: found.get(key) for key in RECIPE_KEYS},
+               "calibration": None if calibration_file is None else hashlib.sha256(calibration_file).hexdigest(),
                "settings": analysis_settings, "code": code_digest()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
+from typing import Any
 
 import numpy as np
 import pyarrow.fs as pafs
@@ -26,6 +28,12 @@ def read_bytes(uri: str) -> bytes | None:
             return f.read()
     except (FileNotFoundError, OSError):
         return None
+
+
+def read_json(uri: str) -> Any | None:
+    """The JSON document at `uri`, or None when there is none."""
+    payload = read_bytes(uri)
+    return None if payload is None else json.loads(payload)
 
 
 def write_bytes(uri: str, payload: bytes) -> None:

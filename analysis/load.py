@@ -6,8 +6,10 @@ import warnings
 
 import polars as pl
 
-from analysis.inputs import manifest_run_ids
+from analysis.inputs import calibration_run_ids, manifest_run_ids
 from analysis.io import join, list_files, read_bytes
+
+CALIBRATION_TAG = "calibration"  # the runs table's recipe column on a run of the calibration stage
 
 
 class NoResults(ValueError):
@@ -36,8 +38,26 @@ def _scan(sweep_dir: str, table: str, run_ids: list[str] | None) -> pl.DataFrame
 
 
 def load_runs(sweep_dir: str, all_runs: bool = False) -> pl.DataFrame:
-    """One row per run (every status). Only the manifest's runs unless all_runs."""
-    return _scan(sweep_dir, "run", None if all_runs else manifest_run_ids(sweep_dir))
+    """One row per run (every status). Only the manifest's runs unless all_runs; never a calibration run (those
+    sweep.json lists, or tagged so in the runs table's recipe column): they train off the optimum on purpose."""
+    runs = _scan(sweep_dir, "run", None if all_runs else manifest_run_ids(sweep_dir))
+    if not all_runs:
+        return runs
+    calibration = pl.col("run_id").is_in(calibration_run_ids(sweep_dir))
+    if "recipe" in runs.columns:
+        calibration = calibration | (pl.col("recipe") == CALIBRATION_TAG).fill_null(False)
+    return runs.filter(~calibration)
+
+
+def load_calibration_runs(sweep_dir: str) -> pl.DataFrame:
+    """One row per run of the sweep's calibration (sweep.json's calibration_run_ids); empty when there are none."""
+    ids = calibration_run_ids(sweep_dir)
+    if not ids:
+        return pl.DataFrame()
+    try:
+        return _scan(sweep_dir, "run", ids)
+    except NoResults:
+        return pl.DataFrame()
 
 
 def _load_optional(sweep_dir: str, table: str, all_runs: bool) -> pl.DataFrame:

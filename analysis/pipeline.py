@@ -3,7 +3,8 @@ fits.parquet, monotonicity.parquet, emergence.parquet, plots (PNG and SVG) and t
 report.md).
 
 I/O happens here and in analysis.io only; the analyses are analysis.loss.run and analysis.emergence.run
-(the same orchestrators the command line uses), the report's sections analysis.sections.
+(the same orchestrators the command line uses), the report's sections analysis.sections and, for the recipe
+(sweep.json, calibration.json and the calibration's runs), analysis.recipe.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from analysis.emergence.curve import N_BOOT
 from analysis.emergence.points import EmergenceInputError
 from analysis.emergence.run import EmergenceResult, run_emergence
 from analysis.fits_table import fits_table
-from analysis.io import join, write_bytes
-from analysis.load import load_evals, load_runs
+from analysis.io import join, read_json, write_bytes
+from analysis.load import load_calibration_runs, load_evals, load_runs
 from analysis.loss.allocation import FLOPS_PER_PARAM_TOKEN
 from analysis.loss.monotonicity import monotonicity_table
 from analysis.loss.run import LossAnalysis, LossOptions, run_loss_analysis
+from analysis.recipe import RecipeSummary, glance_line, recipe_section, summarize
 from analysis.report import Section, html_page, markdown
 from analysis.sections import compute_section, emergence_sections, glance_section, loss_sections
 
@@ -64,6 +66,12 @@ def _write(sweep_dir: str, sections: list[Section], images: dict[str, bytes], lo
     write_bytes(join(out, "report.md"), markdown(title, sections).encode())
     write_bytes(join(out, "report.html"), html_page(title, sections, png).encode())
     return png
+
+
+def _recipe(sweep_dir: str, runs: pl.DataFrame) -> RecipeSummary:
+    """The grid's recipe from sweep.json, calibration.json and the calibration's runs (never the loss fit's)."""
+    return summarize(inputs.manifest(sweep_dir), read_json(join(sweep_dir, inputs.CALIBRATION)), runs,
+                     load_calibration_runs(sweep_dir))
 
 
 def _summary(say, loss: LossAnalysis, emergence: EmergenceResult | None, loss_seconds: float) -> None:
@@ -108,9 +116,10 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
                              runs=done)
     loss_seconds = time.perf_counter() - started
     emergence, skipped = _emergence(evals, emergence_boot, options)
+    recipe = _recipe(sweep_dir, runs)
     images: dict[str, bytes] = {}
-    sections = [glance_section(loss, emergence), *loss_sections(loss, done, flops, images),
-                *emergence_sections(emergence, skipped, images)]
+    sections = [glance_section(loss, emergence, glance_line(recipe)), *loss_sections(loss, done, flops, images),
+                recipe_section(recipe, images), *emergence_sections(emergence, skipped, images)]
     spent = compute_summary(done) if done.height else None
     if spent is not None:
         sections.append(compute_section(spent))
@@ -123,6 +132,7 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
                             f"is at {100 * options.level:.0f}%. Rerun offline: python -m analysis {sweep_dir}"))
     png = _write(sweep_dir, sections, images, loss, emergence)
     inputs.record(sweep_dir, started_from, analysis_settings)  # last: the analysis is complete
+    say(glance_line(recipe))
     _summary(say, loss, emergence, loss_seconds)
     if spent is not None and spent.n_branches:
         say(f"compute: {spent.flops_spent:.3g} FLOPs spent, {spent.flops_independent:.3g} for independent runs "

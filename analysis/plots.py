@@ -1,4 +1,4 @@
-"""Figures to bytes. The figures themselves: analysis.plots_loss and analysis.plots_emergence."""
+"""Figures to bytes. The figures themselves: analysis.loss.plots, analysis.emergence.plots, analysis.recipe."""
 
 from __future__ import annotations
 
@@ -23,3 +23,10 @@ def to_png(fig) -> bytes:
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
+
+
+def add_figure(images: dict[str, bytes], name: str, fig) -> str:
+    """Put `fig` into `images` as <name>.svg and <name>.png (closing it); returns the PNG's name."""
+    images[f"{name}.svg"] = to_svg(fig)
+    images[f"{name}.png"] = to_png(fig)
+    return f"{name}.png"

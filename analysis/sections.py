@@ -17,7 +17,7 @@ from analysis.emergence.run import EmergenceResult
 from analysis.loss.monotonicity import Kind, si
 from analysis.loss.plots import backtest_errors, isoflop_profiles, loss_vs_compute, residuals
 from analysis.loss.run import LossAnalysis
-from analysis.plots import to_png, to_svg
+from analysis.plots import add_figure
 from analysis.report import Section
 
 LOSS_TITLE = "Loss law L(N, D) = E + A/N^alpha + B/D^beta"
@@ -37,12 +37,6 @@ def _num(value, fmt: str = "{:.3g}") -> str:
 
 def _pct(level: float) -> str:
     return f"{100 * level:.0f}%"
-
-
-def _add_figure(images: dict[str, bytes], name: str, fig) -> str:
-    images[f"{name}.svg"] = to_svg(fig)
-    images[f"{name}.png"] = to_png(fig)
-    return f"{name}.png"
 
 
 def _pick(by_metric: dict[str, dict], kind: str, preferred: tuple[str, ...]) -> dict | None:
@@ -103,16 +97,16 @@ def _loss_lines(loss: LossAnalysis) -> list[str]:
     return lines + notes
 
 
-def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None) -> Section:
-    """The first thing a reader sees: per task the verdicts (with the sizes each stands on), then the loss law
-    only when its fit can carry a headline."""
+def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None, recipe_line: str = "") -> Section:
+    """The first thing a reader sees: per task the verdicts (with the sizes each stands on), the recipe the grid
+    was trained with (analysis.recipe.glance_line), then the loss law only when its fit can carry a headline."""
     rows = _glance_rows(emergence) if emergence is not None else []
     legend = ("Task verdicts: `emergent` on the discontinuous metric with continuous metrics rising smoothly is "
               "metric-induced (Schaeffer et al. 2023); continuous metrics jumping too is genuine. 'sizes': the "
               "model sizes the verdict stands on. A threshold 'between A and B (bracketed)' jumps between two "
               "neighbouring sizes with none on its rise: it lies somewhere between them, and nothing is fitted to "
               "say where.\n") if rows else ""
-    text = legend + "\n".join(_loss_lines(loss))
+    text = legend + "\n".join(([recipe_line] if recipe_line else []) + _loss_lines(loss))
     return Section("At a glance", text, rows or None)
 
 
@@ -125,8 +119,8 @@ def _not_given(loss: LossAnalysis, analysis: str) -> str:
 def _law_section(loss: LossAnalysis, runs: pl.DataFrame, images: dict[str, bytes]) -> Section:
     fit, boot = loss.fit, loss.bootstrap
     reason = "" if loss.headlined else loss.diagnosis().reason()
-    figures = [_add_figure(images, "loss_vs_compute", loss_vs_compute(runs, fit, not_pinned=reason)),
-               _add_figure(images, "residuals", residuals(runs, fit))]
+    figures = [add_figure(images, "loss_vs_compute", loss_vs_compute(runs, fit, not_pinned=reason)),
+               add_figure(images, "residuals", residuals(runs, fit))]
     header = f"{_pct(boot.level)} interval" if boot else "interval"
     table = [{"quantity": name, "estimate": value, header: _ci(boot.ci.get(name)) if boot else ""}
              for name, value in fit.params().items()]
@@ -191,7 +185,7 @@ def _isoflop_section(loss: LossAnalysis, runs: pl.DataFrame, flops: np.ndarray, 
         return Section("Approach 2: isoFLOP profiles",
                        "Not fitted: " + loss.skipped.get("isoflop", "not asked for") + " (an isoFLOP grid sets "
                        "D = C/(6N) per size; see grid=chinchilla).")
-    figure = _add_figure(images, "isoflop", isoflop_profiles(runs["n_params"].to_numpy(),
+    figure = add_figure(images, "isoflop", isoflop_profiles(runs["n_params"].to_numpy(),
                                                              runs["final_val_loss"].to_numpy(), flops, iso,
                                                              loss.frontier if loss.headlined else None,
                                                              pinned=problem is None))
@@ -215,7 +209,7 @@ def _backtest_section(loss: LossAnalysis, images: dict[str, bytes]) -> Section:
         return Section("Backtest on the largest model size", "Not run: " + loss.skipped.get("backtest", ""))
     if not loss.headlined:
         return Section("Backtest on the largest model size", _not_given(loss, "backtest"))
-    figure = _add_figure(images, "backtest", backtest_errors(bt))
+    figure = add_figure(images, "backtest", backtest_errors(bt))
     return Section("Backtest on the largest model size", bt.statement, [
         {"N": p.n_params, "D": p.n_tokens, "loss": p.loss, "predicted": p.predicted,
          "relative error": p.relative_error} for p in bt.points], [figure])
@@ -225,7 +219,7 @@ def loss_sections(loss: LossAnalysis, runs: pl.DataFrame, flops: np.ndarray, ima
                   ) -> list[Section]:
     """The loss law, its frontier, Approach 2 and the backtest; `flops` the runs' training compute."""
     if loss.fit is None:
-        figures = [_add_figure(images, "loss_vs_compute", loss_vs_compute(runs, None))] if runs.height else []
+        figures = [add_figure(images, "loss_vs_compute", loss_vs_compute(runs, None))] if runs.height else []
         return [Section(LOSS_TITLE, "Not fitted: " + loss.skipped.get("loss_law", ""), None, figures),
                 monotonicity_section(loss)]
     return [_law_section(loss, runs, images), monotonicity_section(loss), _frontier_section(loss),
@@ -239,7 +233,7 @@ def emergence_sections(emergence: EmergenceResult | None, skipped: str, images: 
     for art in emergence.artifacts.iter_rows(named=True):
         task = art["task"]
         rows = [_emergence_row(r) for r in emergence.table.filter(pl.col("task") == task).iter_rows(named=True)]
-        figure = _add_figure(images, f"emergence_{_slug(task)}", emergence_figure(emergence, tasks=[task]))
+        figure = add_figure(images, f"emergence_{_slug(task)}", emergence_figure(emergence, tasks=[task]))
         pl_text = ""
         if art["pl_r2"] is not None and np.isfinite(art["pl_r2"]):
             pl_text = (f"\nEM ≈ p^L with p = {art['pl_token_metric']}, L = {art['pl_L']:.3g} "
