@@ -80,7 +80,8 @@ def test_at_a_glance_names_each_cause_with_its_numbers_and_fix(default_like):
     assert budgets.startswith("- Too few or too close token budgets: D spans 2.85x over 3 budgets (381k to 1.09M)")
     assert "grid.n_tokens=[3.8e5," in budgets and "train.schedule=wsd grid.branches=true" in budgets
     assert e.startswith("- E is not estimable here: the loss is still falling") and "E's interval spans" in e
-    lead = glance.splitlines()[2]  # causes first, not interval widths
+    recipe_line, lead = glance.splitlines()[2:4]  # the recipe, then the law's causes first, not interval widths
+    assert recipe_line.startswith("Recipe: ")
     assert lead.startswith("Loss law: not headlined; the data do not pin the law: the recipe, not the law; too few or "
                            "too close token budgets; E is not estimable here.")
     assert "decades" not in lead and "[" not in lead
