@@ -21,6 +21,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.lines  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
@@ -375,6 +376,8 @@ def calibration_figure(summary: RecipeSummary):
     for ax in axes.ravel()[:len(points)]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
+    if "grid run" in legend:  # its marker in a panel may be the ^ of a loss above the panel
+        legend["grid run"] = matplotlib.lines.Line2D([], [], marker="*", ms=11, color="black", ls="")
     batch_first = sorted(legend, key=lambda label: (not label.startswith("batch "), _batch_of(label)))
     fig.legend([legend[k] for k in batch_first], batch_first, loc="upper center", ncol=min(len(legend), 6),
                fontsize=8, bbox_to_anchor=(0.5, 1.0 + 0.06 / rows))
@@ -391,23 +394,24 @@ def _panel(ax, summary: RecipeSummary, point: dict[str, Any], colours: dict) -> 
     runs = _runs_at(summary.calibration_runs, point["label"], point["flops"])
     ok = runs.filter((pl.col("status") == "done") & pl.col("final_val_loss").is_not_null()
                      & pl.col("final_val_loss").is_finite())
-    losses = ok["final_val_loss"].to_numpy()
-    top = float(min(losses.max(), 1.5 * losses.min())) if losses.size else None
+    grid = _grid_run_at(summary, point["label"], point["flops"])
+    grid_loss = grid.get("final_val_loss") if grid is not None and grid.get("status") == "done" else None
+    grid_loss = grid_loss if grid_loss is not None and math.isfinite(grid_loss) else None
+    losses = np.append(ok["final_val_loss"].to_numpy(), [] if grid_loss is None else [grid_loss])
+    top = float(min(losses.max(), 1.5 * losses.min())) if losses.size else math.inf
     for batch in sorted(set(ok["batch_size"].to_list())):
         sub = ok.filter(pl.col("batch_size") == batch).sort("lr")
         loss = sub["final_val_loss"].to_numpy()
         ax.plot(sub["lr"].to_numpy(), np.minimum(loss, top), "o-", color=colours[batch], ms=4, label=f"batch {batch}")
         clipped = loss > top
-        if clipped.any():  # beyond the panel's range (a blow-up): drawn at its top edge
+        if clipped.any():  # beyond 1.5x the panel's best (a blow-up): drawn at its top edge
             ax.scatter(sub["lr"].to_numpy()[clipped], np.full(clipped.sum(), top), marker="^", color=colours[batch])
     ax.axvline(point["lr"], color="grey", ls=":", lw=1.2, label="fitted optimum lr (at B*)")
-    grid = _grid_run_at(summary, point["label"], point["flops"])
     if grid is not None and grid.get("lr") is not None:
         ax.axvline(grid["lr"], color="black", lw=1.0, label="grid's lr at its batch")
-        loss = grid.get("final_val_loss")
-        if grid.get("status") == "done" and loss is not None and math.isfinite(loss):
-            ax.scatter([grid["lr"]], [min(loss, top) if top else loss], marker="*", s=120, color="black", zorder=4,
-                       label="grid run")
+        if grid_loss is not None:
+            ax.scatter([grid["lr"]], [min(grid_loss, top)], marker="*" if grid_loss <= top else "^", s=120,
+                       color="black", zorder=4, label="grid run")
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
@@ -440,5 +444,5 @@ def recipe_section(summary: RecipeSummary, images: dict[str, bytes]) -> Section:
     if figures:
         text += ("\nFigure: at each calibration point, final val loss against peak lr, one line per batch size; "
                  "dotted, the fitted optimum lr (at the optimum batch); solid and star, the grid's lr at the batch it "
-                 "uses there and that run's loss. Losses beyond 1.5x the point's best are drawn at the top edge (^).")
+                 "uses there and that run's loss. A loss beyond 1.5x the point's best is drawn at the top edge as ^.")
     return Section(TITLE, text, _point_rows(summary) or None, figures)
