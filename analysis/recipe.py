@@ -9,6 +9,8 @@ manifest), calibration.json, the grid's and the calibration's rows of the runs t
 them into a `RecipeSummary`, from which come the report's section (`recipe_section`, with a table of the
 calibration points and a figure of loss against lr at each) and the line of "At a glance" (`glance_line`).
 The calibration runs are never the grid the loss law is fitted on (analysis.load keeps them out).
+Over 400 lines as one module: the section, its line and its figure say one thing from one summary, and share
+the lookups of a calibration point's runs and of the grid run at that point.
 """
 
 from __future__ import annotations
