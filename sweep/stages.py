@@ -89,8 +89,11 @@ def plan_stages(cfg: SweepConfig, store: Store | None) -> Stages:
     published = expand(cfg, DEEPSEEK)
     flops = [float(train_flops(s.model, s.n_tokens_budget)) for s in published]
     source, why = choose_source(cfg.recipe.source, flops)
-    if cfg.train.batch_size is not None and cfg.train.lr is not None:
+    given = [f"train.{key}" for key in ("batch_size", "lr") if getattr(cfg.train, key) is not None]
+    if len(given) == 2:
         source, why = "deepseek", "train.batch_size and train.lr are both given: nothing to calibrate"
+    elif given and cfg.recipe.source == "auto":  # the calibration tunes the two together
+        source, why = "deepseek", f"recipe.source=auto with {given[0]} given (recipe.source=calibrate tunes the other)"
     if source != "calibrate":
         return Stages(source, why, DEEPSEEK, published)
     stages = Stages(source, why, DEEPSEEK, published, calibration_specs(cfg, published))

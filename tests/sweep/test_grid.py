@@ -148,7 +148,7 @@ def test_branch_points_and_cooldown_lengths_are_exact(compose_cfg, plan_at, budg
     """Every point: steps = ceil(D / tokens per step), cooldown = round(20% of them), branch step =
     steps - cooldown; batch, peak LR and warm-up are those of one budget (grid.branch_plan), shared by all."""
     specs = expand(compose_cfg(*BRANCHES, f"grid.branch_plan={plan_at}", "grid.n_tokens=[2e4,4e4,6e4,1e5,1e7]"))
-    shared = plan_training(TrainConfig(schedule="wsd", cooldown_fraction=0.2), specs[0].model,
+    shared = plan_training(TrainConfig(schedule="wsd", cooldown_fraction=0.2, min_batch_size=1), specs[0].model,
                            budget if plan_at == "smallest" else 10_000_000)
     assert len({s.train.batch_size for s in specs}) == 1
     for s in specs:

@@ -292,12 +292,13 @@ def test_under_branch_plan_batch_a_renewal_is_told_per_trunk_family(compose_cfg)
     """A size has a trunk per derived batch: an earlier run is explained by the family of its own budget."""
     from sweep.scheduler import replan_notes
 
-    cfg = compose_cfg(*BRANCHES, "grid.branch_plan=batch", "grid.n_tokens=[2e4,4e4,6e4,1e5]")
+    # t1 derives 3 sequences at 2e4 and 3e4 tokens, 5 at 8e4 and 1e5
+    cfg = compose_cfg(*BRANCHES, "grid.branch_plan=batch", "grid.n_tokens=[2e4,3e4,8e4,1e5]")
     specs = expand(cfg)
     trunks = sorted((s for s in specs if s.role == "trunk"), key=lambda s: s.n_tokens_budget)
     assert len(trunks) == 2 and trunks[0].train.batch_size != trunks[1].train.batch_size
     earlier = [{"run_id": "old", "label": "t1", "seed": 0, "status": "done", "role": "branch",
-                "n_params": run_row_params(specs[0]), "n_tokens_budget": 60_000, "batch_size": 999, "lr": 1e-3}]
+                "n_params": run_row_params(specs[0]), "n_tokens_budget": 80_000, "batch_size": 999, "lr": 1e-3}]
     notes = replan_notes(cfg, specs, earlier)
     assert len(notes) == 1 and "largest budget of its batch (grid.branch_plan), now D=100k" in notes[0]
 
@@ -404,8 +405,8 @@ def test_the_dry_run_says_which_branches_train_at_another_batch_than_their_own(c
     cfg = compose_cfg(*grid)
     notes = batch_notes(cfg, expand(cfg))
     assert len(notes) == 2
-    assert notes[0].startswith("t1: branches train at the shared batch of 4 sequences") and \
-        "D=20k (2), D=40k (2);" in notes[0] and "D=60k" not in notes[0]
+    assert notes[0].startswith("t1: branches train at the shared batch of 5 sequences") and \
+        "D=20k (3), D=40k (4), D=60k (4);" in notes[0]
     assert "grid.branch_plan=batch" in notes[1] and "% of independent runs" in notes[1]
     for fixed in ("grid.branch_plan=batch", "train.batch_size=4"):
         cfg = compose_cfg(*grid, fixed)

@@ -43,7 +43,8 @@ def test_an_amx_cpu_trains_every_run_in_bf16_and_compiles_runs_that_repay_it(spe
     assert tiny.compiled and tiny.dtype == torch.bfloat16
     # One precision per sweep: narrow or wide, compiled or eager, the same on one device.
     for width in (32, 64, 72, 256):
-        eager = execution(with_(spec, width, short), "cpu", bf16_native=True)
+        eager = execution(with_(spec, width, tokens_for(spec, width, 0.5 * CPU_COMPILE_MIN_FLOPS)), "cpu",
+                          bf16_native=True)
         assert not eager.compiled and eager.dtype == torch.bfloat16, width
     # A run asked for fp32 compiles on the fp32 rule: long, and only from d_model 128 up.
     fp32 = execution(with_(spec, 64, long_, precision="fp32"), "cpu", bf16_native=True)

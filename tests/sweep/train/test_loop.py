@@ -71,7 +71,7 @@ def test_divergence_is_detected(spec):
 def test_gradient_accumulation_gives_the_same_training(spec):
     # batch 8 in one piece vs four micro-batches of 2: the same gradient at every step (fp32, CPU)
     spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=8, n_steps=12, val_every_steps=6,
-                                                               n_tokens=12 * 8 * spec.model.seq_len))
+                                                               n_tokens=12 * 8 * spec.model.seq_len, precision="fp32"))
     whole = train(spec)
     split = train(dataclasses.replace(spec, train=dataclasses.replace(spec.train, micro_batch_size=2)))
     assert whole.extra["accumulation_steps"] == 1 and split.extra["accumulation_steps"] == 4
@@ -224,7 +224,7 @@ def trunk_and_branch(compose_cfg):
     torch.set_num_threads(1)
     cfg = compose_cfg("grid=tiny", "grid.models=[{name: t1, n_layer: 1, d_model: 32, n_head: 2}]",
                       "grid.n_tokens=[2e4,4e4]", "train.schedule=wsd", "grid.branches=true",
-                      "train.val_points=2", "train.log_every_steps=5")
+                      "grid.branch_plan=largest", "train.val_points=2", "train.log_every_steps=5")
     specs = expand(cfg)
     return next(s for s in specs if s.role == "trunk"), next(s for s in specs if s.role == "branch")
 
