@@ -7,8 +7,9 @@ law L = E + A/N^alpha + B/D^beta falls in both, so a reversal is noise, or the r
 What a reversal is (`Reversal.kind`, decided here only):
   * within the tolerance, or beyond it with one seed and the same recipe: noise (`Kind.NOISE`). Tolerance:
     with seeds (a point with 2 or more runs), NOISE_Z standard errors of the difference of the two means,
-    each point's seed SD pooled over the points of its token budget (short runs vary more); with one seed, ONE_SEED_TOLERANCE of the smaller run's
-    loss, a stated guess, since one seed cannot tell noise from a real break;
+    each point's seed SD pooled over the points of its token budget (short runs vary more); with one
+    seed, ONE_SEED_TOLERANCE of the smaller run's loss, a stated guess, since one seed cannot tell noise
+    from a real break;
   * beyond the tolerance where a recipe column differs between the two points: the recipe (`Kind.RECIPE`).
     lr follows compute under any rule, and n_steps follows D, so neither alone is a change of recipe (the
     changes list them all the same);
