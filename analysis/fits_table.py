@@ -74,6 +74,11 @@ def sigmoid_rows(emergence: EmergenceResult | None) -> list[dict[str, Any]]:
     if emergence is None:
         return rows
     for r in emergence.table.iter_rows(named=True):
+        if r.get("bracketed"):  # located between two sizes, nothing fitted: the bracket is the interval
+            rows.append(_row("sigmoid", "n_c", None, (r["n_c_lo"], r["n_c_hi"]), None, r["n_sizes"], True,
+                             "bracket: no size on the rise; the threshold lies between these two sizes, "
+                             f"nothing fitted; verdict {r['verdict']}", task=r["task"], metric=r["metric"]))
+            continue
         if not Verdict(r["verdict"]).has_threshold or _finite(r.get("k")) is None:
             continue  # no threshold to report (beyond-range: emergence.parquet holds its lower bound)
         for name in SIGMOID_QUANTITIES:

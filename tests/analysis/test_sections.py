@@ -143,3 +143,13 @@ def test_a_bracketed_threshold_reads_as_the_two_sizes_it_lies_between():
     (section,) = emergence_sections(emergence, "", {})
     assert {r["threshold N_c"] for r in section.table} == {"between 1e+08 and 1e+09 (bracketed)"}
     assert "no N_c, k or R² fitted" in section.text
+
+
+def test_a_bracketed_threshold_is_a_row_of_fits_parquet_with_the_two_sizes_and_no_estimate():
+    from analysis.fits_table import sigmoid_rows
+
+    rows = [{"task": "step", "metric": "exact_match", "n_params": n, "value": v, "n_samples": 1000, "chance": 0.0}
+            for n, v in zip(SIZES, [0.0, 0.01, 0.02, 0.8, 0.85])]
+    (row,) = sigmoid_rows(run_emergence(pl.DataFrame(rows), n_boot=0))
+    assert row["quantity"] == "n_c" and row["estimate"] is None and row["level"] is None
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((1e8, 1e9)) and row["method"].startswith("bracket")
