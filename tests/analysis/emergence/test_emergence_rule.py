@@ -6,6 +6,8 @@ while its row reported N_c; a smooth or flat row with a threshold and an interva
 drawn as a sigmoid step under the word 'smooth'.
 """
 
+import math
+
 import matplotlib
 import numpy as np
 import polars as pl
@@ -146,3 +148,24 @@ def test_flat_on_three_or_four_sizes_needs_no_sigmoid(y, extra, why):
     r = row(y, sizes=sizes, metric="mc_accuracy", **extra)
     assert r["verdict"] == "flat" and r["n_sizes"] == len(y), r["reason"]
     assert why in r["reason"]
+
+
+# The default grid's compose_3 exact match on its largest budget, 3 seeds per size (the calibrated recipe):
+# the seeds split between 0 and 1 at 57.6K and 95.6K parameters. With that budget 10% larger, the sigmoid's
+# advantage falls from 3.1 to 0.9, across the line at 2: the verdict flips, and both say it can.
+COMPOSE_3_SIZES = (32928, 57632, 95568, 164288, 267912, 467808, 782544)
+COMPOSE_3 = {"1.085M": ((0.0, 0.008, 0.0), (0.516, 0.219, 0.0), (0.984, 0.965, 0.117), (1.0, 1.0, 1.0),
+                        (0.996, 1.0, 1.0), (1.0, 1.0, 1.0), (0.996, 1.0, 1.0)),
+             "1.2M": ((0.0, 0.0, 0.0), (0.0, 0.008, 0.984), (0.996, 0.062, 0.988), (1.0, 0.988, 1.0),
+                      (1.0, 0.996, 1.0), (0.996, 1.0, 1.0), (1.0, 1.0, 1.0))}
+
+
+@pytest.mark.parametrize("budget, verdict", [("1.085M", "emergent"), ("1.2M", "smooth")])
+def test_a_verdict_a_small_change_of_the_grid_can_flip_says_so(budget, verdict):
+    from analysis.emergence.curve import judge_curve
+
+    x = [math.log(n) for n, seeds in zip(COMPOSE_3_SIZES, COMPOSE_3[budget]) for _ in seeds]
+    y = [v for seeds in COMPOSE_3[budget] for v in seeds]
+    curve = judge_curve(x, y, chance=0.0, bounds=(0.0, 1.0), binomial=True, n_samples=[256] * len(y), n_boot=0)
+    assert curve.verdict.value == verdict and "close-call" in curve.flags, (curve.reason, curve.flags)
+    assert "a small change of the grid" in curve.reason
