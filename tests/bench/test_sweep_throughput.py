@@ -22,9 +22,21 @@ def run_quick(tmp_path, *args):
     return result, [json.loads(line) for line in out.read_text().splitlines()]
 
 
+def test_the_prepared_specs_are_specs_of_todays_code():
+    """The GPU machine has no Hydra: it reads bench/specs/*.json, prepared here. A field renamed in RunSpec
+    makes them unreadable there; they are read here, in the default suite (rerun --prepare to mend)."""
+    from sweep.spec import RunSpec
+
+    specs = sorted((ROOT / "bench" / "specs").glob("*.json"))
+    assert len(specs) >= 6
+    for path in specs:
+        spec = RunSpec.from_dict(json.loads(path.read_text()))
+        assert spec.train.n_steps > 0 and spec.train.val_sequences > 0, path.name
+
+
+@pytest.mark.slow
 def test_quick_benchmark_measures_the_ladder_and_packing(tmp_path):
-    """The default suite: the sections without compiling (the warm start compiles two shapes cold on CPU,
-    ~2 minutes here; tests/sweep/train/test_compiled.py covers warm starts in the default suite)."""
+    """The sections without compiling, end to end (50 s here; every section: the test below)."""
     result, records = run_quick(tmp_path, "--sections", "ladder,packing")
     assert {r["section"] for r in records} == {"ladder", "packing"}
     assert {r["size"] for r in records if r["section"] == "ladder"} == {"70k", "800k"}
