@@ -28,6 +28,7 @@ from analysis.loss.allocation import FLOPS_PER_PARAM_TOKEN
 from analysis.loss.monotonicity import monotonicity_table
 from analysis.loss.run import LossAnalysis, LossOptions, run_loss_analysis
 from analysis.recipe import RecipeSummary, glance_line, recipe_section, summarize
+from analysis.recipe_plots import calibration_figure
 from analysis.report import Section, html_page, markdown
 from analysis.sections import compute_section, emergence_sections, glance_section, loss_sections
 
@@ -117,9 +118,10 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
     loss_seconds = time.perf_counter() - started
     emergence, skipped = _emergence(evals, emergence_boot, options)
     recipe = _recipe(sweep_dir, runs)
+    figure = calibration_figure(recipe) if recipe.calibration_runs.height else None
     images: dict[str, bytes] = {}
     sections = [glance_section(loss, emergence, glance_line(recipe)), *loss_sections(loss, done, flops, images),
-                recipe_section(recipe, images), *emergence_sections(emergence, skipped, images)]
+                recipe_section(recipe, images, figure), *emergence_sections(emergence, skipped, images)]
     spent = compute_summary(done) if done.height else None
     if spent is not None:
         sections.append(compute_section(spent))

@@ -9,8 +9,7 @@ manifest), calibration.json, the grid's and the calibration's rows of the runs t
 them into a `RecipeSummary`, from which come the report's section (`recipe_section`, with a table of the
 calibration points and a figure of loss against lr at each) and the line of "At a glance" (`glance_line`).
 The calibration runs are never the grid the loss law is fitted on (analysis.load keeps them out).
-Over 400 lines as one module: the section, its line and its figure say one thing from one summary, and share
-the lookups of a calibration point's runs and of the grid run at that point.
+The figure is drawn by analysis.recipe_plots.
 """
 
 from __future__ import annotations
@@ -20,17 +19,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import matplotlib
+import numpy as np
+import polars as pl
 
-matplotlib.use("Agg")
-import matplotlib.lines  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-
-from analysis.plots import add_figure  # noqa: E402
-from analysis.report import Section  # noqa: E402
+from analysis.plots import add_figure
+from analysis.report import Section
 
 TITLE = "Recipe: batch and learning rate"
 FIGURE = "recipe_calibration"
@@ -150,7 +143,7 @@ def summarize(manifest: dict[str, Any] | None, calibration: dict[str, Any] | Non
     return RecipeSummary(Origin.CALIBRATED, laws, grid, calibration, calib, tuple(remarks))
 
 
-def _g(value: float, digits: int = 3) -> str:
+def g(value: float, digits: int = 3) -> str:
     """`value` to `digits` significant digits, exponents without a plus sign or leading zero (1.1e11, 4.2e-5)."""
     text = f"{value:.{digits}g}"
     mantissa, _, exponent = text.partition("e")
@@ -158,7 +151,7 @@ def _g(value: float, digits: int = 3) -> str:
 
 
 def _sequences(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 else _g(value, 2)
+    return f"{value:.0f}" if value >= 10 else g(value, 2)
 
 
 def _num(value: float | None, fmt: str = "{:.3g}") -> str:
@@ -169,7 +162,7 @@ def _interval(ci: dict[str, list[float]], key: str) -> str:
     pair = ci.get(key)
     if not pair or len(pair) != 2 or not all(v is not None and math.isfinite(v) for v in pair):
         return "[not recorded]"
-    return f"[{_g(pair[0], 3)}, {_g(pair[1], 3)}]"
+    return f"[{g(pair[0], 3)}, {g(pair[1], 3)}]"
 
 
 def _seq_len(summary: RecipeSummary) -> float | None:
@@ -193,11 +186,11 @@ def _published_there(summary: RecipeSummary) -> str:
     if run is None or seq is None or run.get("flops_point") is None:
         return ""
     c = run["flops_point"]
-    return f"published: {_sequences(PUBLISHED.batch_tokens(c) / seq)} and {_g(PUBLISHED.lr(c), 2)}"
+    return f"published: {_sequences(PUBLISHED.batch_tokens(c) / seq)} and {g(PUBLISHED.lr(c), 2)}"
 
 
 def _span(lo: float, hi: float) -> str:
-    return f"C {_g(lo, 2)}-{_g(hi, 2)}"
+    return f"C {g(lo, 2)}-{g(hi, 2)}"
 
 
 def glance_line(summary: RecipeSummary) -> str:
@@ -224,9 +217,9 @@ def glance_line(summary: RecipeSummary) -> str:
 
 
 def _laws_text(laws: Laws) -> str:
-    return (f"B*(C) = {_g(laws.batch_tokens.coefficient, 4)} C^{_g(laws.batch_tokens.exponent, 4)} tokens per step, "
-            f"lr*(C) = {_g(laws.lr.coefficient, 4)} C^{_g(laws.lr.exponent, 4)}, and lr*(C) (B/B*)^"
-            f"{_g(laws.lr_batch_slope, 2)} at a batch B off the optimum")
+    return (f"B*(C) = {g(laws.batch_tokens.coefficient, 4)} C^{g(laws.batch_tokens.exponent, 4)} tokens per step, "
+            f"lr*(C) = {g(laws.lr.coefficient, 4)} C^{g(laws.lr.exponent, 4)}, and lr*(C) (B/B*)^"
+            f"{g(laws.lr_batch_slope, 2)} at a batch B off the optimum")
 
 
 def _recipe_column(grid: pl.DataFrame) -> str:
@@ -241,7 +234,7 @@ def _grid_text(summary: RecipeSummary) -> str:
     run = summary.largest
     if run is None:
         return "The grid has no runs in the runs table yet."
-    where = "" if run["flops_point"] is None else f", C = {_g(run['flops_point'])}"
+    where = "" if run["flops_point"] is None else f", C = {g(run['flops_point'])}"
     return (f"The largest run of the grid ({run.get('label') or run['run_id']}{where}) trains at batch "
             f"{_num(run.get('batch_size'), '{:.0f}')} sequences and lr {_num(run.get('lr'))}.")
 
@@ -250,17 +243,17 @@ def _published_text(summary: RecipeSummary) -> str:
     laws, span = summary.laws, summary.grid_flops
     lo, hi = laws.fitted_flops
     text = f"The grid's batch and peak lr follow the published laws of {laws.reference}: {_laws_text(laws)}; fitted on "
-    text += f"C = {_g(lo, 2)}-{_g(hi, 2)} FLOPs."
+    text += f"C = {g(lo, 2)}-{g(hi, 2)} FLOPs."
     if span is not None:
         c = summary.grid["flops_point"].drop_nulls().to_numpy()
         outside = int(np.sum((c < lo) | (c > hi)))
-        text += (f" The grid's runs train at C = {_g(span[0], 2)}-{_g(span[1], 2)} FLOPs (runs table, at each run's "
+        text += (f" The grid's runs train at C = {g(span[0], 2)}-{g(span[1], 2)} FLOPs (runs table, at each run's "
                  "budget): ")
         if outside == 0:
             text += "inside that range."
         else:
             far = max(lo / span[0], span[1] / hi)
-            text += (f"{outside} of {len(c)} lie outside it, up to {_g(far, 3)}x beyond its edge, where the laws are "
+            text += (f"{outside} of {len(c)} lie outside it, up to {g(far, 3)}x beyond its edge, where the laws are "
                      "extrapolated; recipe.source=calibrate fits them at this sweep's scale.")
     return text
 
@@ -281,22 +274,22 @@ def _calibrated_text(summary: RecipeSummary) -> str:
     ci, level = cal.get("ci", {}), float(cal.get("level", 0.9))
     points = cal.get("points", [])
     lo, hi = laws.fitted_flops
-    where = ", ".join(f"{p['label']} at C = {_g(p['flops'])}" for p in points)
+    where = ", ".join(f"{p['label']} at C = {g(p['flops'])}" for p in points)
     kept = not cal.get("exponents_fitted", False)
     exponent = (lambda key: "(kept at the published value)") if kept else (lambda key: _interval(ci, key))
     slope_ci = (_interval(ci, "lr_batch_slope") if "lr_batch_slope" in cal.get("recipe", {}) else
                 "(calibration.json records no slope: the square-root rule; no interval)")
     lines = [
         f"The grid's batch and peak lr follow laws calibrated at this sweep's scale ({laws.reference}): "
-        f"{cal['n_runs']} calibration runs at {len(points)} points ({where}; C = {_g(lo, 3)}-{_g(hi, 3)} FLOPs), one "
+        f"{cal['n_runs']} calibration runs at {len(points)} points ({where}; C = {g(lo, 3)}-{g(hi, 3)} FLOPs), one "
         f"quadratic bowl of ln(loss) in (ln B, ln lr) whose optimum moves with C by two power laws (residual SD of "
         f"ln loss {_num(cal.get('residual_sd'))}). The calibration runs are not part of the loss fit. Intervals at "
         f"{100 * level:.0f}%, percentile bootstrap of the runs within each point:",
-        f"- B*(C) = b C^e_B tokens per step: b = {_g(laws.batch_tokens.coefficient, 4)} {_interval(ci, 'b')}, e_B = "
-        f"{_g(laws.batch_tokens.exponent, 4)} {exponent('e_B')}",
-        f"- lr*(C) = l C^e_eta: l = {_g(laws.lr.coefficient, 4)} {_interval(ci, 'l')}, e_eta = "
-        f"{_g(laws.lr.exponent, 4)} {exponent('e_eta')}",
-        f"- lr at a batch B off the optimum: lr*(C) (B/B*)^slope, slope = {_g(laws.lr_batch_slope, 3)} {slope_ci}",
+        f"- B*(C) = b C^e_B tokens per step: b = {g(laws.batch_tokens.coefficient, 4)} {_interval(ci, 'b')}, e_B = "
+        f"{g(laws.batch_tokens.exponent, 4)} {exponent('e_B')}",
+        f"- lr*(C) = l C^e_eta: l = {g(laws.lr.coefficient, 4)} {_interval(ci, 'l')}, e_eta = "
+        f"{g(laws.lr.exponent, 4)} {exponent('e_eta')}",
+        f"- lr at a batch B off the optimum: lr*(C) (B/B*)^slope, slope = {g(laws.lr_batch_slope, 3)} {slope_ci}",
         "- Exponents: " + (f"kept at the published values ({PUBLISHED.reference}), only the coefficients "
                            "calibrated." if kept else f"fitted on the {len(points)} points."),
     ]
@@ -313,14 +306,14 @@ def _optimum_text(summary: RecipeSummary) -> str:
     if at is None or not math.isfinite(at):
         return "- The calibration records no compute at which its optimum's interval was read."
     ci = cal.get("ci", {})
-    per_seq = (lambda tokens: f" ({_g(tokens / seq, 3)} sequences)") if seq else (lambda tokens: "")
+    per_seq = (lambda tokens: f" ({g(tokens / seq, 3)} sequences)") if seq else (lambda tokens: "")
     batch, lr = laws.batch_tokens(at), laws.lr(at)
-    text = (f"- At the grid's largest compute C = {_g(at, 3)}: B* = {_g(batch, 3)} tokens{per_seq(batch)} "
-            f"{_interval(ci, 'batch_tokens_at')}, lr* = {_g(lr, 3)} {_interval(ci, 'lr_at')}; the published laws give "
-            f"B* = {_g(PUBLISHED.batch_tokens(at), 3)} tokens{per_seq(PUBLISHED.batch_tokens(at))}, lr* = "
-            f"{_g(PUBLISHED.lr(at), 3)} there.")
+    text = (f"- At the grid's largest compute C = {g(at, 3)}: B* = {g(batch, 3)} tokens{per_seq(batch)} "
+            f"{_interval(ci, 'batch_tokens_at')}, lr* = {g(lr, 3)} {_interval(ci, 'lr_at')}; the published laws give "
+            f"B* = {g(PUBLISHED.batch_tokens(at), 3)} tokens{per_seq(PUBLISHED.batch_tokens(at))}, lr* = "
+            f"{g(PUBLISHED.lr(at), 3)} there.")
     if at > laws.fitted_flops[1]:
-        text += (f" The laws are extrapolated {_g(at / laws.fitted_flops[1], 3)}x beyond the calibration's largest "
+        text += (f" The laws are extrapolated {g(at / laws.fitted_flops[1], 3)}x beyond the calibration's largest "
                  "compute to reach it.")
     return text
 
@@ -328,7 +321,7 @@ def _optimum_text(summary: RecipeSummary) -> str:
 def _point_rows(summary: RecipeSummary) -> list[dict[str, Any]]:
     rows = []
     for p in summary.calibration.get("points", []):
-        best, grid = p.get("best_observed", {}), _grid_run_at(summary, p["label"], p["flops"])
+        best, grid = p.get("best_observed", {}), grid_run_at(summary, p["label"], p["flops"])
         rows.append({
             "point": p["label"], "C (FLOPs)": p["flops"], "runs": p["n_runs"],
             "best batch (tokens)": best.get("batch_tokens"), "best lr": best.get("lr"), "best loss": best.get("loss"),
@@ -339,7 +332,7 @@ def _point_rows(summary: RecipeSummary) -> list[dict[str, Any]]:
     return rows
 
 
-def _runs_at(runs: pl.DataFrame, label: str, flops: float) -> pl.DataFrame:
+def runs_at(runs: pl.DataFrame, label: str, flops: float) -> pl.DataFrame:
     """The calibration runs of the point (label, compute)."""
     if runs.is_empty() or "label" not in runs.columns:
         return runs.clear()
@@ -347,9 +340,9 @@ def _runs_at(runs: pl.DataFrame, label: str, flops: float) -> pl.DataFrame:
     return runs.filter((pl.col("label") == label) & near)
 
 
-def _grid_run_at(summary: RecipeSummary, label: str, flops: float) -> dict[str, Any] | None:
+def grid_run_at(summary: RecipeSummary, label: str, flops: float) -> dict[str, Any] | None:
     """The grid's run at a calibration point: the same size and budget as its calibration runs."""
-    at = _runs_at(summary.calibration_runs, label, flops)
+    at = runs_at(summary.calibration_runs, label, flops)
     grid = summary.grid
     if at.is_empty() or grid.is_empty() or not {"n_params", "n_tokens_budget"} <= set(grid.columns):
         return None
@@ -358,76 +351,10 @@ def _grid_run_at(summary: RecipeSummary, label: str, flops: float) -> dict[str, 
     return None if same.is_empty() else same.sort("final_val_loss", nulls_last=True).row(0, named=True)
 
 
-def calibration_figure(summary: RecipeSummary):
-    """Per calibration point a panel: final loss against lr (log x), one line per batch size; the grid's lr at
-    the batch it uses (solid) and its run's loss (star), the fitted optimum lr (dotted). None without runs."""
-    points = [p for p in summary.calibration.get("points", [])
-              if not _runs_at(summary.calibration_runs, p["label"], p["flops"]).is_empty()]
-    if not points:
-        return None
-    cols = min(4, len(points))
-    rows = math.ceil(len(points) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
-    batches = sorted(set(summary.calibration_runs["batch_size"].drop_nulls().to_list()))
-    colours = dict(zip(batches, plt.cm.viridis(np.linspace(0, 0.9, max(len(batches), 1)))))
-    for ax, p in zip(axes.ravel(), points):
-        _panel(ax, summary, p, colours)
-    for ax in axes.ravel()[len(points):]:
-        ax.set_visible(False)
-    legend: dict[str, Any] = {}
-    for ax in axes.ravel()[:len(points)]:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            legend.setdefault(label, handle)
-    if "grid run" in legend:  # its marker in a panel may be the ^ of a loss above the panel
-        legend["grid run"] = matplotlib.lines.Line2D([], [], marker="*", ms=11, color="black", ls="")
-    batch_first = sorted(legend, key=lambda label: (not label.startswith("batch "), _batch_of(label)))
-    fig.legend([legend[k] for k in batch_first], batch_first, loc="upper center", ncol=min(len(legend), 6),
-               fontsize=8, bbox_to_anchor=(0.5, 1.0 + 0.06 / rows))
-    fig.suptitle("Calibration: final val loss against peak lr, one line per batch (sequences)", y=1.0 + 0.14 / rows)
-    fig.tight_layout()
-    return fig
-
-
-def _batch_of(label: str) -> int:
-    return int(label.split()[1]) if label.startswith("batch ") else 0
-
-
-def _panel(ax, summary: RecipeSummary, point: dict[str, Any], colours: dict) -> None:
-    runs = _runs_at(summary.calibration_runs, point["label"], point["flops"])
-    ok = runs.filter((pl.col("status") == "done") & pl.col("final_val_loss").is_not_null()
-                     & pl.col("final_val_loss").is_finite())
-    grid = _grid_run_at(summary, point["label"], point["flops"])
-    grid_loss = grid.get("final_val_loss") if grid is not None and grid.get("status") == "done" else None
-    grid_loss = grid_loss if grid_loss is not None and math.isfinite(grid_loss) else None
-    losses = np.append(ok["final_val_loss"].to_numpy(), [] if grid_loss is None else [grid_loss])
-    top = float(min(losses.max(), 1.5 * losses.min())) if losses.size else math.inf
-    for batch in sorted(set(ok["batch_size"].to_list())):
-        sub = ok.filter(pl.col("batch_size") == batch).sort("lr")
-        loss = sub["final_val_loss"].to_numpy()
-        ax.plot(sub["lr"].to_numpy(), np.minimum(loss, top), "o-", color=colours[batch], ms=4, label=f"batch {batch}")
-        clipped = loss > top
-        if clipped.any():  # beyond 1.5x the panel's best (a blow-up): drawn at its top edge
-            ax.scatter(sub["lr"].to_numpy()[clipped], np.full(clipped.sum(), top), marker="^", color=colours[batch])
-    ax.axvline(point["lr"], color="grey", ls=":", lw=1.2, label="fitted optimum lr (at B*)")
-    if grid is not None and grid.get("lr") is not None:
-        ax.axvline(grid["lr"], color="black", lw=1.0, label="grid's lr at its batch")
-        if grid_loss is not None:
-            ax.scatter([grid["lr"]], [min(grid_loss, top)], marker="*" if grid_loss <= top else "^", s=120,
-                       color="black", zorder=4, label="grid run")
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    outside = "" if point.get("inside", True) else "\noptimum outside the runs tried"
-    ax.set_title(f"{point['label']}, C = {_g(point['flops'], 2)}{outside}", fontsize=9)
-    ax.set_xlabel("peak lr")
-    ax.set_ylabel("final val loss")
-    ax.tick_params(labelsize=7)
-
-
-def recipe_section(summary: RecipeSummary, images: dict[str, bytes]) -> Section:
+def recipe_section(summary: RecipeSummary, images: dict[str, bytes], figure=None) -> Section:
     """The report's section on the recipe: calibrated, with the laws, their intervals, the optimum at the grid's
-    largest compute, every note of the calibration, a table of its points and a figure; else a short text."""
+    largest compute, every note of the calibration, a table of its points and `figure`
+    (analysis.recipe_plots.calibration_figure); else a short text."""
     tail = [t for t in (_grid_text(summary), _recipe_column(summary.grid), *summary.remarks) if t]
     if summary.origin is Origin.UNRECORDED:
         text = ("sweep.json does not record which recipe set the grid's batch and lr (a sweep written before the "
@@ -438,10 +365,7 @@ def recipe_section(summary: RecipeSummary, images: dict[str, bytes]) -> Section:
         return Section(TITLE, "\n".join([_published_text(summary), *tail]))
     if summary.origin is Origin.PROVISIONAL:
         return Section(TITLE, "\n".join([_provisional_text(summary), *tail]))
-    figures = []
-    fig = calibration_figure(summary)
-    if fig is not None:
-        figures.append(add_figure(images, FIGURE, fig))
+    figures = [add_figure(images, FIGURE, figure)] if figure is not None else []
     text = "\n".join([_calibrated_text(summary), *tail])
     if figures:
         text += ("\nFigure: at each calibration point, final val loss against peak lr, one line per batch size; "
