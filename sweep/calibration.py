@@ -3,7 +3,7 @@
 Published laws come from far larger runs: DeepSeek LLM's (sweep.recipe.DEEPSEEK) from grid searches at
 1e17..2e19 FLOPs, where a CPU sweep trains at 1e11..1e13, and in the step-limited regime of such small
 runs the best batch is several times smaller than theirs. So, before the grid trains, the sweep trains a
-small batch x learning-rate grid at a few of its own smallest sizes and budgets and fits the laws there,
+small batch x learning-rate grid at a few of its own sizes at their smallest budget and fits the laws there,
 DeepSeek's own method (Bi et al. 2024, sec. 3.1; Porian et al. 2024 show that tuning these matters most at
 small scale):
 
@@ -11,20 +11,22 @@ small scale):
              two thirds of its sizes (a recipe of compute alone must hold across N: fitted on the smallest
              sizes alone it gave the largest ones an lr that cost them 7% of loss), each at its
              `recipe.budgets` smallest budgets, at its training compute C;
-  runs       at each point, every batch of recipe.batch_factors x the published optimum (rounded as the grid
-             rounds, sweep.recipe.round_batch, but below train.min_batch_size too: the optimum may lie there)
-             with every lr of recipe.lr_factors x the published lr; ordinary runs (ids, tables, a rerun skips
-             them), tagged `calibration` in the runs table's recipe column and listed in sweep.json apart from
-             the grid;
+  runs       at each point, every batch of recipe.batch_factors x the published optimum, or x twice
+             train.min_batch_size where that is larger (rounded as the grid rounds, sweep.recipe.round_batch,
+             never below the floor), with every lr of recipe.lr_factors x the published lr; ordinary runs
+             (ids, tables, a rerun skips them), tagged `calibration` in the runs table's recipe column and
+             listed in sweep.json apart from the grid;
   fit        one surface through all of them (fit_surface): ln L = c_p + a quadratic bowl in (ln B, ln eta)
              around the optimum of point p, whose position follows the two power laws
              ln B*(C) = ln b + e_B ln C, ln eta*(C) = ln l + e_eta ln C, the bowl's shape shared by every point;
              Huber-weighted, so a run that blew up does not drag the optimum; the bowl's ridge, the lr that is
              best at a batch other than the optimum's, gives the recipe's lr-batch slope (the published
              recipe's is the square-root rule, 0.5);
-  exponents  fitted only where the points span at least MIN_SPAN_FOR_EXPONENTS in compute; otherwise the
-             published exponents are kept and only the coefficients calibrated (a narrow span cannot pin a
-             slope: the optimum moves less than the noise across it);
+  exponents  fitted (on a grid of pairs) only where MIN_POINTS_FOR_EXPONENTS points span at least
+             MIN_SPAN_FOR_EXPONENTS in compute; otherwise the published exponents are kept and only the
+             coefficients calibrated (a narrow span cannot pin a slope: the optimum moves less than the noise
+             across it); an optimum at or below the smallest batch tried, with the exponents kept, is a bound
+             and carries no slope: the batch is held at it (exponent 0);
   intervals  percentile bootstrap of the runs within each point (N_BOOT resamples): of the coefficients,
              the exponents and the optimum at the grid's largest compute.
 
@@ -54,15 +56,6 @@ N_BOOT = 200
 LEVEL = 0.90  # of every interval of the calibration (the analysis's level, analysis.interval.LEVEL)
 SOURCE = "calibrated"
 RUN_TAG = "calibration"  # the runs table's recipe column for the calibration's own runs
-
-
-@dataclass(frozen=True)
-class Point:
-    """One (size, budget) of the calibration grid."""
-
-    label: str
-    n_tokens_budget: int
-    flops: float
 
 
 def calibration_specs(cfg: SweepConfig, grid: list[RunSpec], published: Recipe = DEEPSEEK) -> list[RunSpec]:
