@@ -136,10 +136,10 @@ def test_golden_ids_of_the_shipped_grids(compose_cfg):
     published recipe (the default grid's own runs take the recipe its calibration fits)."""
     assert sorted(run_id(s) for s in expand(compose_cfg("grid=tiny"))) == [
         "N20.6k-D20k-s0-916a35af7e", "N32.9k-D20k-s0-07deb3e43e"]
-    default = {(s.label, s.n_tokens_budget): run_id(s) for s in expand(compose_cfg("grid=default"))}
-    assert len(default) == 21
-    assert default[("s7", 1_085_000)] == "N783k-D1.08M-s0-b204a00744"
-    assert default[("s1", 380_000)] == "N32.9k-D380k-s0-da35ae1286"
+    default = {(s.label, s.n_tokens_budget, s.seed): run_id(s) for s in expand(compose_cfg("grid=default"))}
+    assert len(default) == 63
+    assert default[("s7", 1_085_000, 0)] == "N783k-D1.08M-s0-b204a00744"
+    assert default[("s1", 380_000, 0)] == "N32.9k-D380k-s0-da35ae1286"
 
 
 def test_sizes_given_by_parameter_count_keep_their_ids(compose_cfg):
