@@ -40,9 +40,9 @@ def test_no_cliffs_along_the_default_grid(compose_cfg):
     a power-of-two jump, and a larger budget of a size never trains fewer steps (the old rounding down to powers
     of two halved them where the batch doubled: 783K params at 1.085M tokens took 265 steps against 530)."""
     specs = expand(compose_cfg("recipe.source=deepseek"))
-    by_size: dict[str, list] = {}
+    by_size: dict[tuple[str, int], list] = {}
     for spec in specs:
-        by_size.setdefault(spec.label, []).append(spec)
+        by_size.setdefault((spec.label, spec.seed), []).append(spec)
     for label, runs in by_size.items():
         runs.sort(key=lambda s: s.n_tokens_budget)
         for a, b in zip(runs, runs[1:]):
