@@ -4,7 +4,7 @@
     python bench/sweep_throughput.py [--quick] [--seconds S] [--sections ladder,packing,warm]
 
 For a ladder of sizes (GPU: ~1M, 30M, 124M, 350M parameters; CPU --quick: two tiny ones), at the
-batch the grid derives for them (sweep.grid.derive_batch_size), it measures
+batch the grid derives for them (sweep.plan.grid.derive_batch_size), it measures
 
 * `model`: the training step alone (forward, backward, clip, fused AdamW) on random tokens, compiled
   as the trainer compiles it, with the same micro-batches;
@@ -38,7 +38,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sweep.spec import RunSpec  # noqa: E402
+from sweep.plan.spec import RunSpec  # noqa: E402
 from sweep.train.compiled import compile_loss  # noqa: E402
 from sweep.train.distributed import wrap  # noqa: E402
 from sweep.train.execution import execution  # noqa: E402
@@ -63,7 +63,7 @@ LADDERS = {
 def prepare() -> None:
     """One RunSpec per ladder entry, composed from the real config (tasks/emergence, derived batch)."""
     from sweep.cli import compose
-    from sweep.grid import expand
+    from sweep.plan.grid import expand
 
     SPECS.mkdir(parents=True, exist_ok=True)
     for ladder, sizes in LADDERS.items():

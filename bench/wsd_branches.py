@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 from rich.console import Console
 
-from sweep.grid import BRANCH_PLANS
+from sweep.plan.grid import BRANCH_PLANS
 
 SIZES = "[{name: xs, n_layer: 2, d_model: 32, n_head: 1}, {name: s, n_layer: 2, d_model: 64}, " \
         "{name: m, n_layer: 3, d_model: 96}]"
@@ -46,10 +46,10 @@ def theoretical_fraction(budgets: list[float], cooldown: float) -> float:
 
 def run(name: str, overrides: list[str], results: str, console: Console) -> tuple[pl.DataFrame, float]:
     from sweep.cli import compose
-    from sweep.grid import expand
-    from sweep.scheduler import run_sweep
-    from sweep.store import Store
-    from sweep.validate import validate, validate_runs
+    from sweep.config.validate import validate, validate_runs
+    from sweep.driver.scheduler import run_sweep
+    from sweep.plan.grid import expand
+    from sweep.store.runs import Store
 
     cfg = compose([f"name={name}", f"results_dir={results}", "logger=none", "analysis=false", *overrides])
     validate(cfg)

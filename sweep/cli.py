@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from sweep.config import SweepConfig
+from sweep.config.schema import SweepConfig
 
 CONF_DIR = Path(os.environ.get("SWEEP_CONF_DIR", Path(__file__).resolve().parents[1] / "conf"))
 GROUPS = ("grid", "model", "train", "data", "tasks", "cluster", "logger")
@@ -35,8 +35,8 @@ def compose(overrides: list[str], conf_dir: Path = CONF_DIR) -> SweepConfig:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, open_dict
 
-    from sweep.config_keys import unknown_keys
-    from sweep.validate import ConfigError
+    from sweep.config.keys import unknown_keys
+    from sweep.config.validate import ConfigError
 
     register_schema()
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name="sweep"):
@@ -94,13 +94,13 @@ def _key_in_list_override(key: str, text: str, overrides: list[str]) -> str:
 
 def composition_problem(exc: Exception, overrides: list[str], conf_dir: Path = CONF_DIR) -> str:
     """One 'key: what is wrong; the fix' line for a Hydra/OmegaConf composition error (the same form as
-    sweep.validate's problems); Hydra's own text where the key cannot be told."""
+    sweep.config.validate's problems); Hydra's own text where the key cannot be told."""
     from hydra.errors import MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-    from sweep.config_keys import unknown_key_problem
+    from sweep.config.keys import unknown_key_problem
+    from sweep.config.validate import suggest
     from sweep.messages import first_line
-    from sweep.validate import suggest
 
     text = str(exc)
     if isinstance(exc, MissingConfigException):
@@ -157,7 +157,7 @@ def load_config(overrides: list[str], console: Console) -> SweepConfig | None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from sweep.validate import ConfigError, advisories, validate
+    from sweep.config.validate import ConfigError, advisories, validate
 
     try:
         cfg = compose(overrides)
@@ -193,14 +193,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from contextlib import nullcontext
 
-    from sweep.cluster import ClusterError, connect, ready
-    from sweep.run_id import run_id
-    from sweep.scheduler import run_sweep, summary_table
-    from sweep.stages import CalibrationError, after_calibration, plan_stages
-    from sweep.store import FINISHED, Store
-    from sweep.tracking import decide_wandb_mode
-    from sweep.validate import ConfigError, validate_runs
-    from sweep.version import code_version
+    from sweep.config.validate import ConfigError, validate_runs
+    from sweep.driver.cluster import ClusterError, connect, ready
+    from sweep.driver.scheduler import run_sweep, summary_table
+    from sweep.driver.stages import CalibrationError, after_calibration, plan_stages
+    from sweep.plan.run_id import run_id
+    from sweep.store.runs import FINISHED, Store
+    from sweep.store.tracking import decide_wandb_mode
+    from sweep.store.version import code_version
 
     store = Store(cfg.results_dir, cfg.name)
     stages = plan_stages(cfg, store)

@@ -79,7 +79,7 @@ def data_parallel_spec(compose_cfg):
     tests train in two ranks and in one process."""
     import torch
 
-    from sweep.grid import expand
+    from sweep.plan.grid import expand
 
     def make(n_tokens: float, *overrides: str):
         torch.set_num_threads(1)

@@ -1,7 +1,7 @@
 """What the emergence analysis knows about a metric by its name: kind, direction, natural range.
 
 The sweep writes `metric_kind`, `higher_is_better`, `metric_min`, `metric_max` and
-`metric_log_likelihood` on every evals row (see sweep/metrics.py), and those columns always win
+`metric_log_likelihood` on every evals row (see sweep/tasks/metrics.py), and those columns always win
 (analysis/emergence/points.py). This table is the fallback for tables that lack them (an older sweep,
 a CSV of published curves). Kinds follow Schaeffer et al. 2023, "Are Emergent Abilities of Large Language Models a
 Mirage?": a *discontinuous* metric scores a sample all-or-nothing (exact match, multiple-choice

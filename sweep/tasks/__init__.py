@@ -1,0 +1,1 @@
+"""Evaluation tasks: synthetic generators, corpus loaders, tokenizers and task metrics, behind one registry."""

@@ -6,7 +6,7 @@ Two passes, each over batches of problems of equal length (so no padding is need
   * teacher forcing over prompt + target + terminator, giving per-token correctness, the target's
     log-likelihood, the per-token Brier score and, for multiple choice, the option-letter
     distribution at the answer position.
-String metrics (edit similarity, numeric error) are computed from these rows in sweep.metrics.
+String metrics (edit similarity, numeric error) are computed from these rows in sweep.tasks.metrics.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _groups(lengths: list[int], batch_size: int) -> list[list[int]]:
 @torch.no_grad()
 def evaluate_problems(model: GPT, task: str, problems: list[Problem], tokenizer: Tokenizer, device: str,
                       max_target_tokens: int, batch_size: int = 256) -> list[dict[str, Any]]:
-    """One row per problem with everything the metrics need (see sweep.metrics)."""
+    """One row per problem with everything the metrics need (see sweep.tasks.metrics)."""
     model.eval()
     seq_len = model.shape.seq_len
     stop = tokenizer.terminator_id

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sweep.spec import RunSpec
+from sweep.plan.spec import RunSpec
 from sweep.train.flops import train_flops
 from sweep.train.hardware import native_bf16
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import torch
 
 from sweep.messages import first_line
-from sweep.spec import RunSpec
+from sweep.plan.spec import RunSpec
 from sweep.tasks.mixture import Mixture, mixture_for
 from sweep.train.batches import batch_stream, data_workers
 from sweep.train.checkpoint import CheckpointIO, CheckpointRejected, NoCheckpoints, pack, unpack
@@ -51,7 +51,7 @@ class Interrupted(RuntimeError):
 class BranchStartMissing(RuntimeError):
     """A WSD branch found no usable checkpoint of its trunk at its branch step. Never retried. It trains from
     step 0 only when the driver's store says so (first_step=0: its trunk is done without that checkpoint,
-    sweep.store.BranchCheckpoints.trains_prefix), never because a checkpoint it expected was unusable."""
+    sweep.store.runs.BranchCheckpoints.trains_prefix), never because a checkpoint it expected was unusable."""
 
 
 class Sink(Protocol):

@@ -5,8 +5,8 @@ import polars as pl
 import pytest
 
 from analysis.cli import main
-from sweep.schemas import EVALS, RUNS, to_table
-from sweep.store import Store
+from sweep.store.runs import Store
+from sweep.store.schemas import EVALS, RUNS, to_table
 
 LAW = dict(E=0.8, A=300.0, alpha=0.5, B=2000.0, beta=0.45)
 

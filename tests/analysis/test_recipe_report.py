@@ -16,10 +16,10 @@ from analysis.load import load_runs
 from analysis.loss.run import LossOptions
 from analysis.pipeline import analyze_sweep
 from analysis.recipe import PUBLISHED, Origin, glance_line, recipe_section, summarize
-from sweep.calibration import Calibration, PointOptimum
-from sweep.recipe import DEEPSEEK, PowerLaw, Recipe
-from sweep.schemas import RUNS, to_table
-from sweep.store import Store
+from sweep.plan.calibration import Calibration, PointOptimum
+from sweep.plan.recipe import DEEPSEEK, PowerLaw, Recipe
+from sweep.store.runs import Store
+from sweep.store.schemas import RUNS, to_table
 
 QUICK = dict(options=LossOptions(n_resamples=20, n_workers=1), emergence_boot=10)
 SEQ_LEN = 128
@@ -72,7 +72,7 @@ def _calibration_rows() -> list[dict]:
 
 
 def _calibration(cal_rows: list[dict]) -> dict:
-    """calibration.json as the sweep writes it (sweep.calibration.Calibration.to_dict, run ids and tag)."""
+    """calibration.json as the sweep writes it (sweep.plan.calibration.Calibration.to_dict, run ids and tag)."""
     points = []
     for (label, _), flops in zip(POINTS, POINT_FLOPS):
         points.append(PointOptimum(f"{label} calib", flops, 9, CALIBRATED.batch_tokens(flops), CALIBRATED.lr(flops),

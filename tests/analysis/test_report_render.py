@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from test_pipeline import SIZES
 
-from sweep.schemas import EVALS, RUNS, to_table
-from sweep.store import Store
+from sweep.store.runs import Store
+from sweep.store.schemas import EVALS, RUNS, to_table
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 METRICS = ("exact_match", "token_accuracy", "edit_similarity", "target_logprob", "task_loss", "token_brier",

@@ -18,8 +18,8 @@ from analysis.emergence.run import run_emergence  # noqa: E402
 from analysis.loss.run import LossAnalysis, LossOptions  # noqa: E402
 from analysis.pipeline import analyze_sweep  # noqa: E402
 from analysis.sections import emergence_sections, glance_section  # noqa: E402
-from sweep.schemas import RUNS, to_table  # noqa: E402
-from sweep.store import Store  # noqa: E402
+from sweep.store.runs import Store  # noqa: E402
+from sweep.store.schemas import RUNS, to_table  # noqa: E402
 
 QUICK = dict(options=LossOptions(n_resamples=50, n_workers=1), emergence_boot=20)
 

@@ -25,7 +25,7 @@ def run_quick(tmp_path, *args):
 def test_the_prepared_specs_are_specs_of_todays_code():
     """The GPU machine has no Hydra: it reads bench/specs/*.json, prepared here. A field renamed in RunSpec
     makes them unreadable there; they are read here, in the default suite (rerun --prepare to mend)."""
-    from sweep.spec import RunSpec
+    from sweep.plan.spec import RunSpec
 
     specs = sorted((ROOT / "bench" / "specs").glob("*.json"))
     assert len(specs) >= 6

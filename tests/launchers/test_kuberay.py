@@ -1,7 +1,7 @@
 """launchers/kuberay.yaml and the image it runs (launchers/Dockerfile): the RayCluster CRD fields the
 launcher relies on, written out literally (ray.io/v1 RayClusterSpec: rayVersion, enableInTreeAutoscaling,
 autoscalerOptions, headGroupSpec, workerGroupSpecs with min/max replicas, pod templates), Ray's version
-equal to the pin, and GPU groups that fit the runs sweep/resources.py asks for. The probes' endpoint is
+equal to the pin, and GPU groups that fit the runs sweep/plan/resources.py asks for. The probes' endpoint is
 exercised on a real head in test_submit.py."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import ray
 import yaml
 from conftest import LAUNCHERS, pinned_ray_version
 
-from sweep.resources import Node, cpus_for_share
+from sweep.plan.resources import Node, cpus_for_share
 
 MANIFEST = LAUNCHERS / "kuberay.yaml"
 DOCKERFILE = LAUNCHERS / "Dockerfile"

@@ -1,5 +1,5 @@
 """launchers/ray-cluster.yaml: valid for Ray's own autoscaler schema and config checks, node types whose
-CPUs and GPUs fit the runs sweep/resources.py asks for, and the project's venv used on every node."""
+CPUs and GPUs fit the runs sweep/plan/resources.py asks for, and the project's venv used on every node."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import ray
 import yaml
 from conftest import LAUNCHERS, VENV_BIN
 
-from sweep.cluster import placeable
-from sweep.config import ClusterConfig
-from sweep.resources import Node, RunResources, cpus_for_share
+from sweep.config.schema import ClusterConfig
+from sweep.driver.cluster import placeable
+from sweep.plan.resources import Node, RunResources, cpus_for_share
 
 CONFIG = LAUNCHERS / "ray-cluster.yaml"
 REMOTE = "~/scaling-sweep"  # where file_mounts puts the checkout (ssh_user ubuntu)

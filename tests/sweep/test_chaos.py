@@ -58,8 +58,8 @@ def test_two_drivers_on_one_sweep_train_every_run_exactly_once(tmp_path):
 
 def test_a_planted_checkpoint_is_never_run(tmp_path):
     from sweep.cli import compose
-    from sweep.grid import expand
-    from sweep.run_id import run_id
+    from sweep.plan.grid import expand
+    from sweep.plan.run_id import run_id
     from tests.sweep.train.test_checkpoint import planted_checkpoint
 
     args = (*GRID, f"results_dir={tmp_path}", "grid.n_tokens=[3e4]", "grid.models=[{n_layer: 1, d_model: 32}]")

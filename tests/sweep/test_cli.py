@@ -65,8 +65,8 @@ def test_dry_run_states_the_gpu_hours_of_the_grid_for_the_gpus_it_plans_for(tmp_
 
 
 def test_dry_run_on_cpus_estimates_core_hours_from_finished_runs_or_says_it_cannot(tmp_path):
-    from sweep.schemas import RUNS, to_table
-    from sweep.store import Store
+    from sweep.store.runs import Store
+    from sweep.store.schemas import RUNS, to_table
 
     args = ("grid=tiny", "dry_run=true", f"results_dir={tmp_path}/res")
     result = run_cli(*args, cwd=tmp_path)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweep.cluster import local_gpu_count
+from sweep.driver.cluster import local_gpu_count
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ HUB_DRIVER = """
 import json, sys
 import ray
 from ray.util.state import list_actors
-from sweep.progress import start_hub
+from sweep.driver.progress import start_hub
 ray.init(address=sys.argv[1], log_to_driver=False)
 hubs = [start_hub() for _ in range(6)]  # unpinned, 6 zero-CPU actors all on one node by chance: 1 in 243
 ray.get([hub.report.remote("r", 1) for hub in hubs])

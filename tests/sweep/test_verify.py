@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from sweep.grid import expand
-from sweep.run_id import run_id
-from sweep.runner import execute
-from sweep.store import Store
+from sweep.driver.runner import execute
+from sweep.plan.grid import expand
+from sweep.plan.run_id import run_id
+from sweep.store.runs import Store
 
 
 @pytest.fixture

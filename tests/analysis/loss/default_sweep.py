@@ -1,6 +1,6 @@
 """A runs table shaped like the project's default sweep on CPU (conf/grid/default.yaml: 7 sizes of 33K to
 783K parameters x 3 budgets, one seed), with the batch, steps and learning rate the grid derives for each
-point (sweep.grid.plan_training) and bf16 from d_model 72 up (train.precision=auto).
+point (sweep.plan.grid.plan_training) and bf16 from d_model 72 up (train.precision=auto).
 
 The losses where the derived batch doubles are the ones measured on that sweep (268K, 468K and 783K at
 1.085M tokens: 0.799, 0.801, 0.867; 95.6K and 164K at 642K: 0.894, 1.050); the rest are made up to fall

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sweep.config import CorpusConfig, DataConfig, TaskConfig
+from sweep.config.schema import CorpusConfig, DataConfig, TaskConfig
 from sweep.tasks.corpus import open_corpus
 from sweep.tasks.mixture import mixture_for
 from sweep.tasks.tokenizer import ByteTokenizer, load_tokenizer

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from sweep.config import DataConfig, TaskConfig
+from sweep.config.schema import DataConfig, TaskConfig
 from sweep.tasks.arithmetic import Addition, Modular, Multiplication, Subtraction
 from sweep.tasks.chain_of_thought import CotAddition
 from sweep.tasks.choice import LargestChoice

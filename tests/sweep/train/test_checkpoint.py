@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 
-from sweep.grid import expand
+from sweep.plan.grid import expand
 from sweep.train.checkpoint import CheckpointRejected, pack, unpack
 from sweep.train.loop import train
 

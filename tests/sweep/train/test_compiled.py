@@ -8,7 +8,7 @@ import torch
 import torch._dynamo
 from torch._dynamo.utils import counters
 
-from sweep.grid import expand
+from sweep.plan.grid import expand
 from sweep.train import compiled
 from sweep.train.loop import train
 

@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from sweep.spec import RunSpec
+from sweep.plan.spec import RunSpec
 from sweep.train.loop import train
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sweep.grid import expand
+from sweep.plan.grid import expand
 from sweep.tasks.mixture import eval_problems, mixture_for
 from sweep.tasks.problem import Problem
 from sweep.train.evaluate import _choice_scores, evaluate_problems, greedy_generate, teacher_forced_scores

@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 import torch
 
-from sweep.grid import expand
+from sweep.plan.grid import expand
 from sweep.train.execution import CPU_COMPILE_MIN_FLOPS, execution
 from sweep.train.flops import train_flops
 from sweep.train.model import GPT, attend

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from sweep.grid import expand
+from sweep.plan.grid import expand
 from sweep.train.checkpoint import unpack
 from sweep.train.loop import BranchStartMissing, Diverged, train
 

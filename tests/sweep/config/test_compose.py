@@ -1,0 +1,105 @@
+"""Composition: every value a conf/ file sets arrives in the composed config (nothing silently
+overwritten by a later defaults entry), and keys outside the schema are refused, even with `+`."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from sweep.cli import CONF_DIR, GROUPS
+from sweep.config.validate import ConfigError
+
+
+def leaves(node, prefix=""):
+    """(dotted key, value) of every scalar a YAML document sets; lists compared whole."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from leaves(value, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), node
+
+
+def as_plain(value):
+    if dataclasses.is_dataclass(value):
+        return {k: as_plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, (list, tuple)):
+        return [as_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_plain(v) for k, v in value.items()}
+    return value
+
+
+def lookup(cfg, dotted):
+    value = cfg
+    for part in dotted.split("."):
+        value = value[part] if isinstance(value, dict) else getattr(value, part)
+    return as_plain(value)
+
+
+def same(expected, got):
+    if isinstance(expected, list):
+        # list entries given in YAML as mappings become dataclasses with their defaults filled in
+        return len(expected) == len(got) and all(same(e, g) for e, g in zip(expected, got))
+    if isinstance(expected, dict):
+        return all(same(v, got[k]) for k, v in expected.items())
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        return float(expected) == float(got)
+    return expected == got
+
+
+def conf_files():
+    for group in (*GROUPS, "experiment"):
+        for path in sorted((CONF_DIR / group).glob("*.yaml")):
+            yield group, path
+
+
+@pytest.mark.parametrize("group, path", list(conf_files()), ids=lambda v: getattr(v, "stem", v))
+def test_every_value_a_conf_file_sets_arrives(compose_cfg, group, path: Path):
+    text = path.read_text()
+    document = OmegaConf.to_container(OmegaConf.load(path)) or {}
+    document.pop("defaults", None)
+    is_global = "@package _global_" in text.splitlines()[0]
+    selector = f"+experiment={path.stem}" if group == "experiment" else f"{group}={path.stem}"
+    extra = ("data.corpus.path=" + str(CONF_DIR),) if (group, path.stem) == ("data", "corpus") else ()
+    cfg = compose_cfg(selector, *extra)
+    for key, value in leaves(document if is_global else {group: document}):
+        if key == "data.corpus.path":
+            continue
+        assert same(value, lookup(cfg, key)), f"{path.name} sets {key}={value!r}, composed {lookup(cfg, key)!r}"
+
+
+def test_the_emergence_grid_brings_its_batch_and_gpu_share(compose_cfg):
+    # The bug this guards: `train` and `cluster` defaults used to come after `grid` and overwrite it.
+    from sweep.plan.grid import expand
+    from sweep.plan.resources import Node, run_resources
+
+    cfg = compose_cfg("grid=emergence")
+    raw = OmegaConf.load(CONF_DIR / "grid" / "emergence.yaml")
+    assert cfg.model.seq_len == raw["model"]["seq_len"]
+    assert compose_cfg("grid=chinchilla").model.seq_len == OmegaConf.load(CONF_DIR / "grid" / "chinchilla.yaml")[
+        "model"]["seq_len"] != compose_cfg().model.seq_len
+    # Batches are derived per run from its compute: larger runs take larger batches.
+    batches = {s.label: s.train.batch_size for s in expand(cfg)}
+    assert batches["g1"] < batches["g7"] and batches["g7"] * cfg.model.seq_len >= 16384
+    # Its GPU shares are chosen per run by size: on a GPU node every run is packed, the small ones most.
+    shares = {s.label: run_resources(s, cfg.cluster, [Node(cpus=16, gpus=1)]).num_gpus for s in expand(cfg)}
+    assert shares["g1"] == 1 / 8 and shares["g7"] > shares["g1"]
+    # ... and the command line still wins over the grid file
+    assert compose_cfg("grid=emergence", "cluster.gpus_per_run=1").cluster.gpus_per_run == 1
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+grid.n_token=[1e4]", "grid.n_token: not a config key of grid; did you mean grid.n_tokens?"),
+    ("+train.bach_size=8", "train.bach_size: not a config key of train; did you mean train.batch_size?"),
+    ("+colour=red", "colour: not a config key of the sweep"),
+])
+def test_keys_outside_the_schema_are_refused_even_with_plus(compose_cfg, override, message):
+    with pytest.raises(ConfigError) as info:
+        compose_cfg(override)
+    assert message in str(info.value)
+
+
+def test_free_form_keys_stay_free(compose_cfg):
+    cfg = compose_cfg("+cluster.runtime_env.env_vars.X=1", "tasks=default")
+    assert cfg.cluster.runtime_env == {"env_vars": {"X": 1}}
