@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analysis.load import NoResults
-from analysis.pipeline import analyze_sweep
+from analysis.report.pipeline import analyze_sweep
+from analysis.tables.load import NoResults
 
 __all__ = ["SUBCOMMANDS", "analyze_sweep", "main"]
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-runs", action="store_true",
                         help="use every run in the directory, not only those of the sweep's current grid")
     args = parser.parse_args(argv)
-    from analysis.io import exists
+    from analysis.tables.io import exists
 
     if not exists(args.sweep_dir):
         print(f"error: no such sweep directory: {args.sweep_dir} (give the directory `python -m sweep` wrote, "

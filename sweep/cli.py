@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]{len(outcome.failed)} run(s) failed[/]; their errors are in "
                       f"runs/run_id=<id>/status.json. Rerunning retries only these.")
     if cfg.analysis:
-        from analysis.inputs import is_current
+        from analysis.tables.inputs import is_current
 
         if not outcome.rows and is_current(store.uri):  # nothing trained and the analysis is of these very runs
             console.print(f"analysis up to date: no run changed since {store.uri}/analysis/ was written "

@@ -103,9 +103,9 @@ def test_an_analysis_of_unchanged_runs_is_not_redone(tmp_path):
     settings and the analysis code are what the analysis on disk was made from; redone when any changes."""
     import os
 
-    from analysis import inputs
     from analysis.loss.run import LossOptions
-    from analysis.pipeline import analyze_sweep
+    from analysis.report.pipeline import analyze_sweep
+    from analysis.tables import inputs
 
     sizes = SIZES[:4]
     store = make_sweep(tmp_path, sizes=sizes)
@@ -140,7 +140,7 @@ def test_only_finished_runs_of_the_current_grid_are_fitted(tmp_path):
     import json
 
     from analysis.loss.run import LossOptions
-    from analysis.pipeline import analyze_sweep
+    from analysis.report.pipeline import analyze_sweep
 
     store = make_sweep(tmp_path)
     good = [f"N{int(n)}-D{int(d)}" for n in SIZES for d in (5e5, 1e6, 2e6, 4e6)]
@@ -172,7 +172,7 @@ def test_only_finished_runs_of_the_current_grid_are_fitted(tmp_path):
 def test_with_no_finished_run_no_evaluation_is_analysed(tmp_path):
     """Evaluations left by runs that did not finish are not emergence data, even when no run finished."""
     from analysis.loss.run import LossOptions
-    from analysis.pipeline import analyze_sweep
+    from analysis.report.pipeline import analyze_sweep
 
     store = Store(str(tmp_path), "broken")
     for n in (1e4, 1e5, 1e6, 1e7, 1e8):
@@ -190,7 +190,7 @@ def test_with_no_finished_run_no_evaluation_is_analysed(tmp_path):
 
 def test_training_compute_is_read_from_the_runs_table():
     """Issue 12: 6ND was recomputed where run.parquet has flops_6nd (the budget an isoFLOP grid sets) and flops."""
-    from analysis.pipeline import run_flops
+    from analysis.report.pipeline import run_flops
 
     runs = pl.DataFrame({"n_params": [10, 20], "n_tokens": [100, 100], "flops": [7e3, 1.3e4],
                          "flops_6nd": [6e3, 1.2e4]})

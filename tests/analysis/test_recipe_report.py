@@ -11,11 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis import inputs
-from analysis.load import load_runs
 from analysis.loss.run import LossOptions
-from analysis.pipeline import analyze_sweep
-from analysis.recipe import PUBLISHED, Origin, glance_line, recipe_section, summarize
+from analysis.report.pipeline import analyze_sweep
+from analysis.report.recipe import PUBLISHED, Origin, glance_line, recipe_section, summarize
+from analysis.tables import inputs
+from analysis.tables.load import load_runs
 from sweep.plan.calibration import Calibration, PointOptimum
 from sweep.plan.recipe import DEEPSEEK, PowerLaw, Recipe
 from sweep.store.runs import Store

@@ -51,7 +51,7 @@ def seven_metric_sweep(root) -> Store:
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium)")
 def test_report_renders_with_figures_as_grids(tmp_path):
     from analysis.loss.run import LossOptions
-    from analysis.pipeline import analyze_sweep
+    from analysis.report.pipeline import analyze_sweep
 
     store = seven_metric_sweep(tmp_path)
     analyze_sweep(store.uri, options=LossOptions(n_resamples=50, n_workers=1), emergence_boot=50)

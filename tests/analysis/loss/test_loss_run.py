@@ -12,7 +12,7 @@ from law_truth import isoflop_grid, law
 
 from analysis.loss.backtest import backtest_loss_law
 from analysis.loss.run import LossOptions, run_loss_analysis
-from analysis.sections import glance_section
+from analysis.report.sections import glance_section
 
 GRID_N, GRID_D = (a.ravel() for a in np.meshgrid(np.geomspace(1e5, 1e7, 5), np.geomspace(1e7, 1e9, 4)))
 

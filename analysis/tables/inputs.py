@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from analysis.io import exists, join, list_files, read_bytes, read_json, write_bytes
+from analysis.tables.io import exists, join, list_files, read_bytes, read_json, write_bytes
 
 RECORD = "inputs.json"
 MANIFEST = "sweep.json"
@@ -55,7 +55,7 @@ def settings(all_runs: bool = False, options: Any = None, emergence_boot: int | 
 def code_digest() -> str:
     """A hash of the analysis package's source: new analysis code makes every earlier analysis stale."""
     digest = hashlib.sha256()
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]  # the analysis package
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

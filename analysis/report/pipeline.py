@@ -2,9 +2,9 @@
 fits.parquet, monotonicity.parquet, emergence.parquet, plots (PNG and SVG) and the report (report.html,
 report.md).
 
-I/O happens here and in analysis.io only; the analyses are analysis.loss.run and analysis.emergence.run
-(the same orchestrators the command line uses), the report's sections analysis.sections and, for the recipe
-(sweep.json, calibration.json and the calibration's runs), analysis.recipe.
+I/O happens here and in analysis.tables.io only; the analyses are analysis.loss.run and analysis.emergence.run
+(the same orchestrators the command line uses), the report's sections analysis.report.sections and, for the recipe
+(sweep.json, calibration.json and the calibration's runs), analysis.report.recipe.
 """
 
 from __future__ import annotations
@@ -16,21 +16,21 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analysis import inputs
-from analysis.compute import compute_summary
 from analysis.emergence.curve import N_BOOT
 from analysis.emergence.points import EmergenceInputError
 from analysis.emergence.run import EmergenceResult, run_emergence
-from analysis.fits_table import fits_table
-from analysis.io import join, read_json, write_bytes
-from analysis.load import load_calibration_runs, load_evals, load_runs
 from analysis.loss.allocation import FLOPS_PER_PARAM_TOKEN
 from analysis.loss.monotonicity import monotonicity_table
 from analysis.loss.run import LossAnalysis, LossOptions, run_loss_analysis
-from analysis.recipe import RecipeSummary, glance_line, recipe_section, summarize
-from analysis.recipe_plots import calibration_figure
-from analysis.report import Section, html_page, markdown
-from analysis.sections import compute_section, emergence_sections, glance_section, loss_sections
+from analysis.report.compute import compute_summary
+from analysis.report.fits_table import fits_table
+from analysis.report.page import Section, html_page, markdown
+from analysis.report.recipe import RecipeSummary, glance_line, recipe_section, summarize
+from analysis.report.recipe_plots import calibration_figure
+from analysis.report.sections import compute_section, emergence_sections, glance_section, loss_sections
+from analysis.tables import inputs
+from analysis.tables.io import join, read_json, write_bytes
+from analysis.tables.load import load_calibration_runs, load_evals, load_runs
 
 
 def run_flops(runs: pl.DataFrame) -> np.ndarray:
@@ -97,7 +97,7 @@ def analyze_sweep(sweep_dir: str, console=None, all_runs: bool = False, options:
     """Fit and report one sweep; writes <sweep>/analysis/ and returns the results.
 
     only_if_changed: do nothing when <sweep>/analysis/ was made from exactly these inputs (the runs'
-    tables and status files, the settings, the analysis code: analysis.inputs); returns {"skipped": True}.
+    tables and status files, the settings, the analysis code: analysis.tables.inputs); returns {"skipped": True}.
     """
     say = console.print if console is not None else print
     started = time.perf_counter()

@@ -6,8 +6,8 @@ import warnings
 
 import polars as pl
 
-from analysis.inputs import calibration_run_ids, manifest_run_ids
-from analysis.io import join, list_files, read_bytes
+from analysis.tables.inputs import calibration_run_ids, manifest_run_ids
+from analysis.tables.io import join, list_files, read_bytes
 
 CALIBRATION_TAG = "calibration"  # the runs table's recipe column on a run of the calibration stage
 

@@ -8,8 +8,8 @@ quadratic bowl of ln loss in (ln B, ln lr)). What this module reads is handed to
 manifest), calibration.json, the grid's and the calibration's rows of the runs table; `summarize` turns
 them into a `RecipeSummary`, from which come the report's section (`recipe_section`, with a table of the
 calibration points and a figure of loss against lr at each) and the line of "At a glance" (`glance_line`).
-The calibration runs are never the grid the loss law is fitted on (analysis.load keeps them out).
-The figure is drawn by analysis.recipe_plots.
+The calibration runs are never the grid the loss law is fitted on (analysis.tables.load keeps them out).
+The figure is drawn by analysis.report.recipe_plots.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from analysis.plots import add_figure
-from analysis.report import Section
+from analysis.report.page import Section
 
 TITLE = "Recipe: batch and learning rate"
 FIGURE = "recipe_calibration"
@@ -354,7 +354,7 @@ def grid_run_at(summary: RecipeSummary, label: str, flops: float) -> dict[str, A
 def recipe_section(summary: RecipeSummary, images: dict[str, bytes], figure=None) -> Section:
     """The report's section on the recipe: calibrated, with the laws, their intervals, the optimum at the grid's
     largest compute, every note of the calibration, a table of its points and `figure`
-    (analysis.recipe_plots.calibration_figure); else a short text."""
+    (analysis.report.recipe_plots.calibration_figure); else a short text."""
     tail = [t for t in (_grid_text(summary), _recipe_column(summary.grid), *summary.remarks) if t]
     if summary.origin is Origin.UNRECORDED:
         text = ("sweep.json does not record which recipe set the grid's batch and lr (a sweep written before the "
