@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         from analysis.cli import analyze_sweep
 
         try:
-            analyze_sweep(store.uri, console=console)
+            analyze_sweep(store.uri, console=console, only_if_changed=True)
         except Exception as exc:  # the sweep's results are safe; say what went wrong with the analysis
             console.print(f"[red]analysis failed[/]: {type(exc).__name__}: {exc}\n"
                           f"rerun it with: python -m analysis {store.uri}", highlight=False)

@@ -1,12 +1,13 @@
-"""What the analysis of a sweep reads, and a fingerprint of it, so a rerun can tell nothing changed.
+"""What the analysis of a grid reads, and a fingerprint of it, so a rerun can tell nothing changed.
 
-The inputs: the sweep's run list and recipe (sweep.json), its calibration (calibration.json, by content),
+The inputs: the grid's run list and recipe (its sweep.json), its calibration (its calibration.json, by content),
 of each of its runs the files the analysis reads or that mark a run finished (run.parquet, evals.parquet,
 status.json) and of each calibration run its run.parquet, by size and modification time; the analysis
-settings; the analysis code itself. `analyze_sweep` records the fingerprint it
-started from in <sweep>/analysis/inputs.json after everything else is written; `is_current` says
-whether that record still matches. Light on purpose (json, hashlib, pyarrow.fs; no polars, scipy
-or matplotlib): `python -m sweep` asks before importing the analysis at all.
+settings; the analysis code itself. Nothing else: the cluster, logger and paths a sweep was run with are no
+input, so a rerun with other cluster settings finds its analysis current. `analyze_sweep` records the
+fingerprint it started from in the analysis directory's inputs.json after everything else is written;
+`is_current` says whether that record still matches. Light on purpose (json, hashlib, pyarrow.fs; no polars,
+scipy or matplotlib): `python -m sweep` asks before importing the analysis at all.
 """
 
 from __future__ import annotations
@@ -17,30 +18,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from analysis.tables.io import exists, join, list_files, read_bytes, read_json, write_bytes
+from analysis.tables.grids import ANALYSIS, RECORD, Grid, open_grid
+from analysis.tables.io import exists, join, list_files, read_bytes, write_bytes
 
-RECORD = "inputs.json"
-MANIFEST = "sweep.json"
-CALIBRATION = "calibration.json"
 RECIPE_KEYS = ("recipe_source", "recipe", "calibration_run_ids")  # what sweep.json says of the grid's recipe
 READ_FILES = ("run.parquet", "evals.parquet", "status.json")
 OUTPUTS = ("report.html", "report.md", "fits.parquet")  # all present, or the analysis is not current
-
-
-def manifest(sweep_dir: str) -> dict[str, Any] | None:
-    """The sweep's manifest (sweep.json), or None when there is none."""
-    return read_json(join(sweep_dir, MANIFEST))
-
-
-def manifest_run_ids(sweep_dir: str) -> list[str] | None:
-    """The run ids of the sweep's current grid (sweep.json), or None when there is no manifest."""
-    found = manifest(sweep_dir)
-    return None if found is None else list(found["run_ids"])
-
-
-def calibration_run_ids(sweep_dir: str) -> list[str]:
-    """The run ids of the sweep's calibration (sweep.json), never part of its grid; [] when none are listed."""
-    return list((manifest(sweep_dir) or {}).get("calibration_run_ids") or [])
 
 
 def settings(all_runs: bool = False, options: Any = None, emergence_boot: int | None = None) -> dict[str, Any]:
@@ -61,20 +44,26 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def fingerprint(sweep_dir: str, analysis_settings: dict[str, Any]) -> str:
-    found = manifest(sweep_dir) or {}
-    ids = None if analysis_settings.get("all_runs") or "run_ids" not in found else list(found["run_ids"])
+def analysis_dir(grid: Grid, analysis_settings: dict[str, Any]) -> str:
+    """Where an analysis of `grid` with these settings is written: the grid's own analysis/, except that one of
+    every run in the directory (all_runs) belongs to no grid and is written to <sweep>/analysis/."""
+    return join(grid.sweep_dir, ANALYSIS) if analysis_settings.get("all_runs") else grid.analysis_dir
+
+
+def fingerprint(grid: Grid, analysis_settings: dict[str, Any]) -> str:
+    found = grid.manifest or {}
+    ids = None if analysis_settings.get("all_runs") else grid.run_ids
     wanted = None if ids is None else {f"run_id={rid}" for rid in ids}
-    calibration = {f"run_id={rid}" for rid in found.get("calibration_run_ids") or []}
+    calibration = {f"run_id={rid}" for rid in grid.calibration_run_ids}
     files = []
-    for path, size, mtime_ns in list_files(join(sweep_dir, "runs")):
+    for path, size, mtime_ns in list_files(join(grid.sweep_dir, "runs")):
         parts = path.split("/")
         if len(parts) != 2:
             continue
         if (parts[1] in READ_FILES and (wanted is None or parts[0] in wanted)) or (
                 parts[1] == "run.parquet" and parts[0] in calibration):
             files.append([path, size, mtime_ns])
-    calibration_file = read_bytes(join(sweep_dir, CALIBRATION))
+    calibration_file = grid.calibration_bytes()
     payload = {"run_ids": sorted(ids) if ids is not None else None, "files": sorted(files),
                "recipe": {key: found.get(key) for key in RECIPE_KEYS},
                "calibration": None if calibration_file is None else hashlib.sha256(calibration_file).hexdigest(),
@@ -82,17 +71,16 @@ def fingerprint(sweep_dir: str, analysis_settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def record(sweep_dir: str, started_from: str, analysis_settings: dict[str, Any]) -> None:
-    """Written last by the analysis: the fingerprint of the inputs it read."""
-    write_bytes(join(sweep_dir, "analysis", RECORD),
-                json.dumps({"fingerprint": started_from, "settings": analysis_settings}, indent=2,
-                           default=str).encode())
+def record(out: str, started_from: str, analysis_settings: dict[str, Any]) -> None:
+    """Written last by the analysis into its directory `out`: the fingerprint of the inputs it read."""
+    write_bytes(join(out, RECORD), json.dumps({"fingerprint": started_from, "settings": analysis_settings}, indent=2,
+                                              default=str).encode())
 
 
-def recorded(sweep_dir: str) -> str | None:
-    """The fingerprint the analysis in <sweep>/analysis/ was made from; None when absent or incomplete."""
-    payload = read_bytes(join(sweep_dir, "analysis", RECORD))
-    if payload is None or not all(exists(join(sweep_dir, "analysis", name)) for name in OUTPUTS):
+def recorded(out: str) -> str | None:
+    """The fingerprint the analysis in directory `out` was made from; None when absent or incomplete."""
+    payload = read_bytes(join(out, RECORD))
+    if payload is None or not all(exists(join(out, name)) for name in OUTPUTS):
         return None
     try:
         return str(json.loads(payload)["fingerprint"])
@@ -100,7 +88,10 @@ def recorded(sweep_dir: str) -> str | None:
         return None
 
 
-def is_current(sweep_dir: str, analysis_settings: dict[str, Any] | None = None) -> bool:
-    """True when <sweep>/analysis/ holds an analysis of exactly these inputs (and settings)."""
+def is_current(sweep_dir: str, analysis_settings: dict[str, Any] | None = None, grid_id: str | None = None) -> bool:
+    """True when <sweep>/analysis/ holds an analysis of exactly these inputs (and settings) of the grid `grid_id`
+    (None: the latest); for a grid other than the latest, when its own grids/<grid_id>/analysis/ does."""
     analysis_settings = analysis_settings if analysis_settings is not None else settings()
-    return recorded(sweep_dir) == fingerprint(sweep_dir, analysis_settings)
+    grid = open_grid(sweep_dir, grid_id)
+    out = join(sweep_dir, ANALYSIS) if grid.latest else analysis_dir(grid, analysis_settings)
+    return recorded(out) == fingerprint(grid, analysis_settings)

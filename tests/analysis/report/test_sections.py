@@ -1,7 +1,7 @@
-"""analysis/sections.py: what the report headlines about the loss law, and about a threshold two sizes bracket. A sweep
-shaped like the project's default one (bigger models worse where the derived batch doubles, 3 budgets 2.9x apart,
-one seed) gets no law, frontier or backtest number, and At a glance names each cause and its fix; a sweep that pins
-the law still gets all three."""
+"""analysis/report/sections.py: what the report headlines about the loss law, and about a threshold two sizes
+bracket. A sweep shaped like the project's default one (bigger models worse where the derived batch doubles,
+3 budgets 2.9x apart, one seed) gets no law, frontier or backtest number, and At a glance names each cause and its
+fix; a sweep that pins the law still gets all three."""
 
 import re
 import sys
@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "loss"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "loss"))
 from default_sweep import default_sweep_runs  # noqa: E402
 
 from analysis.emergence.run import run_emergence  # noqa: E402
