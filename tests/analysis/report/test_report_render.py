@@ -1,7 +1,7 @@
 """report.html as a reader sees it: rendered in headless Chromium (Debian's `chromium` package), skipped
 where it is not installed. Checks the screenshot (the page draws, at the window's size, not blank) and
 the page's images: every figure embedded, and the emergence figures laid out as a grid of panels, not a
-strip of thumbnails (issue 12: one row of 6-7 panels, 2366x306 px)."""
+strip of thumbnails (one row of 6-7 panels, 2366x306 px)."""
 
 import base64
 import re
