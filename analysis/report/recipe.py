@@ -70,7 +70,8 @@ class Laws:
 
 # DeepSeek LLM (Bi et al. 2024), sec. 3.1, eq. 1, from grid searches of batch and learning rate on runs of
 # 1e17..2e19 FLOPs: B_opt = 0.2920 C^0.3271 tokens, eta_opt = 0.3118 C^-0.1250; lr ~ B^0.5 off the optimum
-# batch. The sweep's own copy is sweep.plan.recipe.DEEPSEEK (tests/analysis/test_recipe_report.py holds them equal).
+# batch. The sweep's own copy is sweep.plan.recipe.DEEPSEEK (tests/analysis/report/test_recipe_report.py holds
+# them equal).
 PUBLISHED = Laws("deepseek", Law(0.2920, 0.3271), Law(0.3118, -0.1250), (1e17, 2e19),
                  "DeepSeek LLM, Bi et al. 2024, sec. 3.1", SQUARE_ROOT_RULE)
 
