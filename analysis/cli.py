@@ -1,6 +1,7 @@
 """`python -m analysis`: analyse a sweep directory, or run one analysis on any table.
 
-    python -m analysis <sweep dir> [--all-runs]          fit and report a sweep, offline, from its Parquet tables
+    python -m analysis <sweep dir> [--grid ID | --all-runs]   fit and report a sweep's grid, offline, from its
+                                                              Parquet tables (the latest grid unless --grid)
     python -m analysis fit-loss FILE --n COL --d COL --loss COL [--json] [--bootstrap R] [--seed S]
     python -m analysis isoflop FILE --n COL --d COL --loss COL [--flops COL] [--json]
     python -m analysis emergence FILE [--json] ...
@@ -13,8 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analysis.load import NoResults
-from analysis.pipeline import analyze_sweep
+from analysis.report.pipeline import analyze_sweep
+from analysis.tables.grids import UnknownGrid
+from analysis.tables.load import NoResults
 
 __all__ = ["SUBCOMMANDS", "analyze_sweep", "main"]
 
@@ -28,18 +30,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dir", help="a sweep directory (results/<name>), local path or URI")
-    parser.add_argument("--all-runs", action="store_true",
-                        help="use every run in the directory, not only those of the sweep's current grid")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--grid", metavar="ID", help="analyse the grid kept as <sweep dir>/grids/ID/ (default: the "
+                       "latest, the one <sweep dir>/sweep.json names); writes grids/ID/analysis/")
+    which.add_argument("--all-runs", action="store_true",
+                       help="use every run in the directory, not only those of one grid; writes <sweep dir>/analysis/")
     args = parser.parse_args(argv)
-    from analysis.io import exists
+    from analysis.tables.io import exists
 
     if not exists(args.sweep_dir):
         print(f"error: no such sweep directory: {args.sweep_dir} (give the directory `python -m sweep` wrote, "
               "results/<name>)", file=sys.stderr)
         return 2
     try:
-        analyze_sweep(args.sweep_dir, all_runs=args.all_runs)
-    except NoResults as exc:
+        analyze_sweep(args.sweep_dir, all_runs=args.all_runs, grid=args.grid)
+    except (NoResults, UnknownGrid) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

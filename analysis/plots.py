@@ -1,4 +1,4 @@
-"""Figures to bytes. The figures themselves: analysis.loss.plots, analysis.emergence.plots, analysis.recipe."""
+"""Figures to bytes. The figures themselves: analysis.loss.plots, analysis.emergence.plots, analysis.report.recipe."""
 
 from __future__ import annotations
 

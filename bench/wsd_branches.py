@@ -60,9 +60,10 @@ def run(name: str, overrides: list[str], results: str, console: Console) -> tupl
     seconds = time.perf_counter() - t0
     if outcome.failed:
         raise SystemExit(f"{name}: runs failed: {outcome.failed}")
-    from analysis.load import load_runs
+    from analysis.tables.grids import open_grid
+    from analysis.tables.load import load_runs
 
-    return load_runs(f"{results}/{name}").filter(pl.col("status") == "done"), seconds
+    return load_runs(open_grid(f"{results}/{name}")).filter(pl.col("status") == "done"), seconds
 
 
 def fit(runs: pl.DataFrame, n_boot: int):
@@ -110,7 +111,7 @@ def main() -> None:
         "train.schedule=wsd", "grid.branches=true", f"grid.branch_plan={args.branch_plan}",
         f"train.cooldown_fraction={args.cooldown_fraction}"], args.results, console)
 
-    from analysis.compute import compute_summary
+    from analysis.report.compute import compute_summary
 
     ci, cb = compute_summary(ind), compute_summary(br)
     ratio = cb.flops_spent / ci.flops_spent
@@ -146,11 +147,12 @@ def main() -> None:
           f"{within}/{len(rel)} points within {args.tolerance:.0%}")
 
     if args.noise_from:
-        from analysis.load import load_runs
+        from analysis.tables.grids import open_grid
+        from analysis.tables.load import load_runs
 
         print(f"\nseed to seed: this seed ({args.seed}) vs the same sweeps in {args.noise_from}")
         for here, name in ((ind, sweep_name), (br, f"branches-{args.branch_plan}")):
-            other = load_runs(f"{args.noise_from}/{name}").filter(pl.col("status") == "done")
+            other = load_runs(open_grid(f"{args.noise_from}/{name}")).filter(pl.col("status") == "done")
             seeds = other.join(here.select(*key, pl.col("final_val_loss").alias("L_here")), on=key).with_columns(
                 ((pl.col("L_here") - pl.col("final_val_loss")) / pl.col("final_val_loss")).alias("rel"))
             noise = np.abs(seeds["rel"].to_numpy())

@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]{len(outcome.failed)} run(s) failed[/]; their errors are in "
                       f"runs/run_id=<id>/status.json. Rerunning retries only these.")
     if cfg.analysis:
-        from analysis.inputs import is_current
+        from analysis.tables.inputs import is_current
 
         if not outcome.rows and is_current(store.uri):  # nothing trained and the analysis is of these very runs
             console.print(f"analysis up to date: no run changed since {store.uri}/analysis/ was written "
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         from analysis.cli import analyze_sweep
 
         try:
-            analyze_sweep(store.uri, console=console)
+            analyze_sweep(store.uri, console=console, only_if_changed=True)
         except Exception as exc:  # the sweep's results are safe; say what went wrong with the analysis
             console.print(f"[red]analysis failed[/]: {type(exc).__name__}: {exc}\n"
                           f"rerun it with: python -m analysis {store.uri}", highlight=False)

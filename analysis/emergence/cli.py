@@ -24,8 +24,8 @@ from analysis.emergence.curve import N_BOOT
 from analysis.emergence.points import X_AXES, EmergenceInputError, require_usable_rows
 from analysis.emergence.run import run_emergence
 from analysis.interval import LEVEL
-from analysis.io import json_ready
-from analysis.table import InputError, read_table
+from analysis.tables.io import json_ready
+from analysis.tables.table import InputError, read_table
 
 
 class _Parser(argparse.ArgumentParser):

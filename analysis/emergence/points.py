@@ -21,8 +21,8 @@ import numpy as np
 import polars as pl
 
 from analysis.emergence.kinds import metric_info
-from analysis.invalid import invalid_rows, summary
-from analysis.table import InputError, numeric
+from analysis.tables.invalid import invalid_rows, summary
+from analysis.tables.table import InputError, numeric
 
 X_AXES = ("log_n", "log_flops", "val_loss")
 REQUIRED = ("task", "metric", "n_params", "value")

@@ -26,14 +26,14 @@ import numpy as np
 import polars as pl
 
 from analysis.interval import LEVEL
-from analysis.invalid import invalid_rows, summary
-from analysis.io import json_ready
 from analysis.loss.allocation import FLOPS_PER_PARAM_TOKEN
 from analysis.loss.backtest import MIN_HOLDOUT_FRACTION, MIN_HOLDOUT_RUNS
 from analysis.loss.fit import PARAM_NAMES
 from analysis.loss.run import LossAnalysis, LossOptions, run_loss_analysis
 from analysis.options import option_errors
-from analysis.table import InputError, numeric_array, read_table
+from analysis.tables.invalid import invalid_rows, summary
+from analysis.tables.io import json_ready
+from analysis.tables.table import InputError, numeric_array, read_table
 
 
 def _emit_json(payload: dict) -> None:

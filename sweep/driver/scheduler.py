@@ -248,11 +248,21 @@ def _fmt(value: Any, spec: str) -> str:
 def write_manifest(store: Store, cfg: SweepConfig, specs: list[RunSpec], code_version: str | None,
                    extra: dict[str, Any] | None = None) -> None:
     """sweep.json: which runs make up this sweep's grid (the analysis uses exactly these), its config, and
-    `extra` (sweep.driver.stages: the recipe and the calibration runs, never analysed as the grid)."""
-    store.root.write_json("sweep.json", {
-        "name": cfg.name, "updated": now_iso(), "code_version": code_version,
-        "run_ids": [run_id(s) for s in specs], **(extra or {}), "config": dataclasses.asdict(cfg),
-    })
+    `extra` (sweep.driver.stages: the recipe and the calibration runs, never analysed as the grid).
+
+    Every grid run under the name is kept: grids/<grid_id>/sweep.json (grid_id: a hash of its sorted run ids),
+    beside the calibration.json it was expanded with; sweep.json names the latest (analysis.tables.grids)."""
+    import hashlib
+
+    ids = [run_id(s) for s in specs]
+    grid_id = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:12]
+    manifest = {"name": cfg.name, "updated": now_iso(), "code_version": code_version, "grid_id": grid_id,
+                "run_ids": ids, **(extra or {}), "config": dataclasses.asdict(cfg)}
+    calibration = store.root.read_json("calibration.json")
+    if calibration is not None and calibration.get("run_ids") == manifest.get("calibration_run_ids"):
+        store.root.write_json(f"grids/{grid_id}/calibration.json", calibration)
+    store.root.write_json(f"grids/{grid_id}/sweep.json", manifest)
+    store.root.write_json("sweep.json", manifest)
 
 
 def run_sweep(cfg: SweepConfig, specs: list[RunSpec], store: Store, console: Console,

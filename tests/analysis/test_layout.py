@@ -1,5 +1,7 @@
-"""The shape issue 12 asked of analysis/, pinned: two packages that never import each other, no import
-circle, no function over 60 lines, and the verdict words spelled only where they are decided."""
+"""The shape of analysis/, pinned: wings that import only downwards (the shared modules at the top, tables/, the
+two analyses loss/ and emergence/ that never import each other, report/, the command), nothing of sweep, no import
+circle, no module over 400 lines, no function over 60, a one-line docstring opening every module, and the verdict
+words spelled only where they are decided."""
 
 import ast
 import re
@@ -22,6 +24,54 @@ def imports(path: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             out.update(a.name for a in node.names if a.name.startswith("analysis"))
     return {m for m in out if m in MODULES}
+
+
+SHARED = {"analysis.interval", "analysis.options", "analysis.plots"}  # what every wing may use
+# Each wing and what it may import besides itself and SHARED: the flow tables -> loss | emergence -> report -> cli.
+WINGS = {"analysis.tables": set(), "analysis.loss": {"analysis.tables"}, "analysis.emergence": {"analysis.tables"},
+         "analysis.report": {"analysis.tables", "analysis.loss", "analysis.emergence"},
+         "analysis.cli": {"analysis.tables", "analysis.loss", "analysis.emergence", "analysis.report"},
+         "analysis.__main__": {"analysis.cli"}}
+
+
+def wing(name: str) -> str | None:
+    return next((w for w in WINGS if name == w or name.startswith(w + ".")), None)
+
+
+def test_every_module_is_in_a_wing_or_shared():
+    assert [name for name in MODULES if name != "analysis" and name not in SHARED and wing(name) is None] == []
+
+
+def test_wings_import_only_downwards():
+    wrong = []
+    for name, path in MODULES.items():
+        own = wing(name)
+        allowed = SHARED | ({own} | WINGS[own] if own else set())
+        wrong += [f"{name} -> {m}" for m in imports(path) if m != "analysis" and m not in SHARED
+                  and wing(m) not in allowed]
+    assert wrong == []
+
+
+def test_shared_modules_import_no_wing():
+    assert {name: imports(MODULES[name]) for name in SHARED} == {name: set() for name in SHARED}
+
+
+def test_analysis_imports_nothing_of_sweep():
+    found = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            named = ([node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else
+                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            found += [f"{name}: {m}" for m in named if m == "sweep" or m.startswith("sweep.")]
+    assert found == []
+
+
+def test_every_module_opens_with_a_one_line_docstring_and_has_at_most_400_lines():
+    for name, path in MODULES.items():
+        text = path.read_text()
+        doc = ast.get_docstring(ast.parse(text))
+        assert doc and doc.splitlines()[0].strip(), f"{name} opens with no docstring"
+        assert len(text.splitlines()) <= 400, f"{name}: {len(text.splitlines())} lines"
 
 
 def test_loss_and_emergence_never_import_each_other():

@@ -33,6 +33,38 @@ def test_sweep_cli_trains_logs_offline_and_reports(tmp_path):
     assert "analysis up to date" in out and "analysis written" not in out  # same runs: not analysed again
 
 
+def test_a_second_grid_under_the_same_name_keeps_the_first_grids_analysis(tmp_path):
+    """Runs are shared, each grid keeps its manifest and analysis, <name>/ shows the latest; going back to the first
+    grid with other cluster settings trains nothing and redoes no analysis."""
+    base = ("grid=tiny", f"results_dir={tmp_path}", "tasks.n_eval=16", "logger=none")
+    sweep_dir, first_out = tmp_path / "tiny", cli(*base, cwd=tmp_path).communicate(timeout=300)[0]
+    first = json.loads((sweep_dir / "sweep.json").read_text())
+    assert "analysis written" in first_out, first_out
+    proc = cli(*base, "grid.n_tokens=[2e4,3e4]", cwd=tmp_path)  # another budget: a second grid
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "2 already finished, 2 to train" in out, out
+    second = json.loads((sweep_dir / "sweep.json").read_text())
+    assert first["grid_id"] != second["grid_id"] and set(first["run_ids"]) < set(second["run_ids"])
+    reports = {grid["grid_id"]: sweep_dir / "grids" / grid["grid_id"] / "analysis" / "report.md"
+               for grid in (first, second)}
+    for grid in (first, second):
+        assert json.loads((sweep_dir / "grids" / grid["grid_id"] / "sweep.json").read_text()) == grid
+        assert all(rid in reports[grid["grid_id"]].read_text() for rid in grid["run_ids"])
+    added = set(second["run_ids"]) - set(first["run_ids"])
+    assert not any(rid in reports[first["grid_id"]].read_text() for rid in added)
+    assert (sweep_dir / "analysis" / "report.md").read_text() == reports[second["grid_id"]].read_text()
+    made = {gid: report.stat().st_mtime_ns for gid, report in reports.items()}
+
+    proc = cli(*base, "cluster.num_cpus=1", "cluster.max_retries=3", cwd=tmp_path)  # the first grid again
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "nothing to train" in out and "Ray up" not in out, out
+    assert "analysis up to date" in out and "analysis written" not in out, out
+    assert {gid: report.stat().st_mtime_ns for gid, report in reports.items()} == made  # neither redone
+    assert json.loads((sweep_dir / "sweep.json").read_text())["grid_id"] == first["grid_id"]
+    assert (sweep_dir / "analysis" / "report.md").read_text() == reports[first["grid_id"]].read_text()
+    assert len(list((sweep_dir / "runs").glob("run_id=*/status.json"))) == 4  # shared by both grids
+
+
 def _states(sweep_dir: Path) -> list[str]:
     return [json.loads(p.read_text())["state"] for p in sweep_dir.glob("runs/run_id=*/status.json")]
 

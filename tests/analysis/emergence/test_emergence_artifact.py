@@ -113,7 +113,7 @@ def _with_jumping_edit_similarity(rows: list[dict]) -> list[dict]:
 
 
 def test_disagreeing_continuous_metrics_are_inconclusive_never_metric_induced_although_they_jump():
-    """Issue 12: 'metric-induced ... although edit_similarity jumps' contradicted the README's rule. A
+    """Never 'metric-induced ... although edit_similarity jumps', which would contradict the README's rule. A
     partial-credit metric jumping while the log-likelihood and token accuracy improve smoothly is a
     disagreement, said as such, even where EM follows p^L."""
     p = 0.2 + 0.79 * T
@@ -158,7 +158,7 @@ def _rows(task: str, em, token, length: float | None) -> list[dict]:
     ("mismatch", [0, 0, 0, 0, .01, .2, .75, .85], [.5, .52, .53, .55, .56, .58, .6, .62]),  # EM > p^5: impossible
 ])
 def test_a_failing_p_to_the_l_check_at_the_stated_length_is_not_metric_induced(task, em, token):
-    """Review 4, bug 3: EM jumps, token accuracy is smooth, but EM does not follow p^L at the stated L."""
+    """EM jumps and token accuracy is smooth, but EM does not follow p^L at the stated L: not metric-induced."""
     out = analyze_emergence(pl.DataFrame(_rows(task, em, token, 5.0)), n_boot=0)
     verdict = dict(zip(out["metric"], out["verdict"]))
     assert verdict == {"exact_match": "emergent", "token_accuracy": "smooth"}

@@ -95,7 +95,7 @@ def test_module_entry_point(tmp_path):
 
 @pytest.mark.parametrize("column", ["task", "metric"])
 def test_rows_with_an_empty_task_or_metric_are_dropped_and_counted(tmp_path, capsys, column):
-    """Review 4, bug 1: a null task or metric cell crashed the CLI with a traceback."""
+    """A null task or metric cell drops its row, counted, never a traceback."""
     file = write_table(tmp_path)
     frame = pl.read_csv(file)
     blank = frame.head(4).with_columns(pl.lit(None, dtype=pl.String).alias(column))

@@ -1,9 +1,8 @@
-"""The verdict rule (analysis/emergence/rule.py) on curves built to the shapes issue 12 names.
+"""The verdict rule (analysis/emergence/rule.py) on curves built to shapes a looser rule gets wrong.
 
-Each test fails on the code before issue 12 (e44c579), where the same curves were called: a 0.007 rise
-over exact zeros 'emergent' ('7 sigma'); a jump that later falls back part of the way 'non-monotone'
-while its row reported N_c; a smooth or flat row with a threshold and an interval; a target_logprob
-drawn as a sigmoid step under the word 'smooth'.
+The wrong calls each test rules out: a 0.007 rise over exact zeros called 'emergent' ('7 sigma'); a jump that
+later falls back part of the way called 'non-monotone' while its row reports N_c; a smooth or flat row with a
+threshold and an interval; a target_logprob drawn as a sigmoid step under the word 'smooth'.
 """
 
 import math

@@ -234,7 +234,7 @@ GPT3_SIZES = np.array([125e6, 350e6, 760e6, 1.3e9, 2.7e9, 6.7e9, 13e9, 175e9])
 
 
 def test_percent_scale_accuracy_is_read_as_percent_with_a_note():
-    """Review 4, bug 2: accuracy in % was clipped to [0, 1] and got another verdict than the same curve /100."""
+    """Accuracy in % is read as % (never clipped to [0, 1]) and gets the verdict of the same curve /100."""
     y = np.array([0.0, 0.01, 0.05, 0.2, 0.4, 0.6, 0.75, 0.8])
     frac = analyze_emergence(table({"t": y}, metric="accuracy", sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
     pct = analyze_emergence(table({"t": 100 * y}, metric="accuracy", sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
@@ -268,7 +268,7 @@ def test_values_outside_the_natural_range_are_not_clipped_silently():
     ("spike", [0, 0, 0, .6, 0, 0, 0, 0]),
 ])
 def test_non_monotone_curves_say_so(task, y):
-    """Review 4, bug 5: a U-shape was called emergent, a 0.1-0.9 curve with a late drop flat."""
+    """A U-shape, and a 0.1-0.9 curve with a late drop, are non-monotone: neither emergent nor flat."""
     row = analyze_emergence(table({task: y}, sizes=GPT3_SIZES), n_boot=0).row(0, named=True)
     assert row["verdict"] == "non-monotone", row["reason"]
     assert row["reason"].startswith("non-monotone")
@@ -294,7 +294,7 @@ def test_a_sharp_drop_with_scale_is_inverse_scaling():
 
 @pytest.mark.parametrize("y", [[0, 0, 0, 0, 0, 0, .02, .3], [0, 0, 0, 0, 0, 0, 0, .2]])
 def test_beyond_range_reports_a_lower_bound_not_an_in_range_threshold(y):
-    """Review 4, bug 6: beyond-range rows gave n_c an order of magnitude below the largest model."""
+    """A beyond-range row gives a lower bound, never an n_c inside the sizes."""
     row = analyze_emergence(table({"t": y}, sizes=GPT3_SIZES), n_boot=50).row(0, named=True)
     assert row["verdict"] == "beyond-range", row["reason"]
     assert np.isnan(row["n_c"]) and np.isnan(row["n_c_lo"]) and np.isnan(row["n_c_hi"]) and np.isnan(row["threshold"])
@@ -310,7 +310,7 @@ def test_other_verdicts_have_no_threshold_bound():
 
 
 def test_defaults_are_1000_replicates_at_the_report_level_and_the_level_is_a_column():
-    """Review 4, point 9: the emergence bootstrap defaulted to 200 replicates; the level was not in the table."""
+    """The emergence bootstrap defaults to 1000 replicates at the report's level, and the level is a column."""
     import inspect
 
     from analysis.emergence.curve import N_BOOT

@@ -157,9 +157,9 @@ def test_outliers_are_not_dropped_when_the_rest_could_not_identify_the_law():
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"n_best_starts": 0}, "n_best_starts must be an integer >= 1, got 0"),  # was an AttributeError traceback
+    ({"n_best_starts": 0}, "n_best_starts must be an integer >= 1, got 0"),
     ({"n_best_starts": 2.5}, "n_best_starts must be an integer >= 1"),
-    ({"huber_delta": 0.0}, "huber_delta must be a finite number > 0, got 0.0"),  # was a nonsense fit
+    ({"huber_delta": 0.0}, "huber_delta must be a finite number > 0, got 0.0"),
     ({"huber_delta": -1.0}, "huber_delta must be a finite number > 0, got -1.0"),
     ({"huber_delta": float("nan")}, "huber_delta must be a finite number > 0"),
     ({"outlier_sd": -2.0}, "outlier_sd must be a finite number > 0"),

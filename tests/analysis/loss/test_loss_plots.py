@@ -1,6 +1,6 @@
 """analysis/loss/plots.py: the loss-vs-compute figure reads compute from the runs table and tells WSD
-branches from independent runs (issue 12: 6ND was recomputed although the table has `flops`; branches
-were drawn like independent runs)."""
+branches from independent runs (never 6ND where the table has `flops`, never a branch drawn like an
+independent run)."""
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -1,9 +1,8 @@
-"""The loss orchestrator (analysis/loss/run.py) and what the report may headline from it (issue 12).
+"""The loss orchestrator (analysis/loss/run.py) and what the report may headline from it.
 
-Each test is built to the shape a claim of the issue named, and fails on the code before issue 12
-(e44c579): the default sweep's fit sat at an optimiser bound (E's interval starting at 2.06e-09 =
-exp(-20)) yet "At a glance" led with N* ∝ C^0.648; the backtest said "the data bend away from the law"
-of held-out errors of mixed sign; LossOptions(n_resamples=0) still ran 1,000 isoFLOP resamples.
+The wrong claims each test rules out: a fit at an optimiser bound (E's interval starting at 2.06e-09 =
+exp(-20)) yet "At a glance" leading with N* ∝ C^0.648; a backtest saying "the data bend away from the law"
+of held-out errors of mixed sign; LossOptions(n_resamples=0) still running 1,000 isoFLOP resamples.
 """
 
 import numpy as np
@@ -12,7 +11,7 @@ from law_truth import isoflop_grid, law
 
 from analysis.loss.backtest import backtest_loss_law
 from analysis.loss.run import LossOptions, run_loss_analysis
-from analysis.sections import glance_section
+from analysis.report.sections import glance_section
 
 GRID_N, GRID_D = (a.ravel() for a in np.meshgrid(np.geomspace(1e5, 1e7, 5), np.geomspace(1e7, 1e9, 4)))
 

@@ -42,6 +42,9 @@ def test_a_calibrated_sweep_trains_its_calibration_then_its_grid_and_a_rerun_red
     assert calibration["source"] == "calibrated" and len(calibration["run_ids"]) == 9
     assert manifest["calibration_run_ids"] == calibration["run_ids"] and manifest["recipe_source"] == "calibrate"
     assert len(manifest["run_ids"]) == 2 and not set(manifest["run_ids"]) & set(calibration["run_ids"])
+    kept = sweep_dir / "grids" / manifest["grid_id"]  # the grid's own manifest and calibration, kept
+    assert json.loads((kept / "sweep.json").read_text()) == manifest
+    assert json.loads((kept / CALIBRATION_FILE).read_text()) == calibration
     runs = _runs(sweep_dir)
     assert sorted(runs["recipe"].to_list()) == ["calibrated"] * 2 + ["calibration"] * 9
     assert set(runs.filter(pl.col("recipe") == "calibrated")["run_id"]) == set(manifest["run_ids"])

@@ -3,7 +3,7 @@
 A test puts this directory on PYTHONPATH and SWEEP_TEST_FAULTS=<plan.json> in the environment of
 `python -m sweep`; Python imports `sitecustomize` at start-up in the driver and in every Ray worker
 (they inherit the environment). Nothing of the project is edited: once `sweep.train.loop` or
-`analysis.pipeline` is imported, its `train` / `analyze_sweep` is wrapped to follow the plan:
+`analysis.report.pipeline` is imported, its `train` / `analyze_sweep` is wrapped to follow the plan:
 
     {"dir": "<flags directory>",
      "transient": "<label>",    the run of this size label raises ConnectionError on its first attempt
@@ -59,7 +59,7 @@ def _wrap_analysis(original):
     return analyze_sweep
 
 
-PATCHES = {"sweep.train.loop": ("train", _wrap_train), "analysis.pipeline": ("analyze_sweep", _wrap_analysis)}
+PATCHES = {"sweep.train.loop": ("train", _wrap_train), "analysis.report.pipeline": ("analyze_sweep", _wrap_analysis)}
 
 
 class _Patcher(importlib.abc.MetaPathFinder):

@@ -1,4 +1,4 @@
-"""The sections of a sweep's report, built from the loss and emergence results (analysis.report renders them).
+"""The sections of a sweep's report, built from the loss and emergence results (analysis.report.page renders them).
 
 What a section says about a verdict comes from the verdict (analysis.emergence.rule.Verdict); what it
 says about the loss law comes from the loss analysis's diagnosis (analysis.loss.diagnosis): where the data
@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from analysis.compute import ComputeSummary, compute_text
 from analysis.emergence.plots import emergence_figure
 from analysis.emergence.rule import Verdict
 from analysis.emergence.run import EmergenceResult
@@ -18,7 +17,8 @@ from analysis.loss.monotonicity import Kind, si
 from analysis.loss.plots import backtest_errors, isoflop_profiles, loss_vs_compute, residuals
 from analysis.loss.run import LossAnalysis
 from analysis.plots import add_figure
-from analysis.report import Section
+from analysis.report.compute import ComputeSummary, compute_text
+from analysis.report.page import Section
 
 LOSS_TITLE = "Loss law L(N, D) = E + A/N^alpha + B/D^beta"
 EMERGENCE_COLUMNS = ("metric", "verdict", "n_sizes", "flags", "threshold N_c", "k", "width_frac", "effect",
@@ -99,7 +99,7 @@ def _loss_lines(loss: LossAnalysis) -> list[str]:
 
 def glance_section(loss: LossAnalysis, emergence: EmergenceResult | None, recipe_line: str = "") -> Section:
     """The first thing a reader sees: per task the verdicts (with the sizes each stands on), the recipe the grid
-    was trained with (analysis.recipe.glance_line), then the loss law only when its fit can carry a headline."""
+    was trained with (analysis.report.recipe.glance_line), then the loss law only when its fit can carry a headline."""
     rows = _glance_rows(emergence) if emergence is not None else []
     legend = ("Task verdicts: `emergent` on the discontinuous metric with continuous metrics rising smoothly is "
               "metric-induced (Schaeffer et al. 2023); continuous metrics jumping too is genuine. 'sizes': the "

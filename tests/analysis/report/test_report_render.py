@@ -1,7 +1,7 @@
 """report.html as a reader sees it: rendered in headless Chromium (Debian's `chromium` package), skipped
 where it is not installed. Checks the screenshot (the page draws, at the window's size, not blank) and
 the page's images: every figure embedded, and the emergence figures laid out as a grid of panels, not a
-strip of thumbnails (issue 12: one row of 6-7 panels, 2366x306 px)."""
+strip of thumbnails (one row of 6-7 panels, 2366x306 px)."""
 
 import base64
 import re
@@ -51,7 +51,7 @@ def seven_metric_sweep(root) -> Store:
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium)")
 def test_report_renders_with_figures_as_grids(tmp_path):
     from analysis.loss.run import LossOptions
-    from analysis.pipeline import analyze_sweep
+    from analysis.report.pipeline import analyze_sweep
 
     store = seven_metric_sweep(tmp_path)
     analyze_sweep(store.uri, options=LossOptions(n_resamples=50, n_workers=1), emergence_boot=50)

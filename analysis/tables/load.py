@@ -1,4 +1,4 @@
-"""Loading a sweep's tables with polars. Reads only Parquet (and the sweep's run list), never `sweep`."""
+"""Loading a grid's tables with polars. Reads only Parquet (and the grid's run list), never `sweep`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import warnings
 
 import polars as pl
 
-from analysis.inputs import calibration_run_ids, manifest_run_ids
-from analysis.io import join, list_files, read_bytes
+from analysis.tables.grids import Grid
+from analysis.tables.io import join, list_files, read_bytes
 
 CALIBRATION_TAG = "calibration"  # the runs table's recipe column on a run of the calibration stage
 
@@ -37,40 +37,40 @@ def _scan(sweep_dir: str, table: str, run_ids: list[str] | None) -> pl.DataFrame
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def load_runs(sweep_dir: str, all_runs: bool = False) -> pl.DataFrame:
-    """One row per run (every status). Only the manifest's runs unless all_runs; never a calibration run (those
+def load_runs(grid: Grid, all_runs: bool = False) -> pl.DataFrame:
+    """One row per run (every status). Only the grid's runs unless all_runs; never a calibration run (those
     sweep.json lists, or tagged so in the runs table's recipe column): they train off the optimum on purpose."""
-    runs = _scan(sweep_dir, "run", None if all_runs else manifest_run_ids(sweep_dir))
+    runs = _scan(grid.sweep_dir, "run", None if all_runs else grid.run_ids)
     if not all_runs:
         return runs
-    calibration = pl.col("run_id").is_in(calibration_run_ids(sweep_dir))
+    calibration = pl.col("run_id").is_in(grid.calibration_run_ids)
     if "recipe" in runs.columns:
         calibration = calibration | (pl.col("recipe") == CALIBRATION_TAG).fill_null(False)
     return runs.filter(~calibration)
 
 
-def load_calibration_runs(sweep_dir: str) -> pl.DataFrame:
-    """One row per run of the sweep's calibration (sweep.json's calibration_run_ids); empty when there are none."""
-    ids = calibration_run_ids(sweep_dir)
+def load_calibration_runs(grid: Grid) -> pl.DataFrame:
+    """One row per run of the grid's calibration (sweep.json's calibration_run_ids); empty when there are none."""
+    ids = grid.calibration_run_ids
     if not ids:
         return pl.DataFrame()
     try:
-        return _scan(sweep_dir, "run", ids)
+        return _scan(grid.sweep_dir, "run", ids)
     except NoResults:
         return pl.DataFrame()
 
 
-def _load_optional(sweep_dir: str, table: str, all_runs: bool) -> pl.DataFrame:
+def _load_optional(grid: Grid, table: str, all_runs: bool) -> pl.DataFrame:
     """Every run's `table`, or an empty frame when no run has written one."""
     try:
-        return _scan(sweep_dir, table, None if all_runs else manifest_run_ids(sweep_dir))
+        return _scan(grid.sweep_dir, table, None if all_runs else grid.run_ids)
     except NoResults:
         return pl.DataFrame()
 
 
-def load_evals(sweep_dir: str, all_runs: bool = False) -> pl.DataFrame:
-    return _load_optional(sweep_dir, "evals", all_runs)
+def load_evals(grid: Grid, all_runs: bool = False) -> pl.DataFrame:
+    return _load_optional(grid, "evals", all_runs)
 
 
-def load_curves(sweep_dir: str, all_runs: bool = False) -> pl.DataFrame:
-    return _load_optional(sweep_dir, "curves", all_runs)
+def load_curves(grid: Grid, all_runs: bool = False) -> pl.DataFrame:
+    return _load_optional(grid, "curves", all_runs)

@@ -54,6 +54,15 @@ def list_files(uri: str) -> list[tuple[str, int, int]]:
             for info in infos if info.type == pafs.FileType.File]
 
 
+def remove(uri: str) -> None:
+    """Delete the file at `uri`; nothing when there is none."""
+    fs, path = _resolve(uri)
+    try:
+        fs.delete_file(path)
+    except (FileNotFoundError, OSError):
+        pass
+
+
 def exists(uri: str) -> bool:
     fs, path = _resolve(uri)
     return fs.get_file_info(path).type != pafs.FileType.NotFound

@@ -66,7 +66,7 @@ def test_analysis_recovers_the_law_and_writes_the_report(tmp_path):
     assert all((out / "plots" / p.replace(".png", ".svg")).stat().st_size > 5_000 for p in pngs)
     assert html.index("At a glance") < html.index("metric-induced") < html.index("Loss law")
     assert "alpha" in (out / "report.md").read_text()
-    # issue 12: one interval level in the whole report, and the number of sizes beside every verdict
+    # one interval level in the whole report, and the number of sizes beside every verdict
     assert set(fits["level"].drop_nulls().to_list()) == {0.9} and set(emergence["ci_level"].to_list()) == {0.9}
     assert {"loss_law", "sigmoid"} <= set(fits.filter(pl.col("level").is_not_null())["analysis"].to_list())
     glance = html[html.index("At a glance"):html.index("<h2>", html.index("At a glance"))]
@@ -94,7 +94,7 @@ def test_analysis_of_an_empty_or_missing_directory_is_one_line_and_exit_2(tmp_pa
     assert main([str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no run.parquet files under") and err.count("\n") == 1
-    assert "polars" not in err.lower() and "PlRefPath" not in err  # was polars' own multi-clause error
+    assert "polars" not in err.lower() and "PlRefPath" not in err  # our one line, not polars' multi-clause error
     assert not (tmp_path / "nothing").exists() and not (tmp_path / "empty" / "analysis").exists()
 
 
@@ -103,9 +103,9 @@ def test_an_analysis_of_unchanged_runs_is_not_redone(tmp_path):
     settings and the analysis code are what the analysis on disk was made from; redone when any changes."""
     import os
 
-    from analysis import inputs
     from analysis.loss.run import LossOptions
-    from analysis.pipeline import analyze_sweep
+    from analysis.report.pipeline import analyze_sweep
+    from analysis.tables import inputs
 
     sizes = SIZES[:4]
     store = make_sweep(tmp_path, sizes=sizes)
@@ -140,7 +140,7 @@ def test_only_finished_runs_of_the_current_grid_are_fitted(tmp_path):
     import json
 
     from analysis.loss.run import LossOptions
-    from analysis.pipeline import analyze_sweep
+    from analysis.report.pipeline import analyze_sweep
 
     store = make_sweep(tmp_path)
     good = [f"N{int(n)}-D{int(d)}" for n in SIZES for d in (5e5, 1e6, 2e6, 4e6)]
@@ -172,7 +172,7 @@ def test_only_finished_runs_of_the_current_grid_are_fitted(tmp_path):
 def test_with_no_finished_run_no_evaluation_is_analysed(tmp_path):
     """Evaluations left by runs that did not finish are not emergence data, even when no run finished."""
     from analysis.loss.run import LossOptions
-    from analysis.pipeline import analyze_sweep
+    from analysis.report.pipeline import analyze_sweep
 
     store = Store(str(tmp_path), "broken")
     for n in (1e4, 1e5, 1e6, 1e7, 1e8):
@@ -189,11 +189,68 @@ def test_with_no_finished_run_no_evaluation_is_analysed(tmp_path):
 
 
 def test_training_compute_is_read_from_the_runs_table():
-    """Issue 12: 6ND was recomputed where run.parquet has flops_6nd (the budget an isoFLOP grid sets) and flops."""
-    from analysis.pipeline import run_flops
+    """run.parquet's flops_6nd (the budget an isoFLOP grid sets), else its flops; 6ND only where it has neither."""
+    from analysis.report.pipeline import run_flops
 
     runs = pl.DataFrame({"n_params": [10, 20], "n_tokens": [100, 100], "flops": [7e3, 1.3e4],
                          "flops_6nd": [6e3, 1.2e4]})
     assert run_flops(runs).tolist() == [6e3, 1.2e4]
     assert run_flops(runs.drop("flops_6nd")).tolist() == [7e3, 1.3e4]
     assert run_flops(runs.drop("flops_6nd", "flops")).tolist() == [6e3, 1.2e4]  # 6ND only without either
+
+
+def _grid(store, grid_id: str, run_ids: list[str]) -> None:
+    """What the sweep writes for a grid: its own manifest under grids/, and sweep.json naming it the latest."""
+    manifest = {"name": "s", "grid_id": grid_id, "run_ids": run_ids}
+    store.root.write_json(f"grids/{grid_id}/sweep.json", manifest)
+    store.root.write_json("sweep.json", manifest)
+
+
+def test_each_grid_keeps_its_analysis_and_the_sweeps_is_the_latest_grids(tmp_path, capsys):
+    """A second grid under the same name (one budget changed) gets an analysis of its own beside the first's, which
+    is not redone; going back to the first grid (a rerun with other cluster settings) redoes neither, it only makes
+    the first's analysis the sweep's again; --grid analyses an older one; an unknown grid is one line, exit 2."""
+    from analysis.loss.run import LossOptions
+    from analysis.report.pipeline import analyze_sweep
+    from analysis.tables import inputs
+
+    sizes = SIZES[:4]
+    store = make_sweep(tmp_path, sizes=sizes)
+    ids = {d: [f"N{int(n)}-D{int(d)}" for n in sizes] for d in (5e5, 1e6, 2e6, 4e6)}
+    first, second = ids[5e5] + ids[1e6] + ids[2e6], ids[1e6] + ids[2e6] + ids[4e6]
+    quick = dict(emergence_boot=20, options=LossOptions(n_resamples=20, n_workers=1), only_if_changed=True)
+    sweep, grids = tmp_path / "s", tmp_path / "s" / "grids"
+
+    _grid(store, "first", first)
+    assert analyze_sweep(store.uri, **quick)["loss"].fit.n_points == 12
+    made_first = (grids / "first" / "analysis" / "report.html").stat().st_mtime_ns
+    assert (sweep / "analysis" / "report.md").read_bytes() == (grids / "first" / "analysis" / "report.md").read_bytes()
+
+    _grid(store, "second", second)
+    result = analyze_sweep(store.uri, **quick)
+    assert result["loss"].fit.n_points == 12 and result["out"] == f"{sweep}/grids/second/analysis"
+    assert (grids / "first" / "analysis" / "report.html").stat().st_mtime_ns == made_first  # kept, not redone
+    reports = {g: (grids / g / "analysis" / "report.md").read_text() for g in ("first", "second")}
+    assert ids[5e5][0] in reports["first"] and ids[5e5][0] not in reports["second"]
+    assert ids[4e6][0] in reports["second"] and ids[4e6][0] not in reports["first"]
+    assert "grid second (12 runs" in reports["second"] and "its other grids: first" in reports["second"]
+    assert (sweep / "analysis" / "report.md").read_text() == reports["second"]
+
+    _grid(store, "first", first)  # the first grid again: nothing about its runs changed
+    made_second = (grids / "second" / "analysis" / "report.html").stat().st_mtime_ns
+    assert not inputs.is_current(store.uri, inputs.settings(False, quick["options"], 20))  # the sweep's is second's
+    assert analyze_sweep(store.uri, **quick)["skipped"] is True
+    assert (grids / "first" / "analysis" / "report.html").stat().st_mtime_ns == made_first
+    assert (sweep / "analysis" / "report.md").read_text() == reports["first"]
+    assert inputs.is_current(store.uri, inputs.settings(False, quick["options"], 20))
+    assert sorted(p.name for p in (sweep / "analysis" / "plots").iterdir()) == sorted(
+        p.name for p in (grids / "first" / "analysis" / "plots").iterdir())
+    assert analyze_sweep(store.uri, grid="second", **quick)["skipped"] is True  # an older grid: current too
+    assert (grids / "second" / "analysis" / "report.html").stat().st_mtime_ns == made_second
+    assert (sweep / "analysis" / "report.md").read_text() == reports["first"]  # still the latest grid's
+
+    capsys.readouterr()
+    assert main([store.uri, "--grid", "third"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no grid third in") and "its grids: first (latest), second" in err
+    assert err.count("\n") == 1

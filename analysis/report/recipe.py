@@ -8,8 +8,8 @@ quadratic bowl of ln loss in (ln B, ln lr)). What this module reads is handed to
 manifest), calibration.json, the grid's and the calibration's rows of the runs table; `summarize` turns
 them into a `RecipeSummary`, from which come the report's section (`recipe_section`, with a table of the
 calibration points and a figure of loss against lr at each) and the line of "At a glance" (`glance_line`).
-The calibration runs are never the grid the loss law is fitted on (analysis.load keeps them out).
-The figure is drawn by analysis.recipe_plots.
+The calibration runs are never the grid the loss law is fitted on (analysis.tables.load keeps them out).
+The figure is drawn by analysis.report.recipe_plots.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from analysis.plots import add_figure
-from analysis.report import Section
+from analysis.report.page import Section
 
 TITLE = "Recipe: batch and learning rate"
 FIGURE = "recipe_calibration"
@@ -70,7 +70,8 @@ class Laws:
 
 # DeepSeek LLM (Bi et al. 2024), sec. 3.1, eq. 1, from grid searches of batch and learning rate on runs of
 # 1e17..2e19 FLOPs: B_opt = 0.2920 C^0.3271 tokens, eta_opt = 0.3118 C^-0.1250; lr ~ B^0.5 off the optimum
-# batch. The sweep's own copy is sweep.plan.recipe.DEEPSEEK (tests/analysis/test_recipe_report.py holds them equal).
+# batch. The sweep's own copy is sweep.plan.recipe.DEEPSEEK (tests/analysis/report/test_recipe_report.py holds
+# them equal).
 PUBLISHED = Laws("deepseek", Law(0.2920, 0.3271), Law(0.3118, -0.1250), (1e17, 2e19),
                  "DeepSeek LLM, Bi et al. 2024, sec. 3.1", SQUARE_ROOT_RULE)
 
@@ -354,7 +355,7 @@ def grid_run_at(summary: RecipeSummary, label: str, flops: float) -> dict[str, A
 def recipe_section(summary: RecipeSummary, images: dict[str, bytes], figure=None) -> Section:
     """The report's section on the recipe: calibrated, with the laws, their intervals, the optimum at the grid's
     largest compute, every note of the calibration, a table of its points and `figure`
-    (analysis.recipe_plots.calibration_figure); else a short text."""
+    (analysis.report.recipe_plots.calibration_figure); else a short text."""
     tail = [t for t in (_grid_text(summary), _recipe_column(summary.grid), *summary.remarks) if t]
     if summary.origin is Origin.UNRECORDED:
         text = ("sweep.json does not record which recipe set the grid's batch and lr (a sweep written before the "

@@ -11,11 +11,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis import inputs
-from analysis.load import load_runs
 from analysis.loss.run import LossOptions
-from analysis.pipeline import analyze_sweep
-from analysis.recipe import PUBLISHED, Origin, glance_line, recipe_section, summarize
+from analysis.report.pipeline import analyze_sweep
+from analysis.report.recipe import PUBLISHED, Origin, glance_line, recipe_section, summarize
+from analysis.tables import inputs
+from analysis.tables.grids import open_grid
+from analysis.tables.load import load_runs
 from sweep.plan.calibration import Calibration, PointOptimum
 from sweep.plan.recipe import DEEPSEEK, PowerLaw, Recipe
 from sweep.store.runs import Store
@@ -162,21 +163,21 @@ def test_calibration_runs_never_enter_the_loss_fit(calibrated):
     store, _, result = calibrated
     assert result["loss"].fit.n_points == len(SIZES) * len(BUDGETS)
     for all_runs in (False, True):
-        runs = load_runs(store.uri, all_runs=all_runs)
+        runs = load_runs(open_grid(store.uri), all_runs=all_runs)
         assert runs.height == len(SIZES) * len(BUDGETS) and "calibration" not in runs["recipe"].to_list()
 
 
 def test_a_changed_calibration_makes_the_analysis_stale(calibrated):
     store, _, _ = calibrated
     settings = inputs.settings(False, QUICK["options"], QUICK["emergence_boot"])
-    before = inputs.fingerprint(store.uri, settings)
+    before = inputs.fingerprint(open_grid(store.uri), settings)
     saved = store.root.read_json("calibration.json")
     store.root.write_json("calibration.json", {**saved, "notes": [*saved["notes"], "one more"]})
     try:
-        assert inputs.fingerprint(store.uri, settings) != before
+        assert inputs.fingerprint(open_grid(store.uri), settings) != before
     finally:
         store.root.write_json("calibration.json", saved)
-    assert inputs.fingerprint(store.uri, settings) == before
+    assert inputs.fingerprint(open_grid(store.uri), settings) == before
 
 
 def test_published_sweep_says_so_and_that_its_grid_lies_outside_their_range():

@@ -1,5 +1,5 @@
 """The figure of the report's recipe section: at each calibration point, final loss against peak lr, one line
-per batch size, with the fitted optimum lr and the grid's own run there (analysis.recipe holds the summary it
+per batch size, with the fitted optimum lr and the grid's own run there (analysis.report.recipe holds the summary it
 draws from and the lookups of a point's runs)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from analysis.recipe import RecipeSummary, g, grid_run_at, runs_at  # noqa: E402
+from analysis.report.recipe import RecipeSummary, g, grid_run_at, runs_at  # noqa: E402
 
 
 def calibration_figure(summary: RecipeSummary):

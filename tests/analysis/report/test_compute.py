@@ -1,7 +1,7 @@
 import polars as pl
 import pytest
 
-from analysis.compute import compute_summary, compute_text
+from analysis.report.compute import compute_summary, compute_text
 
 
 def _runs(**extra):

@@ -1,7 +1,7 @@
-"""analysis/sections.py: what the report headlines about the loss law, and about a threshold two sizes bracket. A sweep
-shaped like the project's default one (bigger models worse where the derived batch doubles, 3 budgets 2.9x apart,
-one seed) gets no law, frontier or backtest number, and At a glance names each cause and its fix; a sweep that pins
-the law still gets all three."""
+"""analysis/report/sections.py: what the report headlines about the loss law, and about a threshold two sizes
+bracket. A sweep shaped like the project's default one (bigger models worse where the derived batch doubles,
+3 budgets 2.9x apart, one seed) gets no law, frontier or backtest number, and At a glance names each cause and its
+fix; a sweep that pins the law still gets all three."""
 
 import re
 import sys
@@ -11,13 +11,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "loss"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "loss"))
 from default_sweep import default_sweep_runs  # noqa: E402
 
 from analysis.emergence.run import run_emergence  # noqa: E402
 from analysis.loss.run import LossAnalysis, LossOptions  # noqa: E402
-from analysis.pipeline import analyze_sweep  # noqa: E402
-from analysis.sections import emergence_sections, glance_section  # noqa: E402
+from analysis.report.pipeline import analyze_sweep  # noqa: E402
+from analysis.report.sections import emergence_sections, glance_section  # noqa: E402
 from sweep.store.runs import Store  # noqa: E402
 from sweep.store.schemas import RUNS, to_table  # noqa: E402
 
@@ -146,7 +146,7 @@ def test_a_bracketed_threshold_reads_as_the_two_sizes_it_lies_between():
 
 
 def test_a_bracketed_threshold_is_a_row_of_fits_parquet_with_the_two_sizes_and_no_estimate():
-    from analysis.fits_table import sigmoid_rows
+    from analysis.report.fits_table import sigmoid_rows
 
     rows = [{"task": "step", "metric": "exact_match", "n_params": n, "value": v, "n_samples": 1000, "chance": 0.0}
             for n, v in zip(SIZES, [0.0, 0.01, 0.02, 0.8, 0.85])]
