@@ -124,6 +124,7 @@ def test_the_first_usable_candidate_is_used_and_only_the_last_ones_rejection_cou
         return lambda: read.append(payload) or payload
 
     assert first_usable([]) is None and first_usable([candidate(None), candidate(None)]) is None
+    read.clear()
     assert first_usable([candidate(good), candidate(b"never read")])["step"] == 7
     assert read == [good]  # read only when asked
     assert first_usable([candidate(b"cut sho"), candidate(good)])["step"] == 7
