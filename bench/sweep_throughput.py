@@ -44,7 +44,9 @@ from sweep.train.distributed import wrap  # noqa: E402
 from sweep.train.execution import execution  # noqa: E402
 from sweep.train.flops import n_params, train_flops_per_token  # noqa: E402
 from sweep.train.hardware import device_name, peak_flops  # noqa: E402
-from sweep.train.loop import _fresh, _micro_batch_size, train  # noqa: E402
+from sweep.train.loop import train  # noqa: E402
+from sweep.train.resume import fresh  # noqa: E402
+from sweep.train.steps import micro_batch_for  # noqa: E402
 
 SPECS = Path(__file__).parent / "specs"
 RESULTS = Path(__file__).parent / "results" / "sweep_throughput.jsonl"
@@ -101,8 +103,8 @@ def model_alone(spec: RunSpec, device: str, seconds: float) -> dict:
     """The step train() runs, without data, logging or validation: tokens/s after compilation."""
     how = execution(spec, device)
     dtype, compiled = how.dtype, how.compiled
-    micro = _micro_batch_size(spec, device, dtype, 1.0)
-    model, optimizer = _fresh(spec, device)
+    micro = micro_batch_for(spec, device, dtype, 1.0)
+    model, optimizer = fresh(spec, device)
     net = wrap(model, device)
     loss_fn = compile_loss(net, key=(spec.model, micro, dtype, device, 1)) if compiled else net
     rows = torch.randint(0, spec.model.vocab_size, (spec.train.batch_size, spec.model.seq_len + 1), device=device)
@@ -146,8 +148,8 @@ def train_rate(spec: RunSpec, device: str, seconds: float, expected_tok_s: float
     tokens_per_step = spec.train.batch_size * spec.model.seq_len
     n_steps = max(20, int(seconds * expected_tok_s / tokens_per_step))
     result = train(with_steps(spec, n_steps, max(1, n_steps // 10)), device=device, memory_fraction=memory_fraction)
-    return {"tokens_per_second": steady_rate(result.curves), "startup_seconds": result.extra["first_log_seconds"],
-            "data_workers": result.extra["data_workers"], "n_steps": n_steps}
+    return {"tokens_per_second": steady_rate(result.curves), "startup_seconds": result.first_log_seconds,
+            "data_workers": result.data_workers, "n_steps": n_steps}
 
 
 def mfu(tok_s: float, spec: RunSpec, device: str) -> float | None:
@@ -261,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 result = train(with_steps(spec, 2, 1), device=device)
                 starts.append({"run_seconds": time.perf_counter() - t0,
-                               "startup_seconds": result.extra["first_log_seconds"]})
+                               "startup_seconds": result.first_log_seconds})
             emit({"section": "warm", "size": names[0], "cold_startup_seconds": starts[0]["startup_seconds"],
                   "warm_startup_seconds": starts[2]["startup_seconds"],
                   "warm_run_seconds": starts[2]["run_seconds"]}, common, sink)

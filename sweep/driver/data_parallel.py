@@ -12,6 +12,7 @@ others) and the run is recorded failed by rank 0 or, failing that, here.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from sweep.plan.spec import RunSpec
@@ -24,8 +25,8 @@ class _ReadOnly:
     def __init__(self, checkpoints: CheckpointFile):  # or a BranchCheckpoints
         self.checkpoints = checkpoints
 
-    def load(self) -> bytes | None:
-        return self.checkpoints.load()
+    def candidates(self) -> tuple[Callable[[], bytes | None], ...]:
+        return self.checkpoints.candidates()
 
     def save(self, payload: bytes, step: int) -> None:
         pass

@@ -15,7 +15,7 @@ import platform
 import socket
 import time
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweep.plan.run_id import run_id as compute_run_id
 from sweep.plan.spec import RunSpec
@@ -24,6 +24,9 @@ from sweep.store.schemas import CURVES, EVALS, RUNS, SAMPLES, to_table
 from sweep.tasks.metrics import VAL_LOSS, aggregate, chance_levels, complete_sample
 from sweep.tasks.mixture import eval_problems, mixture_for
 from sweep.train.flops import flops_6nd, n_nonembed_params, n_params, train_flops
+
+if TYPE_CHECKING:
+    from sweep.train.loop import TrainResult
 
 # Errors worth another attempt: the network or object store hiccupped. Never config or math errors.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, BrokenPipeError)
@@ -34,7 +37,12 @@ def spent_flops(spec: RunSpec, first_step: int | None = None) -> float:
     branch only its cooldown (the steps before its branch step are its trunk's, spent once for all
     branches), or every step when it trained its trunk's stable phase itself (first_step=0,
     BranchCheckpoints.trains_prefix). `flops` in the runs table is what an independent run to the same
-    tokens costs."""
+    tokens costs.
+
+    The one WSD rule applied here is the run-time one of who pays for a trunk's stable phase: the steps from
+    `first_step` (spec.tokens_from), as the store's checkpoints decided it (sweep.store.runs.BranchCheckpoints
+    .first_step). Which budgets share a trunk, its plan and the branch steps are plan-time rules, in
+    sweep/plan/branches.py."""
     return float(train_flops(spec.model, spec.tokens_from(first_step)))
 
 
@@ -118,8 +126,8 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
     """
     import torch
 
-    from sweep.train.hardware import device_name, resolve_device
-    from sweep.train.loop import BranchStartMissing, Diverged, Interrupted, train
+    from sweep.train.hardware import resolve_device
+    from sweep.train.loop import train
 
     rid = compute_run_id(spec)
     t_start = time.perf_counter()
@@ -142,38 +150,52 @@ def execute(spec: RunSpec, run_dir: RunDir, *, device: str = "auto", sink=None,
         t_eval = time.perf_counter()
         samples, evals = evaluate_all(spec, result.model, device, rid, result.final_val_loss)
         eval_seconds = time.perf_counter() - t_eval
-    except Interrupted as exc:
-        run_dir.end_attempt(rid, INTERRUPTED, checkpoint_step=exc.step)
-        return run_row(spec, rid, INTERRUPTED, attempts, wall_seconds=time.perf_counter() - t_start, device=device,
-                       error=f"interrupted at step {exc.step} of {spec.train.n_steps}; resumes there on the next run")
-    except Diverged as exc:
-        return commit_failure(run_dir, spec, rid, DIVERGED, str(exc), curves=getattr(exc, "curves", None),
-                              wall_seconds=time.perf_counter() - t_start, device=device)
-    except BranchStartMissing as exc:
-        return commit_failure(run_dir, spec, rid, FAILED, str(exc), wall_seconds=time.perf_counter() - t_start,
-                              device=device)
     except TRANSIENT_ERRORS as exc:
         run_dir.end_attempt(rid, "retrying", error=f"{type(exc).__name__}: {exc}")
         raise
-    except Exception:
-        return commit_failure(run_dir, spec, rid, FAILED, traceback.format_exc(limit=20),
-                              wall_seconds=time.perf_counter() - t_start, device=device)
+    except Exception as exc:
+        return ended_early(exc, run_dir, spec, rid, attempts, device, time.perf_counter() - t_start)
 
     files = {"curves.parquet": run_dir.write_table("curves.parquet",
                                                    to_table([{"run_id": rid, **r} for r in result.curves], CURVES)),
              "evals.parquet": run_dir.write_table("evals.parquet", to_table(evals, EVALS)),
              "samples.parquet": run_dir.write_table("samples.parquet", to_table(samples, SAMPLES))}
-    row = run_row(spec, rid, DONE, attempts,
-                  final_train_loss=result.final_train_loss, final_val_loss=result.final_val_loss,
-                  train_seconds=result.train_seconds, eval_seconds=eval_seconds,
-                  wall_seconds=time.perf_counter() - t_start, tokens_per_second=result.tokens_per_second,
-                  mfu=result.mfu, device=device, gpu_type=device_name(device) if device != "cpu" else None,
-                  startup_seconds=result.extra["first_log_seconds"], micro_batch_size=result.extra["micro_batch_size"],
-                  compiled=result.extra["compiled"], precision=result.extra["precision"],
-                  data_workers=result.extra["data_workers"],
-                  gpu_share=gpu_share if device != "cpu" else 0.0, flops_spent=spent_flops(spec, first_step))
+    row = run_row(spec, rid, DONE, attempts, **trained_values(result, device, gpu_share),
+                  eval_seconds=eval_seconds, wall_seconds=time.perf_counter() - t_start,
+                  flops_spent=spent_flops(spec, first_step))
     files["run.parquet"] = run_dir.write_table("run.parquet", to_table([row], RUNS))
     run_dir.end_attempt(rid, DONE, files=files, resumed_from_step=result.resumed_from_step,
                         checkpoint_rejected=result.checkpoint_rejected)
     checkpoints.clear()
     return row
+
+
+def ended_early(exc: Exception, run_dir: RunDir, spec: RunSpec, rid: str, attempts: int, device: str,
+                wall_seconds: float) -> dict[str, Any]:
+    """The row of a run whose training or evaluation raised (called while `exc` is handled): interrupted (it
+    resumes from its checkpoint on the next run), diverged, or failed, never retried: a WSD branch without its
+    start with the reason, anything else with its traceback."""
+    from sweep.train.loop import Diverged, Interrupted
+    from sweep.train.resume import BranchStartMissing
+
+    if isinstance(exc, Interrupted):
+        run_dir.end_attempt(rid, INTERRUPTED, checkpoint_step=exc.step)
+        return run_row(spec, rid, INTERRUPTED, attempts, wall_seconds=wall_seconds, device=device,
+                       error=f"interrupted at step {exc.step} of {spec.train.n_steps}; resumes there on the next run")
+    if isinstance(exc, Diverged):
+        return commit_failure(run_dir, spec, rid, DIVERGED, str(exc), curves=exc.curves, wall_seconds=wall_seconds,
+                              device=device)
+    error = str(exc) if isinstance(exc, BranchStartMissing) else traceback.format_exc(limit=20)
+    return commit_failure(run_dir, spec, rid, FAILED, error, wall_seconds=wall_seconds, device=device)
+
+
+def trained_values(result: TrainResult, device: str, gpu_share: float | None) -> dict[str, Any]:
+    """What a finished training tells the run's row: losses, speed, and how it ran on its device."""
+    from sweep.train.hardware import device_name
+
+    return {"final_train_loss": result.final_train_loss, "final_val_loss": result.final_val_loss,
+            "train_seconds": result.train_seconds, "tokens_per_second": result.tokens_per_second, "mfu": result.mfu,
+            "device": device, "gpu_type": device_name(device) if device != "cpu" else None,
+            "startup_seconds": result.first_log_seconds, "micro_batch_size": result.micro_batch_size,
+            "compiled": result.compiled, "precision": result.precision, "data_workers": result.data_workers,
+            "gpu_share": gpu_share if device != "cpu" else 0.0}

@@ -22,6 +22,7 @@ import json
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -222,6 +223,11 @@ class CheckpointFile:
     def load(self) -> bytes | None:
         return self.run_dir.read_bytes(self.NAME)
 
+    def candidates(self) -> tuple[Callable[[], bytes | None], ...]:
+        """Where the run may start from, best first, each read only when asked: the store hands back bytes, the
+        trainer unpacks them (sweep.train.checkpoint.first_usable)."""
+        return (self.load,)
+
     def save(self, payload: bytes, step: int) -> None:
         self.run_dir.write_bytes(self.NAME, payload)
         self.run_dir.write_json(self.INFO, {"step": step, "saved": now_iso()})
@@ -266,23 +272,19 @@ class CheckpointFile:
 
 
 class BranchCheckpoints(CheckpointFile):
-    """CheckpointIO of a WSD branch: its own rolling checkpoint when it has one (a branch interrupted in
+    """CheckpointIO of a WSD branch: its own rolling checkpoint when it has a usable one (a branch interrupted in
     its cooldown resumes there), else its trunk's checkpoint at the branch step. Saves go to its own."""
 
     def __init__(self, run_dir: RunDir, trunk_dir: RunDir, branch_step: int):
         super().__init__(run_dir)
         self.trunk, self.branch_step = CheckpointFile(trunk_dir), branch_step
 
-    def load(self) -> bytes | None:
-        own = super().load()
-        if own is not None:
-            from sweep.train.checkpoint import CheckpointRejected, unpack  # torch: on the worker only
+    def candidates(self) -> tuple[Callable[[], bytes | None], ...]:
+        """Its own rolling checkpoint, then its trunk's at the branch step: the trainer passes over its own when
+        that does not unpack (cut short or planted: the cooldown starts again from the trunk's)."""
+        return (self.load, self.trunk_point)
 
-            try:
-                unpack(own)
-                return own
-            except CheckpointRejected:  # cut short or planted: start the cooldown again from the trunk's
-                pass
+    def trunk_point(self) -> bytes | None:
         return self.trunk.run_dir.read_bytes(self.branch_point_name(self.branch_step))
 
     def trains_prefix(self) -> bool:

@@ -69,51 +69,72 @@ def check_corpus(path: str, declared: str = "auto", bin_dtype: str = "uint16", t
             problems.append(f"data.corpus.path: {f} is empty; remove it or point at a file with text or tokens")
             continue
         if fmt == "bin":
-            width = np.dtype(BIN_DTYPES.get(bin_dtype, np.uint16)).itemsize
-            if size % width:
-                problems.append(f"data.corpus.dtype: {f} has {size} bytes, not a whole number of {bin_dtype} "
-                                f"tokens ({width} bytes each); is it a {bin_dtype} token file "
-                                "(data.corpus.dtype=uint16|uint32)?")
-                continue
-            token_counts.append(size // width)
-            if vocab_size is not None:
-                head = np.fromfile(f, dtype=BIN_DTYPES[bin_dtype], count=min(size // width, 1 << 15))
-                if head.size and int(head.max()) >= vocab_size:
-                    problems.append(f"data.tokenizer: {f} holds token id {int(head.max())} in its first "
-                                    f"{head.size} tokens, outside the tokenizer's vocabulary of {vocab_size}; give "
-                                    "the data.tokenizer that made these tokens (and the right data.corpus.dtype)")
+            found, tokens = _bin_problems(f, size, bin_dtype, vocab_size)
         elif fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            try:
-                meta = pq.ParquetFile(f)
-            except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
-                problems.append(f"data.corpus.path: {f} is not a readable Parquet file ({first_line(exc)})")
-                continue
-            if text_column not in meta.schema_arrow.names:
-                problems.append(f"data.corpus.text_column: {text_column!r} is not a column of {f} "
-                                f"(columns: {', '.join(meta.schema_arrow.names)})")
-            elif meta.metadata.num_rows == 0:
-                problems.append(f"data.corpus.path: {f} has no rows")
+            found, tokens = _parquet_problems(f, text_column), None
         else:
-            with open(f, "rb") as handle:
-                head = handle.read(1 << 16)
-            if b"\0" in head:
-                problems.append(f"data.corpus.format: {f} is read as text but holds NUL bytes (binary data); name "
-                                "token files .bin or set data.corpus.format=bin")
-                continue
-            if byte_tokens:
-                token_counts.append(size)
+            found, tokens = _text_problems(f, size, byte_tokens)
+        problems += found
+        if tokens is not None:
+            token_counts.append(tokens)
     if not problems and row_tokens and len(token_counts) == len(files):
-        for split in ("train", "held-out"):
-            usable = 0
-            for n in token_counts:
-                cut = int(n * (1.0 - heldout_fraction))
-                usable += max(0, (cut if split == "train" else n - cut) - row_tokens)
-            if usable <= 0:
-                problems.append(f"data.corpus.path: the corpus' {split} part (data.heldout_fraction="
-                                f"{heldout_fraction:g} of each file is held out) is shorter than one row of "
-                                f"{row_tokens} tokens (model.seq_len + 1); give more text or a shorter model.seq_len")
+        problems += _split_problems(token_counts, row_tokens, heldout_fraction)
+    return problems
+
+
+def _bin_problems(f: Path, size: int, bin_dtype: str, vocab_size: int | None) -> tuple[list[str], int | None]:
+    """A token file's problems, and its token count when its size is a whole number of tokens."""
+    width = np.dtype(BIN_DTYPES.get(bin_dtype, np.uint16)).itemsize
+    if size % width:
+        return [f"data.corpus.dtype: {f} has {size} bytes, not a whole number of {bin_dtype} "
+                f"tokens ({width} bytes each); is it a {bin_dtype} token file "
+                "(data.corpus.dtype=uint16|uint32)?"], None
+    if vocab_size is not None:
+        head = np.fromfile(f, dtype=BIN_DTYPES[bin_dtype], count=min(size // width, 1 << 15))
+        if head.size and int(head.max()) >= vocab_size:
+            return [f"data.tokenizer: {f} holds token id {int(head.max())} in its first "
+                    f"{head.size} tokens, outside the tokenizer's vocabulary of {vocab_size}; give "
+                    "the data.tokenizer that made these tokens (and the right data.corpus.dtype)"], size // width
+    return [], size // width
+
+
+def _parquet_problems(f: Path, text_column: str) -> list[str]:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(f)
+    except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+        return [f"data.corpus.path: {f} is not a readable Parquet file ({first_line(exc)})"]
+    if text_column not in meta.schema_arrow.names:
+        return [f"data.corpus.text_column: {text_column!r} is not a column of {f} "
+                f"(columns: {', '.join(meta.schema_arrow.names)})"]
+    if meta.metadata.num_rows == 0:
+        return [f"data.corpus.path: {f} has no rows"]
+    return []
+
+
+def _text_problems(f: Path, size: int, byte_tokens: bool) -> tuple[list[str], int | None]:
+    """A text file's problems, and its token count when text is read as bytes (one token a byte)."""
+    with open(f, "rb") as handle:
+        head = handle.read(1 << 16)
+    if b"\0" in head:
+        return [f"data.corpus.format: {f} is read as text but holds NUL bytes (binary data); name "
+                "token files .bin or set data.corpus.format=bin"], None
+    return [], size if byte_tokens else None
+
+
+def _split_problems(token_counts: list[int], row_tokens: int, heldout_fraction: float) -> list[str]:
+    """A train or held-out part, over all files, shorter than one row of `row_tokens` tokens."""
+    problems = []
+    for split in ("train", "held-out"):
+        usable = 0
+        for n in token_counts:
+            cut = int(n * (1.0 - heldout_fraction))
+            usable += max(0, (cut if split == "train" else n - cut) - row_tokens)
+        if usable <= 0:
+            problems.append(f"data.corpus.path: the corpus' {split} part (data.heldout_fraction="
+                            f"{heldout_fraction:g} of each file is held out) is shorter than one row of "
+                            f"{row_tokens} tokens (model.seq_len + 1); give more text or a shorter model.seq_len")
     return problems
 
 

@@ -1,1 +1,1 @@
-"""One run's training on one device (torch only): model, loop, FLOPs, checkpoints. No Ray, no Hydra."""
+"""One run's training on one device (torch only, no Ray, no Hydra): model, start, steps, loop, FLOPs, checkpoints."""

@@ -4,12 +4,14 @@ A checkpoint comes from a results directory that other people (or a dying proces
 written, so it is untrusted input. `unpack` loads it with `torch.load(weights_only=True)`: tensors,
 containers and primitives only, never arbitrary pickled objects, so a planted checkpoint cannot run
 code. Anything that does not load, or does not have a checkpoint's structure, raises
-`CheckpointRejected` with the reason; the trainer then restarts the run from scratch.
+`CheckpointRejected` with the reason; the trainer then restarts the run from scratch. The store only
+reads and writes the bytes (sweep.store.runs); they are unpacked here, on the trainer's side.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import torch
@@ -21,8 +23,13 @@ class CheckpointRejected(ValueError):
     """A checkpoint that cannot be trusted or used (unsafe, truncated, malformed, another shape)."""
 
 
+Candidate = Callable[[], "bytes | None"]  # reads one place a run may start from: its bytes, or None (nothing there)
+
+
 class CheckpointIO(Protocol):
-    def load(self) -> bytes | None: ...
+    # Where the run may start from, best first, each read only when asked: its own rolling checkpoint, and
+    # for a WSD branch then its trunk's checkpoint at the branch step (first_usable picks one).
+    def candidates(self) -> Sequence[Candidate]: ...
 
     def save(self, payload: bytes, step: int) -> None: ...  # the state after `step` optimizer steps
 
@@ -31,8 +38,8 @@ class CheckpointIO(Protocol):
 
 
 class NoCheckpoints:
-    def load(self) -> bytes | None:
-        return None
+    def candidates(self) -> Sequence[Candidate]:
+        return ()
 
     def save(self, payload: bytes, step: int) -> None:
         pass
@@ -60,3 +67,19 @@ def unpack(payload: bytes) -> dict[str, Any]:
     if not isinstance(state["step"], int) or state["step"] < 0 or not isinstance(state["curves"], list):
         raise CheckpointRejected(f"malformed step {state['step']!r} or curves")
     return state
+
+
+def first_usable(candidates: Sequence[Candidate]) -> dict[str, Any] | None:
+    """The state of the first candidate that unpacks (None: no candidate holds bytes). One that does not unpack
+    is passed over when another follows (a WSD branch's own checkpoint cut short or planted: its cooldown starts
+    again from its trunk's); the last one's CheckpointRejected is raised."""
+    for i, read in enumerate(candidates):
+        payload = read()
+        if payload is None:
+            continue
+        try:
+            return unpack(payload)
+        except CheckpointRejected:
+            if i == len(candidates) - 1:
+                raise
+    return None

@@ -2,34 +2,31 @@
 
 Callable from a test, a notebook or a Ray worker alike: torch only, no Ray, no Hydra. Metrics go to
 a sink (anything with `log(row)`), checkpoints to a CheckpointIO; the caller decides where both go.
+Where the run starts is sweep.train.resume's; what a step does, sweep.train.steps'; this module runs the
+steps in order and, at log points, records curves, validates, detects divergence and checkpoints.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
-import warnings
-from collections.abc import Callable
-from contextlib import nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 
-from sweep.messages import first_line
 from sweep.plan.spec import RunSpec
 from sweep.tasks.mixture import Mixture, mixture_for
 from sweep.train.batches import batch_stream, data_workers
-from sweep.train.checkpoint import CheckpointIO, CheckpointRejected, NoCheckpoints, pack, unpack
-from sweep.train.compiled import compile_loss
-from sweep.train.distributed import any_rank, mean, no_sync, rank_and_world, wrap
-from sweep.train.execution import execution
+from sweep.train.checkpoint import CheckpointIO, NoCheckpoints, pack
+from sweep.train.distributed import any_rank, mean, rank_and_world
+from sweep.train.execution import Execution, execution
 from sweep.train.flops import train_flops_per_token
-from sweep.train.hardware import memory_bytes, peak_flops
-from sweep.train.memory import micro_batch_size
+from sweep.train.hardware import peak_flops
 from sweep.train.model import GPT
-from sweep.train.schedule import lr_at
+from sweep.train.resume import Start, start
+from sweep.train.steps import Steps
 
 
 class Diverged(RuntimeError):
@@ -48,12 +45,6 @@ class Interrupted(RuntimeError):
         self.step, self.curves = step, curves
 
 
-class BranchStartMissing(RuntimeError):
-    """A WSD branch found no usable checkpoint of its trunk at its branch step. Never retried. It trains from
-    step 0 only when the driver's store says so (first_step=0: its trunk is done without that checkpoint,
-    sweep.store.runs.BranchCheckpoints.trains_prefix), never because a checkpoint it expected was unusable."""
-
-
 class Sink(Protocol):
     def log(self, row: dict[str, Any]) -> None: ...
 
@@ -66,7 +57,7 @@ class NullSink:
 VAL_CHUNK_CPU = 32  # held-out rows per forward pass of a validation loss on a CPU
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainResult:
     model: GPT
     curves: list[dict[str, Any]]
@@ -76,40 +67,14 @@ class TrainResult:
     tokens_per_second: float  # over this attempt's steps
     mfu: float | None  # model FLOPs utilisation against the device's bf16 peak; None on CPU
     resumed_from_step: int
-    checkpoint_rejected: str | None = None  # why a checkpoint found at the start was not used
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _param_groups(model: GPT, weight_decay: float) -> list[dict[str, Any]]:
-    """Decay matrices (incl. embeddings), not gains: nanoGPT's configure_optimizers rule."""
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _fresh(spec: RunSpec, device: str) -> tuple[GPT, torch.optim.Optimizer]:
-    """The run's initial model (seeded) and its AdamW optimizer."""
-    plan = spec.train
-    torch.manual_seed(spec.seed)
-    model = GPT(spec.model).to(device)
-    optimizer = torch.optim.AdamW(_param_groups(model, plan.weight_decay), lr=plan.lr,
-                                  betas=(plan.beta1, plan.beta2), fused=True)
-    return model, optimizer
-
-
-def _resume(model: GPT, optimizer: torch.optim.Optimizer, payload: bytes,
-            n_steps: int) -> tuple[list[dict[str, Any]], int]:
-    """Load a checkpoint into model and optimizer: (curves, step). Raises CheckpointRejected."""
-    state = unpack(payload)
-    if state["step"] >= n_steps:
-        raise CheckpointRejected(f"step {state['step']} is not before the run's last step {n_steps}")
-    try:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
-        raise CheckpointRejected(f"does not fit this run's model ({type(exc).__name__}: "
-                                 f"{first_line(exc)[:200]})") from exc
-    return state["curves"], state["step"]
+    checkpoint_rejected: str | None  # why a checkpoint found at the start was not used
+    micro_batch_size: int  # rows per forward pass on this rank
+    accumulation_steps: int  # micro-batches per optimizer step on this rank
+    compiled: bool
+    precision: str  # "bf16" or "fp32", as resolved on the device (sweep.train.execution)
+    data_workers: int  # processes building batches ahead of the step
+    first_log_seconds: float | None  # from entering train() to the first log point: start-up, compile, first steps
+    world_size: int  # data-parallel ranks
 
 
 @torch.no_grad()
@@ -123,14 +88,6 @@ def validation_loss(model: GPT, rows: torch.Tensor, micro_batch_size: int, autoc
             total += model.loss(chunk[:, :-1], chunk[:, 1:]).float() * len(chunk)
     model.train()
     return mean(total).item() * rank_and_world()[1] / n_total
-
-
-def _micro_batch_size(spec: RunSpec, device: str, dtype: torch.dtype, memory_fraction: float) -> int:
-    plan = spec.train
-    if plan.micro_batch_size is not None:
-        return plan.micro_batch_size
-    budget = memory_bytes(device) * memory_fraction
-    return micro_batch_size(spec.model, plan.batch_size, torch.finfo(dtype).bits // 8, budget)
 
 
 def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
@@ -147,157 +104,122 @@ def train(spec: RunSpec, device: str = "cpu", sink: Sink | None = None,
     mixture = mixture or mixture_for(spec.tasks, spec.data)
     plan, shape = spec.train, spec.model
     how = execution(spec, device)
-    dtype = how.dtype
     if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
-    rank, world = rank_and_world()
-    model, optimizer = _fresh(spec, device)
-    first_step = spec.first_step if first_step is None else first_step
-    curves: list[dict[str, Any]] = []
-    start_step, rejected = 0, None
-    payload = checkpoints.load()
-    if payload is not None:
-        try:
-            curves, start_step = _resume(model, optimizer, payload, plan.n_steps)
-        except CheckpointRejected as exc:
-            rejected = str(exc)
-            if not first_step:  # a branch does not restart: BranchStartMissing below says why
-                warnings.warn(f"checkpoint rejected, the run restarts from step 0: {rejected}", stacklevel=2)
-            model, optimizer = _fresh(spec, device)  # loading may have half-filled the first pair
-
-    if start_step < first_step:
-        why = f": {rejected}" if rejected else ""
-        raise BranchStartMissing(f"this branch starts at step {first_step} from its trunk {spec.trunk_run_id}'s "
-                                 f"checkpoint checkpoint/branch-{first_step}.pt, which was not usable{why}; "
-                                 "delete that file: once the trunk is done the branch trains its first steps itself")
-
-    if not rank:
-        for row in curves:  # the resumed run's history, for sinks that start afresh (an offline W&B run)
+    begin = start(spec, device, checkpoints, spec.first_step if first_step is None else first_step)
+    if not rank_and_world()[0]:
+        for row in begin.curves:  # the resumed run's history, for sinks that start afresh (an offline W&B run)
             sink.log(row)
-
-    def autocast():
-        if dtype == torch.float32:
-            return nullcontext()
-        return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=dtype)
-
-    if plan.batch_size % world:
-        raise ValueError(f"batch_size={plan.batch_size} does not split over {world} data-parallel ranks")
-    local_batch = plan.batch_size // world  # this rank's rows of every global batch: rank, rank + world, ...
-    micro = _micro_batch_size(dataclasses.replace(spec, train=dataclasses.replace(plan, batch_size=local_batch)),
-                              device, dtype, memory_fraction)
-    accumulation = local_batch // micro
-    compiled = how.compiled
-    net = wrap(model, device)
-    loss_fn = compile_loss(net, key=(shape, micro, dtype, device, world)) if compiled else net
-    # The same held-out rows for every run of the sweep, whatever its batch: runs are compared on one text.
-    val_rows = torch.from_numpy(mixture.batch(spec.data.seed, 0, plan.val_sequences, shape.seq_len, "heldout")
-                                )[rank::world].to(device)
-    # No gradients to hold: on a CPU, evaluate at least VAL_CHUNK_CPU rows at a time (a batch-2 run would make
-    # 128 calls of 2 rows); on a GPU the training micro-batch, which is known to fit.
-    val_chunk = micro if device.startswith("cuda") else max(micro, VAL_CHUNK_CPU)
+    steps = Steps(spec, begin.model, begin.optimizer, device, how, memory_fraction)
+    loop = _Loop(spec, begin, steps, device, mixture, sink, checkpoints, stop, t_enter)
     workers = data_workers(plan.data_workers, device, torch.get_num_threads())
-    batches = batch_stream(mixture, spec.seed, plan.batch_size, shape.seq_len, start_step, plan.n_steps,
-                           device, workers)
-    tokens_per_step = plan.batch_size * shape.seq_len
-    flops_per_token = train_flops_per_token(shape)
-    peak = peak_flops(device)
+    loop.run(batch_stream(mixture, spec.seed, plan.batch_size, shape.seq_len, begin.step, plan.n_steps, device,
+                          workers))
+    return loop.result(how, workers)
 
-    def save_checkpoint(step: int) -> None:
-        if rank:
+
+class _Loop:
+    """The steps of one run on this rank from where it starts to its last, with what happens at log points."""
+
+    def __init__(self, spec: RunSpec, begin: Start, steps: Steps, device: str, mixture: Mixture, sink: Sink,
+                 checkpoints: CheckpointIO, stop: Callable[[], bool] | None, t_enter: float):
+        plan, shape = spec.train, spec.model
+        self.plan, self.steps, self.sink, self.checkpoints, self.stop = plan, steps, sink, checkpoints, stop
+        self.model, self.optimizer, self.curves = begin.model, begin.optimizer, begin.curves
+        self.start_step, self.rejected, self.completed = begin.step, begin.rejected, begin.step
+        self.rank, self.world = steps.rank, steps.world
+        # The same held-out rows for every run of the sweep, whatever its batch: runs are compared on one text.
+        self.val_rows = torch.from_numpy(mixture.batch(spec.data.seed, 0, plan.val_sequences, shape.seq_len,
+                                                       "heldout"))[self.rank::self.world].to(device)
+        # No gradients to hold: on a CPU, evaluate at least VAL_CHUNK_CPU rows at a time (a batch-2 run would make
+        # 128 calls of 2 rows); on a GPU the training micro-batch, which is known to fit.
+        self.val_chunk = steps.micro if device.startswith("cuda") else max(steps.micro, VAL_CHUNK_CPU)
+        self.tokens_per_step = plan.batch_size * shape.seq_len
+        self.flops_per_token = train_flops_per_token(shape)
+        self.peak = peak_flops(device)
+        self.branch_points = set(spec.branch_points)
+        self.train_loss = self.val_loss = float("nan")
+        self.t_enter, self.first_log_seconds, self.steps_since_log = t_enter, None, 0
+        self.t_start = self.t_log = self.t_ckpt = self.seconds = 0.0
+
+    def save(self, step: int, branch_point: bool = False) -> None:
+        """The state after `step` optimizer steps, from rank 0: the rolling checkpoint; with `branch_point`, a WSD
+        trunk's durable checkpoint that a branch starts from, written only at a branch step."""
+        if self.rank or (branch_point and step not in self.branch_points):
             return
-        checkpoints.save(pack({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "curves": curves, "step": step}), step)
+        payload = pack({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                        "curves": self.curves, "step": step})
+        if branch_point:
+            self.checkpoints.save_branch_point(payload, step)
+        else:
+            self.checkpoints.save(payload, step)
 
-    branch_points = set(spec.branch_points)
+    def run(self, batches: Iterable[torch.Tensor]) -> None:
+        """Every step left; Ctrl-C (KeyboardInterrupt) keeps the work done so far in a checkpoint."""
+        plan = self.plan
+        self.save(self.start_step, branch_point=True)  # resumed exactly at a branch step (e.g. interrupted there)
+        self.model.train()
+        self.t_start = self.t_log = self.t_ckpt = time.perf_counter()
+        try:
+            for step, rows in zip(range(self.start_step, plan.n_steps), batches):
+                lr = self.steps.take(step, rows)
+                self.completed = step + 1
+                self.steps_since_log += 1
+                last = step == plan.n_steps - 1
+                is_val = (step + 1) % plan.val_every_steps == 0 or last
+                if (step + 1) % plan.log_every_steps == 0 or is_val:
+                    self.log_point(step + 1, lr, is_val, last)
+                self.save(self.completed, branch_point=True)  # after the step's curve row, so the branch inherits it
+        except KeyboardInterrupt:
+            if self.completed > self.start_step:
+                self.save(self.completed)
+            raise Interrupted(self.completed, self.curves) from None
+        self.seconds = time.perf_counter() - self.t_start
 
-    def save_branch_point(step: int) -> None:
-        """A WSD trunk at a branch step: a durable checkpoint its branch starts from."""
-        if rank or step not in branch_points:
-            return
-        checkpoints.save_branch_point(pack({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                            "curves": curves, "step": step}), step)
+    def record(self, row: dict[str, Any]) -> None:
+        self.curves.append(row)
+        if not self.rank:
+            self.sink.log(row)
 
-    save_branch_point(start_step)  # resumed exactly at a branch step (e.g. interrupted there): keep it now
+    def log_point(self, done: int, lr: float, is_val: bool, last: bool) -> None:
+        """After `done` steps: the curve row (with the validation loss at a validation point); then divergence,
+        the driver's stop (every rank takes part, at every log point) and a timed checkpoint."""
+        plan = self.plan
+        self.train_loss = self.steps.mean_loss()
+        diverged = not math.isfinite(self.train_loss) or self.train_loss > plan.diverge_loss
+        now = time.perf_counter()
+        if self.first_log_seconds is None:
+            self.first_log_seconds = now - self.t_enter
+        tok_per_s = self.steps_since_log * self.tokens_per_step / max(now - self.t_log, 1e-9)
+        row = {"step": done, "tokens": done * self.tokens_per_step,
+               "flops": done * self.tokens_per_step * self.flops_per_token, "train_loss": self.train_loss,
+               "val_loss": None, "lr": lr, "tok_per_s": tok_per_s}
+        if diverged:
+            self.record(row)
+            raise Diverged(f"train loss {self.train_loss:.4g} at step {done} (limit {plan.diverge_loss})", self.curves)
+        if is_val:
+            self.val_loss = validation_loss(self.model, self.val_rows, self.val_chunk, self.steps.autocast,
+                                            plan.val_sequences)
+            row["val_loss"] = self.val_loss
+        self.record(row)
+        self.t_log, self.steps_since_log = time.perf_counter(), 0
+        if not last and any_rank(self.stop is not None and self.stop()):
+            self.save(done)
+            raise Interrupted(done, self.curves)
+        if not last and now - self.t_ckpt >= plan.checkpoint_every_seconds:
+            self.save(done)
+            self.t_ckpt = time.perf_counter()
 
-    model.train()
-    loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync between log points
-    loss_count = 0
-    train_loss = val_loss = float("nan")
-    t_start = t_log = t_ckpt = time.perf_counter()
-    first_log_seconds = None  # from entering train(): start-up, compilation and the first steps
-    steps_since_log = 0
-    completed = start_step  # optimizer steps taken, for a checkpoint on Ctrl-C
-    try:
-        for step, rows in zip(range(start_step, plan.n_steps), batches):
-            lr = lr_at(step, n_steps=plan.n_steps, warmup_steps=plan.warmup_steps, peak_lr=plan.lr,
-                       final_fraction=plan.final_lr_fraction, schedule=plan.schedule,
-                       n_cooldown=plan.cooldown_steps, cooldown_shape=plan.cooldown_shape)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            chunks = rows[rank::world].split(micro)  # gradient accumulation: equal micro-batches, mean of means
-            for i, chunk in enumerate(chunks):
-                with no_sync(net, last_micro_batch=i == len(chunks) - 1):
-                    with autocast():
-                        loss = loss_fn(chunk[:, :-1], chunk[:, 1:])
-                    (loss / accumulation).backward()
-                loss_sum += loss.detach() / accumulation
-            if plan.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), plan.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            completed = step + 1
-            loss_count += 1
-            steps_since_log += 1
-            last = step == plan.n_steps - 1
-
-            is_val = (step + 1) % plan.val_every_steps == 0 or last
-            if (step + 1) % plan.log_every_steps == 0 or is_val:
-                train_loss = (mean(loss_sum) / loss_count).item()
-                loss_sum.zero_()
-                loss_count = 0
-                diverged = not math.isfinite(train_loss) or train_loss > plan.diverge_loss
-                now = time.perf_counter()
-                if first_log_seconds is None:
-                    first_log_seconds = now - t_enter
-                tok_per_s = steps_since_log * tokens_per_step / max(now - t_log, 1e-9)
-                row = {"step": step + 1, "tokens": (step + 1) * tokens_per_step,
-                       "flops": (step + 1) * tokens_per_step * flops_per_token, "train_loss": train_loss,
-                       "val_loss": None, "lr": lr, "tok_per_s": tok_per_s}
-                if diverged:
-                    curves.append(row)
-                    if not rank:
-                        sink.log(row)
-                    raise Diverged(f"train loss {train_loss:.4g} at step {step + 1} (limit {plan.diverge_loss})",
-                                   curves)
-                if is_val:
-                    val_loss = validation_loss(model, val_rows, val_chunk, autocast, plan.val_sequences)
-                    row["val_loss"] = val_loss
-                curves.append(row)
-                if not rank:
-                    sink.log(row)
-                t_log, steps_since_log = time.perf_counter(), 0
-                if not last and any_rank(stop is not None and stop()):  # every rank takes part, every log point
-                    save_checkpoint(step + 1)
-                    raise Interrupted(step + 1, curves)
-                if not last and now - t_ckpt >= plan.checkpoint_every_seconds:
-                    save_checkpoint(step + 1)
-                    t_ckpt = time.perf_counter()
-            save_branch_point(completed)  # after the step's curve row, so the branch inherits it
-    except KeyboardInterrupt:  # Ctrl-C in a notebook or a terminal: keep the work done so far
-        if completed > start_step:
-            save_checkpoint(completed)
-        raise Interrupted(completed, curves) from None
-
-    seconds = time.perf_counter() - t_start
-    trained_tokens = (plan.n_steps - start_step) * tokens_per_step
-    tokens_per_second = trained_tokens / max(seconds, 1e-9)
-    mfu = tokens_per_second * flops_per_token / (peak * world) if peak else None  # tokens of all ranks
-    return TrainResult(model=model, curves=curves, final_train_loss=train_loss, final_val_loss=val_loss,
-                       train_seconds=seconds, tokens_per_second=tokens_per_second, mfu=mfu,
-                       resumed_from_step=start_step, checkpoint_rejected=rejected,
-                       extra={"micro_batch_size": micro, "accumulation_steps": accumulation, "compiled": compiled,
-                              "precision": how.precision, "data_workers": workers,
-                              "first_log_seconds": first_log_seconds,
-                              "world_size": world})
+    def result(self, how: Execution, workers: int) -> TrainResult:
+        trained_tokens = (self.plan.n_steps - self.start_step) * self.tokens_per_step
+        tokens_per_second = trained_tokens / max(self.seconds, 1e-9)
+        mfu = tokens_per_second * self.flops_per_token / (self.peak * self.world) if self.peak else None  # all ranks
+        return TrainResult(model=self.model, curves=self.curves, final_train_loss=self.train_loss,
+                           final_val_loss=self.val_loss, train_seconds=self.seconds,
+                           tokens_per_second=tokens_per_second, mfu=mfu, resumed_from_step=self.start_step,
+                           checkpoint_rejected=self.rejected, micro_batch_size=self.steps.micro,
+                           accumulation_steps=self.steps.accumulation, compiled=how.compiled,
+                           precision=how.precision, data_workers=workers, first_log_seconds=self.first_log_seconds,
+                           world_size=self.world)

@@ -77,20 +77,23 @@ def test_workers_get_results_dir_resolved_on_the_driver(tmp_path, monkeypatch):
 
 
 def test_a_branch_loads_its_own_checkpoint_else_its_trunks_branch_point(tmp_path):
+    """The store hands back the bytes of both places, its own first; the trainer unpacks them
+    (sweep.train.checkpoint.first_usable) and passes over its own when that does not unpack."""
     from sweep.store.runs import BranchCheckpoints, CheckpointFile
-    from sweep.train.checkpoint import pack, unpack
+    from sweep.train.checkpoint import first_usable, pack
 
     store = Store(str(tmp_path), "s")
     trunk, branch = store.run_dir("trunk"), store.run_dir("branch")
     assert branch.sibling("trunk").path == trunk.path
     io = BranchCheckpoints(branch, trunk, 40)
-    assert not io.ready() and io.load() is None
+    assert not io.ready() and [read() for read in io.candidates()] == [None, None]
     CheckpointFile(trunk).save_branch_point(pack({"model": {}, "optimizer": {}, "curves": [], "step": 40}), 40)
-    assert io.ready() and unpack(io.load())["step"] == 40
+    assert io.ready() and first_usable(io.candidates())["step"] == 40
     io.save(pack({"model": {}, "optimizer": {}, "curves": [], "step": 45}), 45)
-    assert unpack(io.load())["step"] == 45  # its own, further on
+    assert first_usable(io.candidates())["step"] == 45  # its own, further on
     branch.write_bytes(CheckpointFile.NAME, b"cut sho")
-    assert unpack(io.load())["step"] == 40  # a broken own checkpoint: the cooldown starts again from the trunk's
+    assert io.candidates()[0]() == b"cut sho"  # bytes, as written: the store does not judge them
+    assert first_usable(io.candidates())["step"] == 40  # a broken own checkpoint: the cooldown starts from the trunk's
     io.clear()  # the branch is done: its rolling checkpoint goes, the trunk's branch point stays
     assert not branch.exists(CheckpointFile.NAME) and trunk.exists("checkpoint/branch-40.pt")
 
@@ -109,7 +112,7 @@ def test_a_branch_says_where_it_starts_and_trains_its_prefix_only_after_a_done_t
     trunk.end_attempt("trunk", "diverged")
     assert io.start().startswith("cannot start: its trunk diverged") and not io.ready()
     trunk.end_attempt("trunk", "done")
-    assert io.trains_prefix() and io.ready() and io.load() is None
+    assert io.trains_prefix() and io.ready() and [read() for read in io.candidates()] == [None, None]
     assert io.start().startswith("trains its trunk's first 40 steps itself")
     CheckpointFile(trunk).save_branch_point(b"state", 40)
     assert io.start() == "starts from its trunk's checkpoint at step 40" and not io.trains_prefix()

@@ -89,8 +89,8 @@ def test_training_replays_the_resumed_curves_to_its_sinks(compose_cfg):
     saved = {}
 
     class StopAfterFirstSave:
-        def load(self):
-            return saved.get("payload")
+        def candidates(self):
+            return (lambda: saved.get("payload"),)
 
         def save(self, payload, step):
             if "payload" not in saved:

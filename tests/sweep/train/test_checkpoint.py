@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sweep.plan.grid import expand
-from sweep.train.checkpoint import CheckpointRejected, pack, unpack
+from sweep.train.checkpoint import CheckpointRejected, first_usable, pack, unpack
 from sweep.train.loop import train
 
 
@@ -37,8 +37,8 @@ class Given:
     def __init__(self, payload):
         self.payload, self.saved = payload, []
 
-    def load(self):
-        return self.payload
+    def candidates(self):
+        return (lambda: self.payload,)
 
     def save(self, payload, step):
         self.saved.append(payload)
@@ -112,3 +112,24 @@ def test_pickle_protocol_objects_are_not_an_escape_hatch(tmp_path):
     with pytest.raises(CheckpointRejected):
         unpack(pickle.dumps({"model": evil}))
     assert not marker.exists()
+
+
+def test_the_first_usable_candidate_is_used_and_only_the_last_ones_rejection_counts():
+    """A broken candidate is passed over when another follows (a WSD branch's own checkpoint, then its trunk's);
+    the last one's rejection is the run's; nothing anywhere is no checkpoint."""
+    good = pack({"model": {}, "optimizer": {}, "curves": [], "step": 7})
+    read = []
+
+    def candidate(payload):
+        return lambda: read.append(payload) or payload
+
+    assert first_usable([]) is None and first_usable([candidate(None), candidate(None)]) is None
+    read.clear()
+    assert first_usable([candidate(good), candidate(b"never read")])["step"] == 7
+    assert read == [good]  # read only when asked
+    assert first_usable([candidate(b"cut sho"), candidate(good)])["step"] == 7
+    assert first_usable([candidate(b"cut sho"), candidate(None)]) is None
+    with pytest.raises(CheckpointRejected, match="not a safe, complete checkpoint"):
+        first_usable([candidate(good[:-9])])
+    with pytest.raises(CheckpointRejected, match="expected the keys"):
+        first_usable([candidate(b"cut sho"), candidate(pack({"step": 3}))])

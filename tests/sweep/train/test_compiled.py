@@ -47,7 +47,7 @@ def test_sixty_runs_of_twelve_shapes_in_one_process_never_hit_the_recompile_limi
     key_changes = sum(1 for i, s in enumerate(order) if i == 0 or order[i - 1] != s)
     for n_layer, d_model in order:
         result = train(shaped(base, n_layer, d_model))
-        assert result.extra["compiled"] and result.final_train_loss > 0
+        assert result.compiled and result.final_train_loss > 0
     # One graph per change of shape: same-shape runs in a row reuse the compiled code.
     assert counters["stats"]["unique_graphs"] == key_changes
 
@@ -71,7 +71,7 @@ def test_a_warm_worker_starts_a_shape_it_compiled_before_from_the_caches(base):
     train(shaped(base, 2, 32))
     counters.clear()
     result = train(base)
-    assert result.extra["compiled"]
+    assert result.compiled
     assert counters["aot_autograd"]["autograd_cache_hit"] >= 1 or counters["inductor"]["fxgraph_cache_hit"] >= 1
     assert counters["inductor"].get("fxgraph_cache_miss", 0) == 0
     compiled.forget()

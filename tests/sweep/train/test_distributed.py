@@ -26,7 +26,7 @@ def _rank(rank: int, world: int, port: int, spec_dict: dict, queue) -> None:
     try:
         result = train(RunSpec.from_dict(spec_dict))
         queue.put((rank, [c["train_loss"] for c in result.curves], result.final_val_loss,
-                   result.extra["world_size"], result.extra["micro_batch_size"]))
+                   result.world_size, result.micro_batch_size))
     finally:
         dist.destroy_process_group()
 

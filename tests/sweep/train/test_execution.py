@@ -79,7 +79,7 @@ def test_bf16_on_cpu_trains_to_the_same_loss_as_fp32(spec):
     torch.set_num_threads(1)
     results = {p: train(dataclasses.replace(spec, train=dataclasses.replace(spec.train, precision=p)))
                for p in ("fp32", "bf16")}
-    assert {p: r.extra["precision"] for p, r in results.items()} == {"fp32": "fp32", "bf16": "bf16"}
+    assert {p: r.precision for p, r in results.items()} == {"fp32": "fp32", "bf16": "bf16"}
     first = results["fp32"].curves[0]["train_loss"]
     assert results["fp32"].final_val_loss < 0.8 * first and results["bf16"].final_val_loss < 0.8 * first
     assert results["bf16"].final_val_loss == pytest.approx(results["fp32"].final_val_loss, rel=0.03)

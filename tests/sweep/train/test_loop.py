@@ -5,7 +5,8 @@ import torch
 
 from sweep.plan.grid import expand
 from sweep.train.checkpoint import unpack
-from sweep.train.loop import BranchStartMissing, Diverged, train
+from sweep.train.loop import Diverged, train
+from sweep.train.resume import BranchStartMissing
 
 
 @pytest.fixture
@@ -26,14 +27,28 @@ def test_training_lowers_loss_and_records_curves(spec):
     assert result.tokens_per_second > 0 and result.mfu is None  # no MFU on CPU
 
 
+def test_a_seeded_run_trains_to_its_pinned_losses(spec):
+    """Losses of one seeded fp32 run on one CPU thread, two micro-batches a step: any change to what a step
+    computes (the batch, its split, the lr, clipping, the optimizer) or to where the loop reads the loss moves
+    them."""
+    spec = _plan(spec, precision="fp32", compile="false", batch_size=4, micro_batch_size=2, n_steps=20,
+                 val_every_steps=10, n_tokens=20 * 4 * spec.model.seq_len)
+    result = train(spec)
+    assert result.accumulation_steps == 2 and not result.compiled and result.precision == "fp32"
+    assert [c["step"] for c in result.curves] == [5, 10, 15, 20]
+    assert [c["train_loss"] for c in result.curves] == pytest.approx(
+        [5.415703773498535, 4.809674263000488, 3.9485442638397217, 3.4563300609588623], rel=1e-6)
+    assert result.final_val_loss == pytest.approx(3.3718197345733643, rel=1e-6)
+
+
 class InterruptAfterSave:
     """A CheckpointIO that stops training (as a killed worker would) right after the first save."""
 
     def __init__(self):
         self.payload = None
 
-    def load(self):
-        return self.payload
+    def candidates(self):
+        return (lambda: self.payload,)
 
     def save(self, payload, step):
         self.payload = payload
@@ -74,7 +89,7 @@ def test_gradient_accumulation_gives_the_same_training(spec):
                                                                n_tokens=12 * 8 * spec.model.seq_len, precision="fp32"))
     whole = train(spec)
     split = train(dataclasses.replace(spec, train=dataclasses.replace(spec.train, micro_batch_size=2)))
-    assert whole.extra["accumulation_steps"] == 1 and split.extra["accumulation_steps"] == 4
+    assert whole.accumulation_steps == 1 and split.accumulation_steps == 4
     assert split.final_train_loss == pytest.approx(whole.final_train_loss, rel=1e-5)
     assert split.final_val_loss == pytest.approx(whole.final_val_loss, rel=1e-5)
 
@@ -87,13 +102,13 @@ def test_a_memory_share_too_small_for_the_batch_accumulates(spec):
                                                                n_tokens=2 * 8 * spec.model.seq_len))
     fits_two = step_bytes(spec.model, 2, 4) / 0.85 * 1.01  # room for two sequences, not four
     result = train(spec, memory_fraction=fits_two / memory_bytes("cpu"))
-    assert result.extra["micro_batch_size"] == 2 and result.extra["accumulation_steps"] == 4
+    assert result.micro_batch_size == 2 and result.accumulation_steps == 4
 
 
 def test_batches_built_by_worker_processes_train_identically(spec):
     inline = train(spec)
     prefetched = train(dataclasses.replace(spec, train=dataclasses.replace(spec.train, data_workers=2)))
-    assert prefetched.extra["data_workers"] == 2
+    assert prefetched.data_workers == 2
     assert [c["train_loss"] for c in prefetched.curves] == [c["train_loss"] for c in inline.curves]
     assert prefetched.final_val_loss == inline.final_val_loss
 
@@ -152,12 +167,12 @@ def test_the_optimizer_applies_the_scheduled_learning_rate_at_every_step(spec, o
 
 
 def test_weight_decay_groups_are_the_matrices_and_embedding_not_the_gains(spec, optimizer_steps):
-    from sweep.train.loop import _param_groups
     from sweep.train.model import GPT
+    from sweep.train.steps import param_groups
 
     model = GPT(spec.model)
     names = {id(p): n for n, p in model.named_parameters()}
-    decay, no_decay = _param_groups(model, 0.3)
+    decay, no_decay = param_groups(model, 0.3)
     assert decay["weight_decay"] == 0.3 and no_decay["weight_decay"] == 0.0
     assert sorted(names[id(p)] for p in decay["params"]) == [
         "blocks.0.attn.proj.weight", "blocks.0.attn.qkv.weight", "blocks.0.mlp.down.weight",
@@ -209,8 +224,8 @@ class MemoryCheckpoints:
     def __init__(self, payload=None):
         self.payload, self.points = payload, {}
 
-    def load(self):
-        return self.payload
+    def candidates(self):
+        return (lambda: self.payload,)
 
     def save(self, payload, step):
         self.payload = payload
@@ -262,8 +277,6 @@ def test_a_branch_never_trains_from_step_0_without_its_trunk_checkpoint(trunk_an
 def test_a_branch_trains_its_trunks_stable_phase_itself_only_when_told(trunk_and_branch):
     """No trunk checkpoint: the branch fails (BranchStartMissing), unless the driver's store says the trunk is
     done without it (first_step=0): then it trains from step 0, the same run as from the trunk's checkpoint."""
-    from sweep.train.loop import BranchStartMissing
-
     _, branch = trunk_and_branch
     with pytest.raises(BranchStartMissing, match=f"branch-{branch.branch_step}.pt"):
         train(branch, checkpoints=MemoryCheckpoints())
