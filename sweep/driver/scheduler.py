@@ -27,7 +27,7 @@ from sweep.driver.pool import Job, RunPool
 from sweep.driver.progress import SweepDisplay, start_hub
 from sweep.driver.runner import TRANSIENT_ERRORS, commit_failure, run_row, spent_flops
 from sweep.driver.worker import RunWorker
-from sweep.plan.resources import Node, RunResources, run_device, run_resources, share_text
+from sweep.plan.resources import Node, RunResources, run_device, run_resources, runs_at_once, share_text
 from sweep.plan.run_id import human_count, run_id
 from sweep.plan.spec import RunSpec
 from sweep.store.lease import driver_id, held_by_other, holder, live_lease
@@ -349,13 +349,7 @@ def worker_pool(cfg: SweepConfig, nodes: list[Node], hub, wandb: dict[str, Any],
 
     def capacity(need: RunResources) -> int:
         """Workers of this shape the live nodes hold at once (at least one: an autoscaler may add a node)."""
-        per_rank = RunResources(num_cpus=need.num_cpus / need.ranks, num_gpus=need.num_gpus / need.ranks)
-
-        def fits(node: Node) -> int:
-            by_cpu = int(node.cpus // per_rank.num_cpus) if per_rank.num_cpus else 10**6
-            by_gpu = int(node.gpus // per_rank.num_gpus) if per_rank.num_gpus else 10**6
-            return min(by_cpu, by_gpu)
-        return max(1, sum(fits(n) for n in nodes) // need.ranks)
+        return max(1, runs_at_once(need, nodes))
 
     return RunPool(start=start, call=call, stop=lambda handle: ray.kill(handle), capacity=capacity,
                    max_retries=cfg.cluster.max_retries)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweep.plan.resources import Node, RunResources, share_text
+from sweep.plan.resources import Node, RunResources, fits, idle_gpus, share_text
 from sweep.plan.run_id import human_count, run_id
 from sweep.plan.spec import RunSpec
 from sweep.train.flops import n_params, train_flops, train_flops_per_token
@@ -239,17 +239,17 @@ def makespan_seconds(jobs: Sequence[tuple[float, RunResources]], nodes: Sequence
     that many whole GPUs of the node); a later job that fits starts before an earlier one that does
     not. Raises ValueError for a job no node can ever hold."""
     for _, need in jobs:
-        if not any(_fits(need, node.cpus, [1.0] * int(node.gpus)) for node in nodes):
+        if not any(fits(need, node.cpus, idle_gpus(node)) for node in nodes):
             raise ValueError(f"no node can hold a run of {need.num_cpus:g} CPUs and {need.num_gpus:g} GPUs")
     cpus = [node.cpus for node in nodes]
-    gpus = [[1.0] * int(node.gpus) for node in nodes]
+    gpus = [idle_gpus(node) for node in nodes]
     pending = list(jobs)
     running: list[tuple[float, int, int, float, list[tuple[int, float]]]] = []  # end, order, node, cpus, gpus
     now, order = 0.0, 0
     while pending:
         waiting = []
         for seconds, need in pending:
-            node = next((i for i in range(len(nodes)) if _fits(need, cpus[i], gpus[i])), None)
+            node = next((i for i in range(len(nodes)) if fits(need, cpus[i], gpus[i])), None)
             if node is None:
                 waiting.append((seconds, need))
                 continue
@@ -264,16 +264,6 @@ def makespan_seconds(jobs: Sequence[tuple[float, RunResources]], nodes: Sequence
             for g, amount in taken:
                 gpus[node][g] += amount
     return max((end for end, *_ in running), default=now)
-
-
-def _fits(need: RunResources, free_cpus: float, free_gpus: list[float]) -> bool:
-    if need.num_cpus > free_cpus + 1e-9:
-        return False
-    if need.num_gpus <= 0:
-        return True
-    if need.num_gpus <= 1:
-        return any(room + 1e-9 >= need.num_gpus for room in free_gpus)
-    return sum(room >= 1 - 1e-9 for room in free_gpus) >= math.ceil(need.num_gpus - 1e-9)
 
 
 def _take_gpus(share: float, free_gpus: list[float]) -> list[tuple[int, float]]:
