@@ -283,7 +283,7 @@ def _take_gpus(share: float, free_gpus: list[float]) -> list[tuple[int, float]]:
 def grid_cost(specs: Sequence[RunSpec], resources: dict[str, RunResources], nodes: Sequence[Node],
               throughput: Throughput, first_steps: dict[str, int] | None = None) -> GridCost:
     """The cost of training `specs` (in this order, largest first) on `nodes`; `first_steps` (run_id -> step,
-    sweep.driver.scheduler.first_steps) where a run trains more than its spec's own steps (a WSD branch from step 0)."""
+    sweep.driver.dry_run.first_steps) where a run trains more than its spec's own steps (a WSD branch from step 0)."""
     first_steps = first_steps or {}
     runs = tuple(run_cost(s, resources[run_id(s)], throughput, first_steps.get(run_id(s))) for s in specs)
     try:
