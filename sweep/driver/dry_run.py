@@ -177,7 +177,7 @@ PLAN_AT = {"largest": "largest budget", "smallest": "smallest budget", "batch": 
 
 def replan_notes(cfg: SweepConfig, specs: list[RunSpec], rows: list[dict[str, Any]]) -> list[str]:
     """Why a size's WSD trunk and branches are all new although the store holds finished ones of that size
-    and seed: they share one plan (batch, peak LR, warm-up; sweep.plan.grid.plan_branches) derived at one budget
+    and seed: they share one plan (batch, peak LR, warm-up; sweep.plan.branches.plan_branches) derived at one budget
     of grid.branch_plan, so a budget added beyond that end (a larger one with `largest`, a smaller one
     with `smallest`) changes every run of the size (with `batch`: of that trunk's family). A budget added
     on the other side re-ids nothing (a trunk's id leaves out its branch points, sweep.plan.run_id.EXCLUDED)."""
