@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 from rich.console import Console
 
-from sweep.plan.grid import BRANCH_PLANS
+from sweep.plan.branches import BRANCH_PLANS
 
 SIZES = "[{name: xs, n_layer: 2, d_model: 32, n_head: 1}, {name: s, n_layer: 2, d_model: 64}, " \
         "{name: m, n_layer: 3, d_model: 96}]"

@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from sweep.config.validate import ConfigError, validate_runs
     from sweep.driver.cluster import ClusterError, connect, ready
-    from sweep.driver.scheduler import run_sweep, summary_table
+    from sweep.driver.dry_run import summary_table
+    from sweep.driver.scheduler import run_sweep
     from sweep.driver.stages import CalibrationError, after_calibration, plan_stages
     from sweep.plan.run_id import run_id
     from sweep.store.runs import FINISHED, Store

@@ -24,7 +24,7 @@ import numpy as np
 
 from sweep.config.schema import SweepConfig
 from sweep.messages import first_line
-from sweep.plan.grid import BRANCH_PLANS
+from sweep.plan.branches import BRANCH_PLANS
 from sweep.tasks.corpus import BIN_DTYPES, CORPUS_FORMATS, check_corpus
 from sweep.tasks.registry import build_generator
 from sweep.tasks.tokenizer import BYTE, load_tokenizer

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from sweep.config.schema import ClusterConfig
 from sweep.messages import first_line
-from sweep.plan.resources import Node, RunResources, run_resources
+from sweep.plan.resources import Node, RunResources, placeable, run_resources
 from sweep.plan.spec import RunSpec
 
 log = logging.getLogger(__name__)
@@ -250,16 +250,6 @@ def planned_nodes(cfg: ClusterConfig) -> list[Node]:
         raise
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ClusterError(f"cluster.address: cannot reach {cfg.address!r} to plan for its nodes: {exc}") from exc
-
-
-def placeable(need: RunResources, nodes: Sequence[Node]) -> bool:
-    """Whether the nodes can hold the run: on one node, or, for a data-parallel run (several GPUs),
-    its ranks (one GPU and their share of the CPUs each) spread over the nodes."""
-    if need.ranks == 1:
-        return any(n.cpus >= need.num_cpus and n.gpus >= need.num_gpus for n in nodes)
-    cpus = need.num_cpus / need.ranks
-    slots = sum(min(int(n.gpus), int(n.cpus // cpus) if cpus else 10**6) for n in nodes)
-    return slots >= need.ranks
 
 
 def check_resources(cfg: ClusterConfig, needs: Sequence[RunResources], nodes: Sequence[Node]) -> list[str]:

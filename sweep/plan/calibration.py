@@ -86,11 +86,11 @@ def calibration_specs(cfg: SweepConfig, grid: list[RunSpec], published: Recipe =
 
 
 def _run(cfg: SweepConfig, base: RunSpec, budget: int, batch: int, lr: float, seed: int) -> RunSpec:
-    from sweep.plan.grid import cooldown_fraction, plan_training
+    from sweep.plan.branches import branch_train
+    from sweep.plan.grid import plan_training
 
     # the grid's schedule, as an independent run (with WSD branches: the branches' cooldown)
-    train = dataclasses.replace(cfg.train, batch_size=batch, lr=lr,
-                                cooldown_fraction=cooldown_fraction(cfg.train, cfg.grid.branches))
+    train = dataclasses.replace(branch_train(cfg.train) if cfg.grid.branches else cfg.train, batch_size=batch, lr=lr)
     plan = dataclasses.replace(plan_training(train, base.model, budget), recipe=RUN_TAG)
     return dataclasses.replace(base, train=plan, seed=seed, n_tokens_budget=budget, branch_points=(),
                                trunk_run_id=None, branch_step=None, label=f"{base.label} calib")

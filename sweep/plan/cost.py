@@ -8,7 +8,8 @@ constant beyond the smallest and largest measured sizes):
 
 (core-hours = seconds x CPUs / 3600 on CPU). A packed run's own throughput is taken to be what it
 achieves alone: the GPU share rule (sweep.plan.resources) packs only runs too small to keep a GPU busy,
-whose speed hardly drops when they share it (issue 9: 4 packed copies, 4.2x the throughput of one).
+whose speed hardly drops when they share it (4 packed copies of a 3 x 128 model on one H200: 4.2x the
+throughput of one).
 Wall-clock simulates the cluster: runs start largest-first, each as soon as a node has its CPUs
 and one of its GPUs room for its share, as Ray schedules them.
 
@@ -16,7 +17,7 @@ Where the throughput comes from, first found wins (`choose_throughput`):
   1. finished runs of the same results directory (run.parquet: n_params, flops, wall_seconds, and
      mfu / gpu_type on GPU): wall time per FLOP, so start-up and evaluation are included;
   2. GPU rows of bench/results/*.json (n_params and mfu, with the device name);
-  3. GPU only: BUILT_IN_H200, figures measured on an H200 in issue 9 before the GPU work.
+  3. GPU only: BUILT_IN_H200, figures measured on an H200 with a slower train() than today's (see there).
 A CPU cluster is estimated from finished CPU runs only, or not at all.
 
 Pure functions, plus the two loaders and `cost_lines` (the printer's text) at the end.
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweep.plan.resources import Node, RunResources, share_text
+from sweep.plan.resources import Node, RunResources, fits, idle_gpus, share_text
 from sweep.plan.run_id import human_count, run_id
 from sweep.plan.spec import RunSpec
 from sweep.train.flops import n_params, train_flops, train_flops_per_token
@@ -40,7 +41,7 @@ from sweep.train.shape import ModelShape
 
 GPU, CPU = "gpu", "cpu"
 
-# The peak issue 9 divided by for its MFU figures: H200 dense bf16, as sweep.train.hardware's
+# The peak the built-in MFU figures are fractions of: H200 dense bf16, as sweep.train.hardware's
 # PEAK_BF16_FLOPS has it (tests/sweep/test_cost.py checks they agree; that module imports torch).
 H200_PEAK_FLOPS = 989.4e12
 
@@ -60,9 +61,9 @@ class Figure:
         return self.tokens_per_second * train_flops_per_token(self.shape)
 
 
-# Measured on one H200 (bf16, torch 2.11) at commit e44c579, issue 9, BEFORE the GPU optimisations
-# (derived batch sizes, compile caches, batches off the critical path): expect today's code to do
-# better, and replace these with your own (bench/results/, or the finished runs of a sweep).
+# Measured on one H200 (bf16, torch 2.11) with a train() that lacked derived batch sizes, compile caches
+# and batches made off the critical path: expect today's code to do better, and replace these with your own
+# (bench/results/, or the finished runs of a sweep).
 BUILT_IN_H200: tuple[Figure, ...] = (
     # train() with the real task mixture, grid=emergence as shipped: 16 x 128 tokens per step.
     Figure("train", ModelShape(n_layer=2, d_model=32, n_head=2), tokens_per_second=310e3),  # g1, 33K params
@@ -239,17 +240,17 @@ def makespan_seconds(jobs: Sequence[tuple[float, RunResources]], nodes: Sequence
     that many whole GPUs of the node); a later job that fits starts before an earlier one that does
     not. Raises ValueError for a job no node can ever hold."""
     for _, need in jobs:
-        if not any(_fits(need, node.cpus, [1.0] * int(node.gpus)) for node in nodes):
+        if not any(fits(need, node.cpus, idle_gpus(node)) for node in nodes):
             raise ValueError(f"no node can hold a run of {need.num_cpus:g} CPUs and {need.num_gpus:g} GPUs")
     cpus = [node.cpus for node in nodes]
-    gpus = [[1.0] * int(node.gpus) for node in nodes]
+    gpus = [idle_gpus(node) for node in nodes]
     pending = list(jobs)
     running: list[tuple[float, int, int, float, list[tuple[int, float]]]] = []  # end, order, node, cpus, gpus
     now, order = 0.0, 0
     while pending:
         waiting = []
         for seconds, need in pending:
-            node = next((i for i in range(len(nodes)) if _fits(need, cpus[i], gpus[i])), None)
+            node = next((i for i in range(len(nodes)) if fits(need, cpus[i], gpus[i])), None)
             if node is None:
                 waiting.append((seconds, need))
                 continue
@@ -264,16 +265,6 @@ def makespan_seconds(jobs: Sequence[tuple[float, RunResources]], nodes: Sequence
             for g, amount in taken:
                 gpus[node][g] += amount
     return max((end for end, *_ in running), default=now)
-
-
-def _fits(need: RunResources, free_cpus: float, free_gpus: list[float]) -> bool:
-    if need.num_cpus > free_cpus + 1e-9:
-        return False
-    if need.num_gpus <= 0:
-        return True
-    if need.num_gpus <= 1:
-        return any(room + 1e-9 >= need.num_gpus for room in free_gpus)
-    return sum(room >= 1 - 1e-9 for room in free_gpus) >= math.ceil(need.num_gpus - 1e-9)
 
 
 def _take_gpus(share: float, free_gpus: list[float]) -> list[tuple[int, float]]:
@@ -293,7 +284,7 @@ def _take_gpus(share: float, free_gpus: list[float]) -> list[tuple[int, float]]:
 def grid_cost(specs: Sequence[RunSpec], resources: dict[str, RunResources], nodes: Sequence[Node],
               throughput: Throughput, first_steps: dict[str, int] | None = None) -> GridCost:
     """The cost of training `specs` (in this order, largest first) on `nodes`; `first_steps` (run_id -> step,
-    sweep.driver.scheduler.first_steps) where a run trains more than its spec's own steps (a WSD branch from step 0)."""
+    sweep.driver.dry_run.first_steps) where a run trains more than its spec's own steps (a WSD branch from step 0)."""
     first_steps = first_steps or {}
     runs = tuple(run_cost(s, resources[run_id(s)], throughput, first_steps.get(run_id(s))) for s in specs)
     try:

@@ -5,15 +5,16 @@ One place for each derivation, each with its source:
   * steps and tokens from a budget (plan_training),
   * tokens per step and peak learning rate from the run's compute (sweep.plan.recipe: the published laws or the
     sweep's own calibration, sweep.plan.calibration),
-  * warm-up length and validation cadence (plan_training).
+  * warm-up length and validation cadence (plan_training),
+  * with grid.branches, which budgets share a WSD trunk and where each branch starts (sweep.plan.branches).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from sweep.config.schema import DataConfig, ModelConfig, ModelSize, SweepConfig, TrainConfig
+from sweep.plan.branches import branch_families, branch_train, family_specs
 from sweep.plan.recipe import DEEPSEEK, Recipe, batch_and_lr
 from sweep.plan.run_id import run_id
 from sweep.plan.spec import RunSpec, TrainPlan
@@ -22,10 +23,6 @@ from sweep.tasks.tokenizer import VOCAB_SIZE, Tokenizer, load_tokenizer
 from sweep.train.flops import n_nonembed_params, n_params, train_flops
 from sweep.train.schedule import cooldown_steps
 from sweep.train.shape import ModelShape
-
-# grid.branches with train.cooldown_fraction unset: a 20% cooldown (Hägele et al. 2024, sec. 4: a
-# cooldown of 20% of the steps matches, and longer ones beat, a cosine run of the same length).
-BRANCH_COOLDOWN_FRACTION = 0.2
 
 
 def _shape(model: ModelConfig, n_layer: int, d_model: int, n_head: int, vocab_size: int = VOCAB_SIZE) -> ModelShape:
@@ -147,72 +144,9 @@ def recipe_name(train: TrainConfig, recipe: Recipe) -> str:
     return recipe.source + (f", {given[0]} fixed" if given else "")
 
 
-def cooldown_fraction(train: TrainConfig, branches: bool = False) -> float | None:
+def cooldown_fraction(train: TrainConfig) -> float | None:
     """The wsd cooldown as a fraction of each run's steps; None: not wsd, or wsd's older rule."""
-    if train.schedule != "wsd":
-        return None
-    if train.cooldown_fraction is None and branches:
-        return BRANCH_COOLDOWN_FRACTION
-    return train.cooldown_fraction
-
-
-def plan_branches(train: TrainConfig, shape: ModelShape, budgets: list[int],
-                  plan_at: str = "largest", recipe: Recipe = DEEPSEEK) -> list[tuple[int, TrainPlan, int]]:
-    """The WSD-branch plans of one size: (budget, plan, branch step) per budget, the largest (the trunk,
-    branch step 0) first.
-
-    All budgets of a size share one run up to their cooldowns, so they share its batch, peak learning
-    rate and warm-up, derived (plan_training) at one budget, `plan_at`:
-      largest: the trunk, which holds most of the compute, is exactly the independent wsd run of its
-        budget; smaller budgets train at a lower learning rate and a larger batch than their own rule
-        gives (fewer steps). grid.branch_plan=batch (the default, branch_families) plans each family of
-        budgets of one derived batch this way;
-      smallest: the smallest branch is exactly its independent wsd run; larger budgets keep its batch
-        (at or below their critical batch: no loss per token lost, McCandlish et al. 2018) and its
-        higher learning rate, which the trunk then holds for its whole stable phase.
-    bench/wsd_branches.py measures both against independent runs. Each budget then gets its own steps
-    (ceil(D / tokens per step)) and a cooldown of cooldown_fraction of them; its branch step, where its
-    cooldown starts, is n_steps - cooldown_steps.
-    The largest budget is the trunk itself: its stable phase runs to its own cooldown and it keeps a
-    checkpoint at every smaller budget's branch step; the others branch from those checkpoints.
-    """
-    fraction = cooldown_fraction(train, branches=True)
-    budgets = sorted(budgets)
-    base = plan_training(dataclasses.replace(train, cooldown_fraction=fraction), shape,
-                         budgets[-1] if plan_at == "largest" else budgets[0], recipe)
-    tokens_per_step = base.batch_size * shape.seq_len
-    plans = []
-    for budget in reversed(budgets):
-        n_steps = max(1, math.ceil(budget / tokens_per_step))
-        n_cooldown = cooldown_steps(n_steps, fraction)
-        plan = dataclasses.replace(base, n_steps=n_steps, n_tokens=n_steps * tokens_per_step,
-                                   val_every_steps=max(1, math.ceil(n_steps / max(1, train.val_points))),
-                                   cooldown_steps=n_cooldown, cooldown_shape=train.cooldown_shape)
-        plans.append((budget, plan, 0 if not plans else n_steps - n_cooldown))
-    return plans
-
-
-BRANCH_PLANS = ("batch", "largest", "smallest")  # grid.branch_plan: see branch_families and plan_branches
-
-
-def branch_families(train: TrainConfig, shape: ModelShape, budgets: list[int],
-                    plan_at: str = "largest", recipe: Recipe = DEEPSEEK) -> list[list[tuple[int, TrainPlan, int]]]:
-    """The WSD-branch families of one size, each a trunk and its branches as plan_branches gives them.
-
-    largest, smallest: one family, every budget of the size. batch: one family per batch size that
-    independent runs of the budgets would derive (plan_training), each planned at its largest budget.
-    A branch then trains at its own budget's batch, with the steps an independent run of it takes;
-    under `largest` a budget whose derived batch is half the trunk's gets half the steps, and lands
-    9-17% above its independent run (bench/wsd_branches.py, the 115k-parameter size; with `batch` every
-    point of that grid agrees, bench/results/wsd_branches/seeds3_*). It costs a trunk per batch size:
-    a budget alone in its family is a plain wsd run.
-    """
-    if plan_at != "batch":
-        return [plan_branches(train, shape, budgets, plan_at, recipe)]
-    groups: dict[int, list[int]] = {}
-    for budget in sorted(budgets):
-        groups.setdefault(plan_training(train, shape, budget, recipe).batch_size, []).append(budget)
-    return [plan_branches(train, shape, group, "largest", recipe) for group in groups.values()]
+    return train.cooldown_fraction if train.schedule == "wsd" else None
 
 
 def size_label(size: ModelSize, shape: ModelShape) -> str:
@@ -229,7 +163,8 @@ def budgets_for(cfg: SweepConfig, shape: ModelShape) -> list[int]:
 def expand(cfg: SweepConfig, recipe: Recipe = DEEPSEEK) -> list[RunSpec]:
     """Every (size, budget, seed) point as a RunSpec, largest compute first, duplicates removed, each run's
     batch and lr by `recipe` (the CLI passes the sweep's calibrated one, sweep.plan.calibration).
-    With grid.branches, a size's points are its trunks and the branches of them (branch_families)."""
+    With grid.branches, a size's points are its trunks and the branches of them (sweep.plan.branches, given
+    each budget's own plan)."""
     specs: dict[str, RunSpec] = {}
     tokenizer = load_tokenizer(cfg.data.tokenizer)
     fingerprint_ = data_fingerprint(cfg.data, tokenizer)
@@ -239,16 +174,11 @@ def expand(cfg: SweepConfig, recipe: Recipe = DEEPSEEK) -> list[RunSpec]:
                       label=size_label(size, shape), eval_batch_size=cfg.tasks.eval_batch_size,
                       data_fingerprint=fingerprint_)
         if cfg.grid.branches:
-            for plans in branch_families(cfg.train, shape, budgets_for(cfg, shape), cfg.grid.branch_plan, recipe):
-                points = tuple(sorted({step for _, _, step in plans[1:]}))
-                for seed in cfg.grid.seeds:
-                    budget, plan, _ = plans[0]
-                    trunk = RunSpec(train=plan, seed=seed, n_tokens_budget=budget, branch_points=points, **common)
-                    specs.setdefault(run_id(trunk), trunk)
-                    for budget, plan, step in plans[1:]:
-                        branch = RunSpec(train=plan, seed=seed, n_tokens_budget=budget, trunk_run_id=run_id(trunk),
-                                         branch_step=step, **common)
-                        specs.setdefault(run_id(branch), branch)
+            train = branch_train(cfg.train)
+            own = {budget: plan_training(train, shape, budget, recipe) for budget in budgets_for(cfg, shape)}
+            for family in branch_families(train, own, cfg.grid.branch_plan):
+                for spec in family_specs(family, cfg.grid.seeds, **common):
+                    specs.setdefault(run_id(spec), spec)
             continue
         for budget in budgets_for(cfg, shape):
             plan = plan_training(cfg.train, shape, budget, recipe)

@@ -1,7 +1,9 @@
 """What one run asks the cluster for: its share of a GPU and its CPUs, chosen from the run's size.
 
 Pure functions of the run's spec, the cluster config and the cluster's nodes; no Ray here (the
-scheduler reads the nodes from Ray and passes them in, the dry run passes the planned ones).
+scheduler reads the nodes from Ray and passes them in, the dry run passes the planned ones). Whether a
+run fits on a node, and how many at once, is decided here once (`runs_fitting`), for the driver's
+worker count, the pre-launch check and the dry run's cost alike.
 
 The GPU share rule (`gpu_share`), and why:
 
@@ -9,7 +11,7 @@ The GPU share rule (`gpu_share`), and why:
   F = tokens per step x training FLOPs per token (sweep.train.flops): below a certain size the GPU
   finishes each step faster than Python can issue the next one, and waits.
 * `full_gpu_flops_per_step` is the work per step at which one run alone fills a GPU. Default
-  1.4e13 FLOPs, measured on an H200 (issue 9): a 124M model (12 x 768, vocab 50304) at 16 x 1024 =
+  1.4e13 FLOPs, measured on an H200: a 124M model (12 x 768, vocab 50304) at 16 x 1024 =
   16K tokens per step reaches 42.1% MFU alone, within 3 points of nanoGPT on the same machine, while
   a 30M model at 32K tokens per step (6.8e12 FLOPs) reaches 34.8%. A smaller GPU fills with less
   work: lower the figure in proportion to its peak (A100: about 4.4e12).
@@ -109,6 +111,47 @@ def run_resources(spec: RunSpec, cluster: ClusterConfig, nodes: Sequence[Node]) 
     else:
         cpus = cpus_for_share(share, nodes) if share > 0 else 1.0
     return RunResources(num_cpus=cpus, num_gpus=share)
+
+
+def idle_gpus(node: Node) -> list[float]:
+    """The free room of each GPU of an idle node: 1.0 per whole GPU."""
+    return [1.0] * int(node.gpus)
+
+
+def runs_fitting(need: RunResources, free_cpus: float, free_gpus: Sequence[float]) -> int:
+    """How many runs of `need` fit at once in `free_cpus` CPUs and GPUs with the free room `free_gpus` (one
+    entry per GPU, 1.0 for an idle one). Ray's rule: a share of at most one GPU sits within one GPU, so
+    several shares pack on a GPU only as far as its room goes; a run of several GPUs takes whole idle ones."""
+    eps = 1e-9
+    by_cpu = math.floor(free_cpus / need.num_cpus + eps) if need.num_cpus > 0 else _UNBOUNDED
+    if need.num_gpus <= 0:
+        by_gpu = _UNBOUNDED
+    elif need.num_gpus <= 1:
+        by_gpu = sum(math.floor(room / need.num_gpus + eps) for room in free_gpus)
+    else:
+        by_gpu = sum(room >= 1 - eps for room in free_gpus) // math.ceil(need.num_gpus - eps)
+    return min(by_cpu, by_gpu)
+
+
+_UNBOUNDED = 10**6  # runs that take none of a resource: that resource does not limit them
+
+
+def fits(need: RunResources, free_cpus: float, free_gpus: Sequence[float]) -> bool:
+    """Whether one run of `need` fits in the free room (runs_fitting)."""
+    return runs_fitting(need, free_cpus, free_gpus) >= 1
+
+
+def runs_at_once(need: RunResources, nodes: Sequence[Node]) -> int:
+    """How many runs of `need` idle `nodes` hold at once; a data-parallel run (several GPUs) counts as its
+    ranks, one GPU and their share of the run's CPUs each, spread over the nodes."""
+    rank = RunResources(num_cpus=need.num_cpus / need.ranks, num_gpus=need.num_gpus / need.ranks)
+    return sum(runs_fitting(rank, node.cpus, idle_gpus(node)) for node in nodes) // need.ranks
+
+
+def placeable(need: RunResources, nodes: Sequence[Node]) -> bool:
+    """Whether the idle nodes can hold the run at all: on one node, or, for a data-parallel run, its ranks
+    spread over the nodes."""
+    return runs_at_once(need, nodes) >= 1
 
 
 def share_text(share: float) -> str:

@@ -1,7 +1,8 @@
 """`RunSpec`: everything one training run needs, fully resolved; what the trainer and store consume.
 
-Built only by sweep.plan.grid.expand. Plain frozen dataclasses (picklable, JSON-able with asdict), so a
-spec crosses to a Ray worker and lands in the run's config.json unchanged.
+Built only by sweep.plan.grid.expand (a WSD family's runs by sweep.plan.branches.family_specs). Plain frozen
+dataclasses (picklable, JSON-able with asdict), so a spec crosses to a Ray worker and lands in the run's config.json
+unchanged.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class RunSpec:
     label: str  # the size's display name (excluded from run_id)
     eval_batch_size: int  # execution only
     data_fingerprint: str = "byte"  # tokenizer and corpus contents (sweep.plan.grid.data_fingerprint)
-    # WSD branches (sweep.plan.grid.plan_branches); hashed into run_id only when set.
+    # WSD branches (sweep.plan.branches); hashed into run_id only when set.
     # A trunk: the steps after which it keeps a checkpoint for a branch (checkpoint/branch-<step>.pt);
     # never hashed (sweep.plan.run_id.EXCLUDED): where it keeps checkpoints, not what it computes.
     branch_points: tuple[int, ...] = ()

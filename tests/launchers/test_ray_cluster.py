@@ -14,8 +14,7 @@ import yaml
 from conftest import LAUNCHERS, VENV_BIN
 
 from sweep.config.schema import ClusterConfig
-from sweep.driver.cluster import placeable
-from sweep.plan.resources import Node, RunResources, cpus_for_share
+from sweep.plan.resources import Node, RunResources, cpus_for_share, placeable
 
 CONFIG = LAUNCHERS / "ray-cluster.yaml"
 REMOTE = "~/scaling-sweep"  # where file_mounts puts the checkout (ssh_user ubuntu)

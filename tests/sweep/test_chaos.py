@@ -106,7 +106,7 @@ def test_a_truncated_table_of_a_finished_run_is_redone(tmp_path):
                     "steps recomputed": "the one run", "seconds": seconds, "note": "found by checksum, redone"})
 
 
-@pytest.mark.slow  # tests/sweep/test_scheduler.py kills a worker in the default suite
+@pytest.mark.slow  # tests/sweep/driver/test_scheduler.py kills a worker in the default suite
 def test_a_worker_killed_mid_run_costs_at_most_one_checkpoint_interval(tmp_path):
     args = ("grid=tiny", "grid.models=[{n_layer: 2, d_model: 64}]", "grid.n_tokens=[1e6]", "logger=none",
             "analysis=false", "tasks.n_eval=16", "train.checkpoint_every_seconds=1", f"results_dir={tmp_path}",

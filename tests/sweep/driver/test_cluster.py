@@ -149,7 +149,7 @@ def test_an_autoscaling_cluster_with_a_head_without_cpus_is_not_refused(compose_
     from sweep.plan.grid import expand
     from sweep.plan.resources import run_resources
 
-    yaml_path = str(Path(__file__).parents[3] / "launchers" / "ray-cluster.yaml")
+    yaml_path = str(Path(__file__).resolve().parents[3] / "launchers" / "ray-cluster.yaml")
     assert yaml_node_types(yaml_path) == [Node(cpus=16, gpus=1), Node(cpus=48, gpus=4)]  # the head: not added
     assert yaml_node_types(str(tmp_path / "absent.yaml")) == [] and yaml_node_types(None) == []
 

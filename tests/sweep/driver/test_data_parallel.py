@@ -4,10 +4,10 @@ import polars as pl
 import pytest
 
 from sweep.config.schema import ClusterConfig
-from sweep.driver.cluster import check_resources, placeable
+from sweep.driver.cluster import check_resources
 from sweep.driver.data_parallel import run_data_parallel
 from sweep.driver.runner import execute
-from sweep.plan.resources import Node, RunResources
+from sweep.plan.resources import Node, RunResources, placeable
 from sweep.plan.run_id import run_id
 from sweep.store.runs import Store
 

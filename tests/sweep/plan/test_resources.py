@@ -13,8 +13,11 @@ from sweep.plan.resources import (
     cpus_for_share,
     flops_per_step,
     gpu_share,
+    placeable,
     run_device,
     run_resources,
+    runs_at_once,
+    runs_fitting,
 )
 from sweep.train.shape import ModelShape
 
@@ -31,7 +34,7 @@ def spec_of(base, n_layer, d_model, n_head, batch_size, seq_len=128, vocab_size=
     return dataclasses.replace(base, model=shape, train=dataclasses.replace(base.train, batch_size=batch_size))
 
 
-# (label, shape and batch, expected share): the grid=emergence sizes and issue 9's measured H200 shapes.
+# (label, shape and batch, expected share): the grid=emergence sizes and the measured H200 shapes.
 LADDER = [
     ("g1 (2x32), 16 x 128 tokens", (2, 32, 2, 16), 1 / 8),
     ("g4 (4x192), 64 x 128", (4, 192, 6, 64), 1 / 8),
@@ -102,3 +105,21 @@ def test_cpus_of_a_gpu_run_are_its_share_of_the_leanest_gpu_node():
         for share in (1 / 8, 1 / 4, 1 / 2, 1.0):
             per_run = cpus_for_share(share, [Node(cpus, gpus)])
             assert per_run >= 1 and (per_run == 1 or per_run * gpus / share <= cpus)
+
+
+def test_one_rule_says_how_many_runs_fit_a_node_as_ray_packs_them():
+    """Ray keeps a share of at most one GPU within one GPU, so 0.3-GPU runs pack three to a GPU (not 26 on 8);
+    a run of several GPUs takes whole idle ones; CPUs bound both."""
+    assert runs_fitting(RunResources(num_cpus=1, num_gpus=0.3), 64, [1.0] * 8) == 24
+    assert runs_fitting(RunResources(num_cpus=1, num_gpus=0.125), 64, [1.0] * 8) == 64
+    assert runs_fitting(RunResources(num_cpus=4, num_gpus=0.125), 16, [1.0]) == 4  # the CPUs bound it
+    assert runs_fitting(RunResources(num_cpus=1, num_gpus=0.25), 8, [0.2, 0.5]) == 2  # room left on each GPU
+    assert runs_fitting(RunResources(num_cpus=2, num_gpus=2), 8, [1.0, 0.5, 1.0, 1.0]) == 1  # whole idle GPUs
+    assert runs_fitting(RunResources(num_cpus=1, num_gpus=0), 3, []) == 3  # a CPU run on a CPU node
+
+    two_gpus = RunResources(num_cpus=4, num_gpus=2)  # data parallel: two ranks of 2 CPUs and 1 GPU
+    assert runs_at_once(two_gpus, [Node(cpus=8, gpus=4)]) == 2
+    assert runs_at_once(two_gpus, [Node(cpus=2, gpus=1), Node(cpus=2, gpus=1)]) == 1  # one rank per node
+    assert not placeable(two_gpus, [Node(cpus=2, gpus=1)])
+    assert placeable(RunResources(num_cpus=16, num_gpus=1), GPU_NODE)
+    assert not placeable(RunResources(num_cpus=17, num_gpus=1), GPU_NODE)
