@@ -1,4 +1,4 @@
-"""The same grid trained both ways: independent runs vs WSD branches (issue 13). Prints the FLOP totals,
+"""The same grid trained both ways: independent runs vs WSD branches. Prints the FLOP totals,
 per-point final losses and their agreement, and the fitted L(N, D) of both sweeps with bootstrap intervals.
 
     .venv/bin/python -m bench.wsd_branches                      # 3 sizes x 6 budgets on this machine's CPUs

@@ -124,7 +124,7 @@ def built_in_throughput() -> Throughput:
     train = [(n_params(f.shape), f.flops_per_second()) for f in BUILT_IN_H200 if f.what == "train"]
     model = [(n_params(f.shape), f.flops_per_second()) for f in BUILT_IN_H200 if f.what == "model"]
     return Throughput(GPU, train_points_first(train, model), peak_flops=H200_PEAK_FLOPS, device="NVIDIA H200",
-                      source="built-in figures measured on an H200 in issue 9 before the GPU optimisations: train() "
+                      source="built-in figures measured on an H200 before the GPU optimisations: train() "
                              "as shipped (16 x 128 tokens per step) up to 38M params, the model step alone above; "
                              "training time only")
 
