@@ -89,7 +89,7 @@ def _run(cfg: SweepConfig, base: RunSpec, budget: int, batch: int, lr: float, se
     from sweep.plan.grid import cooldown_fraction, plan_training
 
     # the grid's schedule, as an independent run (with WSD branches: the branches' cooldown)
-    train = dataclasses.replace(cfg.train, batch_size=batch, lr=lr,
+    train = dataclasses.replace(cfg.train, batch_size=batch, lr=lr, precision=base.train.precision,
                                 cooldown_fraction=cooldown_fraction(cfg.train, cfg.grid.branches))
     plan = dataclasses.replace(plan_training(train, base.model, budget), recipe=RUN_TAG)
     return dataclasses.replace(base, train=plan, seed=seed, n_tokens_budget=budget, branch_points=(),
