@@ -27,13 +27,15 @@ def local_gpus() -> int:
 
 def sweep_device(cluster: ClusterConfig, cluster_gpus: float | None = None) -> str:
     """'cuda' or 'cpu': where every run of the sweep trains. `cluster_gpus`: the GPUs of the cluster's nodes, when
-    the caller has read them from Ray (cluster=ray); None: cluster.num_gpus where given, else this machine's."""
+    the caller has read them from Ray (cluster=ray, sweep/cli.py); None: cluster.num_gpus where given
+    (cluster=local), else this machine's."""
     if cluster.device != "auto":
         return cluster.device
     if cluster.gpus_per_run is not None:
         return "cuda" if cluster.gpus_per_run > 0 else "cpu"
     if cluster_gpus is None:
-        cluster_gpus = cluster.num_gpus if cluster.num_gpus is not None else local_gpus()
+        given = cluster.num_gpus if cluster.kind == "local" else None
+        cluster_gpus = given if given is not None else local_gpus()
     return "cuda" if cluster_gpus > 0 else "cpu"
 
 
