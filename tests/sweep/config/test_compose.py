@@ -163,3 +163,13 @@ def test_the_defaults_order_lets_a_grid_set_any_group_and_the_experiment_win(tmp
     cfg = compose(["grid=order", "+experiment=order", "model.seq_len=9"], conf_dir=conf)
     assert (cfg.name, cfg.train.lr_scale, cfg.model.seq_len) == ("experiment_name", 7, 9)
     assert compose(["grid=order", "cluster=ray"], conf_dir=conf).cluster.max_retries == 5  # another option too
+
+
+def test_compose_all_names_every_bad_override_and_composes_the_rest():
+    from sweep.compose import compose_all
+
+    cfg, problems = compose_all(["grid=tiny", "train.lrr=1", "+grid.n_token=[1e4]", "train.batch_size=many",
+                                 "grid=tinny", "model.seq_len=64"])
+    assert cfg is not None and cfg.model.seq_len == 64 and cfg.grid.models[0].name == "t1"
+    assert [p.split(":", 1)[0] for p in problems] == ["train.lrr", "train.batch_size", "grid", "grid.n_token"]
+    assert compose_all(["grid.models=[{n_layer: 2"])[1][0].startswith("grid.models: cannot parse")
