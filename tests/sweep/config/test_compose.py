@@ -70,7 +70,7 @@ def test_every_value_a_conf_file_sets_arrives(compose_cfg, group, path: Path):
 
 
 def test_the_emergence_grid_brings_its_batch_and_gpu_share(compose_cfg):
-    # The bug this guards: `train` and `cluster` defaults used to come after `grid` and overwrite it.
+    # A grid file sets keys of other groups (model.seq_len here); the defaults order lets it win over their options.
     from sweep.plan.grid import expand
     from sweep.plan.resources import Node, run_resources
 
