@@ -27,7 +27,8 @@ def usage(conf_dir=CONF_DIR) -> str:
     lines += ["", "Examples:", "  python -m sweep grid=tiny", "  python -m sweep dry_run=true",
               "  python -m sweep 'grid.n_tokens=[1e6,4e6]' results_dir=s3://bucket/sweeps",
               "  python -m sweep cluster=ray cluster.address=auto cluster.gpus_per_run=0.25", "",
-              "Exit status: 0 all runs finished, 1 some run failed, 2 bad config, 130 interrupted."]
+              "Exit status: 0 all runs finished, 1 some run failed, 2 bad config, 130 interrupted",
+              "(make turns 1 and 2 both into 2: scripts that read the status call python -m sweep)."]
     return "\n".join(lines)
 
 
