@@ -56,7 +56,7 @@ from pathlib import Path
 import torch
 
 from bench.nanogpt_reference import NanoConfig, NanoGPT, nanogpt_n_params
-from sweep.train.execution import auto_bf16
+from sweep.train.execution import resolve_precision
 from sweep.train.flops import n_params
 from sweep.train.hardware import device_name
 from sweep.train.model import GPT
@@ -68,11 +68,11 @@ VARIANTS = ("nanogpt_eager", "ours_eager", "ours_compiled", "ours_eager_fp32")
 
 
 def uses_bf16(variant: str, device: str, d_model: int) -> bool:
-    """nanoGPT autocasts on CUDA only; ours as the trainer does (sweep.train.execution.auto_bf16);
+    """nanoGPT autocasts on CUDA only; ours as the trainer does (sweep.train.execution.resolve_precision);
     ours_eager_fp32 never."""
     if variant == "nanogpt_eager":
         return device.startswith("cuda")
-    return variant != "ours_eager_fp32" and auto_bf16(device)
+    return variant != "ours_eager_fp32" and resolve_precision("auto", device) == "bf16"
 
 
 def cpu_model() -> str:

@@ -46,8 +46,9 @@ def theoretical_fraction(budgets: list[float], cooldown: float) -> float:
 
 def run(name: str, overrides: list[str], results: str, console: Console) -> tuple[pl.DataFrame, float]:
     from sweep.cli import compose
-    from sweep.config.validate import validate, validate_runs
+    from sweep.config.validate import validate
     from sweep.driver.scheduler import run_sweep
+    from sweep.plan.checks import validate_runs
     from sweep.plan.grid import expand
     from sweep.store.runs import Store
 

@@ -68,14 +68,17 @@ def unknown_key_problem(full_key: str, schema: type) -> str:
     return _problem(full_key[len(prefix):], hints, prefix)
 
 
-def unknown_keys(container: dict[str, Any], schema: type, prefix: str = "") -> list[str]:
-    """'key: not a config key; did you mean ...' for every key of `container` absent from `schema`."""
+def unknown_keys(container: dict[str, Any], schema: type, prefix: str = "", drop: bool = False) -> list[str]:
+    """'key: not a config key; did you mean ...' for every key of `container` absent from `schema`; with `drop`,
+    each is also removed from `container`, so the rest can still become the schema's dataclasses."""
     hints = typing.get_type_hints(schema)
     problems = []
-    for key, value in container.items():
+    for key, value in list(container.items()):
         path = f"{prefix}{key}"
         if key not in hints:
             problems.append(_problem(str(key), hints, prefix))
+            if drop:
+                del container[key]
             continue
         annotation = hints[key]
         if _is_free_dict(annotation):
@@ -84,9 +87,9 @@ def unknown_keys(container: dict[str, Any], schema: type, prefix: str = "") -> l
         if inner is None:
             continue
         if isinstance(value, dict):
-            problems += unknown_keys(value, inner, f"{path}.")
+            problems += unknown_keys(value, inner, f"{path}.", drop)
         elif isinstance(value, list):
             for i, item in enumerate(value):
                 if isinstance(item, dict):
-                    problems += unknown_keys(item, inner, f"{path}[{i}].")
+                    problems += unknown_keys(item, inner, f"{path}[{i}].", drop)
     return problems

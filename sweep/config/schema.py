@@ -7,8 +7,47 @@ values. Nothing below the CLI sees a DictConfig: it gets these dataclasses. Vali
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+# The values of every field that takes one of a fixed set of names. OmegaConf 2.3 refuses Literal annotations
+# in structured configs ("Unexpected type annotation: Literal[...]"; support arrived after 2.3, omry/omegaconf
+# PR 1272), so these fields are typed `str` and carry their Literal in the field's metadata (`choice`): one
+# place for the names, read by sweep/config/validate.py (`allowed`) and checked against the code that
+# implements them by tests/sweep/config/test_schema.py.
+Positions = Literal["rope", "learned"]
+Schedule = Literal["cosine", "linear", "wsd"]
+CooldownShape = Literal["linear", "1-sqrt"]  # Hägele et al. 2024 sec. 3.2: 1-sqrt beats linear
+Precision = Literal["auto", "fp32", "bf16"]  # auto: bf16 on a GPU or an AMX CPU, else fp32 (sweep/plan/device.py)
+Compile = Literal["auto", "true", "false"]  # auto: GPU, and CPU runs long enough to pay for it
+BranchPlan = Literal["batch", "largest", "smallest"]
+RecipeSource = Literal["auto", "calibrate", "deepseek"]
+CorpusFormat = Literal["auto", "text", "bin", "parquet"]  # auto: by extension (.bin, .parquet, else text)
+BinDtype = Literal["uint16", "uint32"]  # token type of .bin files
+ClusterKind = Literal["local", "ray"]  # local: start Ray in this process; ray: join cluster.address
+Device = Literal["auto", "cpu", "cuda"]  # auto: cuda when the run holds a GPU
+LoggerKind = Literal["wandb", "none"]
+# auto: online only with an API key and a reachable server; disabled: no W&B at all (conf/logger/none.yaml)
+LoggerMode = Literal["auto", "offline", "online", "disabled"]
+
+
+def choice(default: str, names: Any) -> Any:
+    """A str field whose value is one of the Literal `names` (kept in the field's metadata)."""
+    assert default in typing.get_args(names), (default, names)
+    return field(default=default, metadata={"choices": names})
+
+
+def allowed(schema: type, name: str) -> tuple[str, ...]:
+    """The names field `name` of dataclass `schema` may take (its `choice` Literal)."""
+    found = {f.name: f for f in dataclasses.fields(schema)}[name]
+    return typing.get_args(found.metadata["choices"])
+
+
+def choice_fields(schema: type) -> list[str]:
+    """The fields of `schema` that take one of a fixed set of names."""
+    return [f.name for f in dataclasses.fields(schema) if "choices" in f.metadata]
 
 
 @dataclass
@@ -18,7 +57,7 @@ class ModelSize:
     Give n_layer and d_model (n_head optional: d_model / model.head_dim), or n_nonembed_params alone
     (a shape is then derived, see sweep.plan.grid.shape_for_params). The name is the tables' column of the
     same meaning (Kaplan's N, no embeddings); the tables' n_params and tokens_per_param count every
-    parameter. The key was `n_params` before; that name is refused with the new one (sweep/config/keys.py).
+    parameter. The old key `n_params` is refused, naming this one (sweep/config/keys.py RENAMED).
     """
 
     name: str | None = None
@@ -40,7 +79,7 @@ class GridConfig:
     n_tokens: list[float] = field(default_factory=list)
     tokens_per_param: list[float] = field(default_factory=list)
     seeds: list[int] = field(default_factory=lambda: [0])
-    # WSD branches (sweep.plan.grid.branch_families, needs train.schedule=wsd): budgets of one size and seed
+    # WSD branches (sweep.plan.branches.branch_families, needs train.schedule=wsd): budgets of one size and seed
     # share one run, the trunk (their largest budget, stable at the peak learning rate until its own
     # cooldown); every smaller budget is a branch that starts from the trunk's checkpoint at the start of
     # its cooldown and decays to exactly its budget (Hägele et al. 2024). Each point costs its cooldown.
@@ -49,7 +88,7 @@ class GridConfig:
     # a trunk per batch size the budgets derive, planned at its largest budget, so every branch trains at
     # its own budget's batch) | largest (one trunk per size, at the largest budget's plan: cheapest) |
     # smallest (one trunk, at the smallest budget's plan). bench/wsd_branches.py measures them.
-    branch_plan: str = "batch"
+    branch_plan: str = choice("batch", BranchPlan)
 
 
 @dataclass
@@ -64,7 +103,7 @@ class RecipeConfig:
     the fitted laws.
     """
 
-    source: str = "auto"
+    source: str = choice("auto", RecipeSource)
     sizes: int = 3
     budgets: int = 1
     # every batch of batch_factors x the published optimum (or x twice train.min_batch_size where that is larger,
@@ -78,7 +117,7 @@ class RecipeConfig:
 class ModelConfig:
     """The model family: everything about the architecture except its size."""
 
-    positions: str = "rope"  # rope | learned
+    positions: str = choice("rope", Positions)
     mlp_ratio: int = 4
     seq_len: int = 128
     tie_embeddings: bool = True
@@ -96,12 +135,12 @@ class TrainConfig:
     min_batch_size: int = 8
     lr: float | None = None  # peak learning rate; null = derived per run (sweep.plan.grid.derive_lr)
     lr_scale: float = 1.0  # multiplies the derived learning rate
-    schedule: str = "cosine"  # cosine | linear | wsd
+    schedule: str = choice("cosine", Schedule)
     # wsd only: the decay is this fraction of each run's own steps (null: the last 20% of the steps after
-    # warm-up, linear, as before; grid.branches=true: 0.2, Hägele et al. 2024 sec. 4, where a 20% cooldown
+    # warm-up, linear; grid.branches=true: 0.2, Hägele et al. 2024 sec. 4, where a 20% cooldown
     # matches cosine).
     cooldown_fraction: float | None = None
-    cooldown_shape: str = "1-sqrt"  # linear | 1-sqrt (Hägele et al. 2024 sec. 3.2: 1-sqrt beats linear)
+    cooldown_shape: str = choice("1-sqrt", CooldownShape)
     warmup_fraction: float = 0.05
     # Warm-up lasts at least this many steps (up to a quarter of the run); null: 2 / (1 - beta2), Adam's
     # second-moment horizon (Ma & Yarats 2021), 40 steps at beta2 = 0.95. 0: the fraction alone.
@@ -112,7 +151,7 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0
-    precision: str = "auto"  # auto (bf16 on a GPU or an AMX CPU, else fp32) | fp32 | bf16
+    precision: str = choice("auto", Precision)  # resolved at plan time: a run id hashes fp32 or bf16
     val_points: int = 8  # validation-loss evaluations along the run (the last at the final step)
     # Held-out sequences of every validation-loss evaluation: the same rows for every run of the sweep (fixed by
     # data.seed, whatever a run's batch), so runs are compared on one text.
@@ -120,7 +159,7 @@ class TrainConfig:
     log_every_steps: int = 10
     diverge_loss: float = 12.0  # train loss above this (or NaN) marks the run diverged
     # Execution only: excluded from run_id (sweep.plan.run_id.EXCLUDED).
-    compile: str = "auto"  # auto (GPU, and CPU runs long enough to pay for it) | true | false
+    compile: str = choice("auto", Compile)
     checkpoint_every_seconds: float = 120.0
     micro_batch_size: int | None = None  # sequences per forward/backward; null = the largest that fits memory
     data_workers: int | None = None  # batch-building processes; null = 0 on CPU, the run's CPUs - 1 on GPU
@@ -148,8 +187,8 @@ class CorpusConfig:
     """A user corpus mixed into training: text file/folder, nanoGPT .bin tokens, or Parquet."""
 
     path: str = ""  # "" = none; a file or a folder
-    format: str = "auto"  # auto (by extension: .bin, .parquet, else text) | text | bin | parquet
-    dtype: str = "uint16"  # token type of .bin files: uint16 | uint32
+    format: str = choice("auto", CorpusFormat)
+    dtype: str = choice("uint16", BinDtype)
     text_column: str = "text"  # Parquet only
     weight: float = 0.0  # share of training rows drawn from the corpus; the rest come from the tasks
     cache_dir: str = ""  # where tokenized copies go ("" = ~/.cache/scaling-sweep/corpus)
@@ -165,7 +204,7 @@ class DataConfig:
 
 @dataclass
 class ClusterConfig:
-    kind: str = "local"  # local: start Ray in this process | ray: join `address`
+    kind: str = choice("local", ClusterKind)
     address: str | None = None  # auto | ray://host:port | host:port (kind=ray)
     num_cpus: int | None = None  # local only: CPUs for the embedded Ray (null = all)
     num_gpus: int | None = None  # local only
@@ -176,7 +215,7 @@ class ClusterConfig:
     gpus_per_run: float | None = None  # e.g. 0.25 packs four runs on each GPU, 1 gives each run a GPU
     max_runs_per_gpu: int = 8  # auto packing puts at most this many runs on one GPU (a power of two)
     full_gpu_flops_per_step: float = 1.4e13  # FLOPs per optimizer step at which one run fills a GPU (H200)
-    device: str = "auto"  # auto (cuda when the run holds a GPU) | cpu | cuda
+    device: str = choice("auto", Device)
     max_retries: int = 2  # retries after a lost worker or node (never after a config error or divergence)
     # a run's lease (sweep/store/lease.py) lapses this long after its worker stops renewing
     lease_seconds: float = 120.0
@@ -190,8 +229,8 @@ class ClusterConfig:
 
 @dataclass
 class LoggerConfig:
-    kind: str = "wandb"  # wandb | none
-    mode: str = "auto"  # auto (online only with an API key and a reachable server) | offline | online
+    kind: str = choice("wandb", LoggerKind)
+    mode: str = choice("auto", LoggerMode)
     project: str = "scaling-sweep"
     entity: str | None = None
 

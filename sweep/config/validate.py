@@ -1,11 +1,11 @@
-"""Validation of a composed SweepConfig: every problem found at once, each naming its key and a fix.
+"""The values of a composed SweepConfig: every problem found at once, each naming its key and a fix.
 
-Types are already checked by the structured config (OmegaConf); this checks values and the
-relations between them, and what the config points at on disk (the corpus, the tokenizer, whether
-the results directory can be created). Runs before anything is launched. Every float must be finite
-(NaN and infinity are refused wherever they appear, `nonfinite_floats`); a value outside a fixed set
-of names is refused with the nearest valid one suggested. `validate_runs` checks what only the
-expanded runs tell (their derived batch sizes, budgets that round to the same run).
+Types are already checked by the structured config (OmegaConf); this checks values and the relations
+between them, and what the config points at on disk (the corpus, the tokenizer). Every float must be
+finite (NaN and infinity are refused wherever they appear, `nonfinite_floats`); a value outside a fixed set
+of names (sweep.config.schema.allowed) is refused with the nearest valid one suggested. What needs the plan
+(shapes, the expanded runs) is checked by sweep/plan/checks.py, where the results go and whether the
+cluster answers by sweep/preflight.py; the CLI reports all of them together.
 """
 
 from __future__ import annotations
@@ -13,33 +13,33 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import os
 import re
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sweep.config.schema import SweepConfig
-from sweep.messages import first_line
-from sweep.plan.branches import BRANCH_PLANS
-from sweep.tasks.corpus import BIN_DTYPES, CORPUS_FORMATS, check_corpus
+from sweep.config.schema import (
+    ClusterConfig,
+    CorpusConfig,
+    GridConfig,
+    LoggerConfig,
+    ModelConfig,
+    RecipeConfig,
+    SweepConfig,
+    TrainConfig,
+    allowed,
+)
+from sweep.tasks.corpus import check_corpus
 from sweep.tasks.registry import build_generator
 from sweep.tasks.tokenizer import BYTE, load_tokenizer
-from sweep.train.schedule import COOLDOWN_SHAPES, SCHEDULES
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 # Beyond anything this trainer can hold: the tables store counts as int64, and the largest models
 # trained to date have ~1e12 parameters. A target above it is a typo (1e30 for 1e13...).
 MAX_PARAMS = 1e13
 MAX_TOKENS = 1e16
-# A size given as a parameter count must come out of shape_for_params within this factor: below the
-# smallest shape (one layer of one head) or a family that cannot reach it, say so instead of training
-# another size.
-PARAMS_TOLERANCE = 2.0
 
 # Names that people write for a valid one (difflib cannot guess these).
 _ALIASES = {"gpu": "cuda", "rotary": "rope", "absolute": "learned", "float32": "fp32", "bfloat16": "bf16",
@@ -57,7 +57,9 @@ def suggest(value: Any, choices: Sequence[str]) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
-def _one_of(out: list[str], key: str, value: Any, choices: Sequence[str]) -> None:
+def _one_of(out: list[str], key: str, value: Any, schema: type) -> None:
+    """'key: value is not one of ...' unless `value` is one of the names the schema allows for `key`."""
+    choices = allowed(schema, key.rsplit(".", 1)[-1])
     if value not in choices:
         out.append(f"{key}: {value!r} is not one of {', '.join(choices)}{suggest(value, choices)}")
 
@@ -93,28 +95,51 @@ class ConfigError(ValueError):
         super().__init__(f"invalid sweep config ({len(problems)} problem{'s' * (len(problems) != 1)}):\n{lines}")
 
 
-def _check_model_ok(model) -> bool:
-    """Whether the model family's own keys allow deriving shapes (else their errors come first)."""
-    return (model.head_dim >= 1 and model.mlp_ratio >= 1 and _finite(model.aspect_ratio)
-            and model.aspect_ratio > 0)
-
-
-def _check_params_reachable(key: str, target: float, model, out: list[str]) -> None:
-    """A size given as n_nonembed_params must be within PARAMS_TOLERANCE of the shape derived for it."""
-    from sweep.plan.grid import shape_for_params
-    from sweep.train.flops import n_nonembed_params
-
-    shape = shape_for_params(target, model)
-    got = n_nonembed_params(shape)
-    if not 1 / PARAMS_TOLERANCE <= got / target <= PARAMS_TOLERANCE:
-        out.append(f"{key}.n_nonembed_params: no shape of this model family has about {target:g} non-embedding "
-                   f"parameters; the nearest, {shape.describe()}, has {got:,} (the smallest is one layer of "
-                   f"d_model=model.head_dim={model.head_dim}); give a larger n_nonembed_params or an explicit "
-                   "n_layer/d_model")
+def _check_size(key: str, size, model: ModelConfig, out: list[str]) -> None:
+    """One grid size: an explicit shape that the model family can build, or a positive, plausible target count
+    (whether a shape reaches it is sweep.plan.checks.shape_problems')."""
+    explicit = size.n_layer is not None or size.d_model is not None
+    if explicit and size.n_nonembed_params is not None:
+        out.append(f"{key}: give either n_layer/d_model or n_nonembed_params, not both")
+        return
+    if not explicit and size.n_nonembed_params is None:
+        out.append(f"{key}: give n_layer and d_model (and optionally n_head), or n_nonembed_params")
+        return
+    target = size.n_nonembed_params
+    if target is not None:
+        if not target > 0:
+            out.append(f"{key}.n_nonembed_params: must be positive, got {target:g}")
+        elif target > MAX_PARAMS:
+            out.append(f"{key}.n_nonembed_params: {target:g} parameters is beyond what this trainer can hold "
+                       f"(at most {MAX_PARAMS:g}); check the exponent")
+        return
+    if size.n_layer is None or size.d_model is None:
+        out.append(f"{key}: n_layer and d_model go together; got n_layer={size.n_layer}, d_model={size.d_model}")
+        return
+    if size.n_layer < 1:
+        out.append(f"{key}.n_layer: must be >= 1, got {size.n_layer}")
+    if size.d_model < 1:
+        out.append(f"{key}.d_model: must be >= 1, got {size.d_model}")
+        return
+    n_head = size.n_head if size.n_head is not None else size.d_model // max(model.head_dim, 1)
+    if size.n_head is None and size.d_model % max(model.head_dim, 1):
+        out.append(f"{key}.d_model: {size.d_model} is not a multiple of model.head_dim={model.head_dim}; "
+                   "give n_head explicitly or change d_model")
+    elif n_head < 1:
+        out.append(f"{key}.n_head: must be >= 1, got {n_head}")
+    elif size.d_model % n_head:
+        out.append(f"{key}.n_head: n_head={n_head} does not divide d_model={size.d_model}; "
+                   f"pick n_head among the divisors of {size.d_model}")
+    elif model.positions == "rope" and (size.d_model // n_head) % 2:
+        out.append(f"{key}: head dimension d_model/n_head={size.d_model // n_head} is odd; RoPE needs it even")
+    elif size.n_layer >= 1 and 12 * size.n_layer * size.d_model**2 > MAX_PARAMS:
+        out.append(f"{key}: n_layer={size.n_layer}, d_model={size.d_model} is about "
+                   f"{12 * size.n_layer * size.d_model**2:.2g} parameters, beyond what this trainer can hold "
+                   f"(at most {MAX_PARAMS:g})")
 
 
 def _check_grid(cfg: SweepConfig, out: list[str]) -> None:
-    grid, model = cfg.grid, cfg.model
+    grid = cfg.grid
     if not grid.models:
         out.append("grid.models: empty; list at least one size, e.g. {n_layer: 2, d_model: 64} or "
                    "{n_nonembed_params: 1e6}")
@@ -122,47 +147,7 @@ def _check_grid(cfg: SweepConfig, out: list[str]) -> None:
     for dup in sorted({n for n in names if names.count(n) > 1}):
         out.append(f"grid.models: the name {dup!r} is used twice; names must be unique")
     for i, size in enumerate(grid.models):
-        key = f"grid.models[{i}]"
-        explicit = size.n_layer is not None or size.d_model is not None
-        if explicit and size.n_nonembed_params is not None:
-            out.append(f"{key}: give either n_layer/d_model or n_nonembed_params, not both")
-            continue
-        if not explicit and size.n_nonembed_params is None:
-            out.append(f"{key}: give n_layer and d_model (and optionally n_head), or n_nonembed_params")
-            continue
-        target = size.n_nonembed_params
-        if target is not None:
-            if not target > 0:
-                out.append(f"{key}.n_nonembed_params: must be positive, got {target:g}")
-            elif target > MAX_PARAMS:
-                out.append(f"{key}.n_nonembed_params: {target:g} parameters is beyond what this trainer can hold "
-                           f"(at most {MAX_PARAMS:g}); check the exponent")
-            elif math.isfinite(target) and _check_model_ok(model):
-                _check_params_reachable(key, target, model, out)
-            continue
-        if size.n_layer is None or size.d_model is None:
-            out.append(f"{key}: n_layer and d_model go together; got n_layer={size.n_layer}, d_model={size.d_model}")
-            continue
-        if size.n_layer < 1:
-            out.append(f"{key}.n_layer: must be >= 1, got {size.n_layer}")
-        if size.d_model < 1:
-            out.append(f"{key}.d_model: must be >= 1, got {size.d_model}")
-            continue
-        n_head = size.n_head if size.n_head is not None else size.d_model // max(model.head_dim, 1)
-        if size.n_head is None and size.d_model % max(model.head_dim, 1):
-            out.append(f"{key}.d_model: {size.d_model} is not a multiple of model.head_dim={model.head_dim}; "
-                       "give n_head explicitly or change d_model")
-        elif n_head < 1:
-            out.append(f"{key}.n_head: must be >= 1, got {n_head}")
-        elif size.d_model % n_head:
-            out.append(f"{key}.n_head: n_head={n_head} does not divide d_model={size.d_model}; "
-                       f"pick n_head among the divisors of {size.d_model}")
-        elif model.positions == "rope" and (size.d_model // n_head) % 2:
-            out.append(f"{key}: head dimension d_model/n_head={size.d_model // n_head} is odd; RoPE needs it even")
-        elif size.n_layer >= 1 and 12 * size.n_layer * size.d_model**2 > MAX_PARAMS:
-            out.append(f"{key}: n_layer={size.n_layer}, d_model={size.d_model} is about "
-                       f"{12 * size.n_layer * size.d_model**2:.2g} parameters, beyond what this trainer can hold "
-                       f"(at most {MAX_PARAMS:g})")
+        _check_size(f"grid.models[{i}]", size, cfg.model, out)
     if not grid.n_tokens and not grid.tokens_per_param:
         out.append("grid.n_tokens: no token budget; set grid.n_tokens (absolute) or grid.tokens_per_param (ratios)")
     for i, d in enumerate(grid.n_tokens):
@@ -187,7 +172,7 @@ def _check_grid(cfg: SweepConfig, out: list[str]) -> None:
 
 def _check_model(cfg: SweepConfig, out: list[str]) -> None:
     m = cfg.model
-    _one_of(out, "model.positions", m.positions, ("rope", "learned"))
+    _one_of(out, "model.positions", m.positions, ModelConfig)
     if m.mlp_ratio < 1:
         out.append(f"model.mlp_ratio: must be >= 1, got {m.mlp_ratio}")
     if m.seq_len < 8:
@@ -219,14 +204,14 @@ def _check_train(cfg: SweepConfig, out: list[str]) -> None:
             out.append(f"train.{key}: must be positive, got {value}")
     if t.lr is not None and not t.lr > 0:
         out.append(f"train.lr: must be positive (or null to derive it from the model size), got {t.lr}")
-    _one_of(out, "train.schedule", t.schedule, SCHEDULES)
+    _one_of(out, "train.schedule", t.schedule, TrainConfig)
     if cfg.grid.branches and t.schedule != "wsd":
         out.append(f"grid.branches: needs train.schedule=wsd (a warmup-stable-decay run can branch into "
                    f"cooldowns), got {t.schedule!r}")
     if t.cooldown_fraction is not None and not 0 < t.cooldown_fraction < 1:
         out.append(f"train.cooldown_fraction: must be in (0, 1) (or null), got {t.cooldown_fraction}")
-    _one_of(out, "train.cooldown_shape", t.cooldown_shape, COOLDOWN_SHAPES)
-    _one_of(out, "grid.branch_plan", cfg.grid.branch_plan, BRANCH_PLANS)
+    _one_of(out, "train.cooldown_shape", t.cooldown_shape, TrainConfig)
+    _one_of(out, "grid.branch_plan", cfg.grid.branch_plan, GridConfig)
     if not 0 <= t.warmup_fraction < 1:
         out.append(f"train.warmup_fraction: must be in [0, 1), got {t.warmup_fraction}")
     if t.min_warmup_steps is not None and t.min_warmup_steps < 0:
@@ -242,16 +227,14 @@ def _check_train(cfg: SweepConfig, out: list[str]) -> None:
             out.append(f"train.{key}: must be in [0, 1), got {getattr(t, key)}")
     if not t.grad_clip >= 0:
         out.append(f"train.grad_clip: must be >= 0 (0 disables clipping), got {t.grad_clip}")
-    _one_of(out, "train.precision", t.precision, ("auto", "fp32", "bf16"))
-    if str(t.compile).lower() not in ("auto", "true", "false"):
-        _one_of(out, "train.compile", t.compile, ("auto", "true", "false"))
+    _one_of(out, "train.precision", t.precision, TrainConfig)
+    if str(t.compile).lower() not in allowed(TrainConfig, "compile"):  # YAML's true/false arrive as True/False
+        _one_of(out, "train.compile", t.compile, TrainConfig)
 
 
 def _check_recipe(cfg: SweepConfig, out: list[str]) -> None:
-    from sweep.plan.recipe import SOURCES
-
     r = cfg.recipe
-    _one_of(out, "recipe.source", r.source, SOURCES)
+    _one_of(out, "recipe.source", r.source, RecipeConfig)
     for key in ("sizes", "budgets"):
         if not getattr(r, key) >= 1:
             out.append(f"recipe.{key}: must be >= 1 (the grid's smallest {key} to calibrate at), got {getattr(r, key)}")
@@ -281,7 +264,7 @@ def _check_tasks(cfg: SweepConfig, out: list[str]) -> None:
         out.append(f"tasks.suite: the task name {dup!r} is used twice")
     for i, task in enumerate(suite):
         key = f"tasks.suite[{i}]"
-        if not _SAFE_NAME.match(task.name or ""):
+        if not SAFE_NAME.match(task.name or ""):
             out.append(f"{key}.name: {task.name!r} must be letters, digits, '.', '_' or '-'")
         try:
             generator = build_generator(task.kind, dict(task.args))
@@ -311,12 +294,12 @@ def _check_data(cfg: SweepConfig, out: list[str]) -> None:
         out.append(f"data.heldout_fraction: must be in (0, 1), got {d.heldout_fraction}")
     if not 0 <= corpus.weight <= 1:
         out.append(f"data.corpus.weight: must be in [0, 1], got {corpus.weight}")
-    _one_of(out, "data.corpus.format", corpus.format, CORPUS_FORMATS)
-    _one_of(out, "data.corpus.dtype", corpus.dtype, tuple(BIN_DTYPES))
+    _one_of(out, "data.corpus.format", corpus.format, CorpusConfig)
+    _one_of(out, "data.corpus.dtype", corpus.dtype, CorpusConfig)
     if corpus.weight > 0:
         if not corpus.path:
             out.append("data.corpus.path: corpus.weight > 0 but no path; give a text file/folder, .bin or .parquet")
-        elif corpus.format in CORPUS_FORMATS and corpus.dtype in BIN_DTYPES:
+        elif corpus.format in allowed(CorpusConfig, "format") and corpus.dtype in allowed(CorpusConfig, "dtype"):
             settled = 0 < d.heldout_fraction < 1 and cfg.model.seq_len >= 8
             out += check_corpus(corpus.path, corpus.format, corpus.dtype, corpus.text_column,
                                 row_tokens=cfg.model.seq_len + 1 if settled else None,
@@ -333,7 +316,7 @@ def _check_data(cfg: SweepConfig, out: list[str]) -> None:
 
 def _check_cluster_and_logger(cfg: SweepConfig, out: list[str]) -> None:
     c, lg = cfg.cluster, cfg.logger
-    _one_of(out, "cluster.kind", c.kind, ("local", "ray"))
+    _one_of(out, "cluster.kind", c.kind, ClusterConfig)
     if c.kind == "ray" and not c.address:
         out.append("cluster.address: cluster=ray needs an address (auto, host:port or ray://host:port)")
     if c.cpus_per_run is not None and not c.cpus_per_run > 0:
@@ -348,7 +331,7 @@ def _check_cluster_and_logger(cfg: SweepConfig, out: list[str]) -> None:
     if not c.full_gpu_flops_per_step > 0:
         out.append(f"cluster.full_gpu_flops_per_step: must be positive (FLOPs per optimizer step that fill one GPU, "
                    f"1.4e13 on an H200), got {c.full_gpu_flops_per_step}")
-    _one_of(out, "cluster.device", c.device, ("auto", "cpu", "cuda"))
+    _one_of(out, "cluster.device", c.device, ClusterConfig)
     if c.device == "cuda" and c.gpus_per_run is not None and c.gpus_per_run <= 0:
         out.append("cluster.device: cuda needs cluster.gpus_per_run > 0 or null (Ray hides GPUs from runs that hold "
                    "none)")
@@ -370,154 +353,32 @@ def _check_cluster_and_logger(cfg: SweepConfig, out: list[str]) -> None:
         value = getattr(c, key)
         if value is not None and value < 0:
             out.append(f"cluster.{key}: must be >= 0, got {value}")
-    _one_of(out, "logger.kind", lg.kind, ("wandb", "none"))
-    _one_of(out, "logger.mode", lg.mode, ("auto", "offline", "online", "disabled"))
+    _one_of(out, "logger.kind", lg.kind, LoggerConfig)
+    _one_of(out, "logger.mode", lg.mode, LoggerConfig)
 
 
-def _nearest_existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
-def results_dir_problem(results_dir: str, name: str) -> str | None:
-    """Why <results_dir>/<name> cannot be created (None when it can), found without creating it.
-
-    Local paths (and file:// URIs): the nearest existing ancestor must be a directory in which this
-    process can create a directory (tried with a temporary one, removed at once: permission bits
-    alone say nothing for root or a read-only mount). Other URIs: pyarrow must resolve the filesystem.
-    """
-    from sweep.store.runs import resolve_filesystem
-
-    try:
-        fs, path = resolve_filesystem(results_dir)
-    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a URI it cannot open
-        return (f"results_dir: cannot open {results_dir!r} ({first_line(exc)}); give a local directory or a URI "
-                "pyarrow.fs can reach (s3://bucket/prefix, gs://bucket/prefix)")
-    import pyarrow.fs as pafs
-
-    if not isinstance(fs, pafs.LocalFileSystem):
-        return None
-    target = Path(path) / name
-    found = _nearest_existing(target)
-    if not found.is_dir():
-        return f"results_dir: {results_dir!r} cannot be created: {found} is a file, not a directory; choose another"
-    reason = _can_create_in(found)
-    if reason is not None:
-        where = f"cannot write in {target}" if found == target else f"cannot create {target} in {found}"
-        return f"results_dir: {where} (making a directory there failed: {reason}); choose a directory you can write"
-    return None
-
-
-def shared_results_problem(cfg: SweepConfig) -> str | None:
-    """cluster=ray with a relative results_dir: refused, since the driver's working directory means nothing
-    on another node (each worker would write beside its own checkout, and a run resumed elsewhere would not
-    find its checkpoint). The fix names the absolute path the user probably meant."""
-    if cfg.cluster.kind != "ray" or "://" in cfg.results_dir or os.path.isabs(cfg.results_dir):
-        return None
-    return (f"results_dir: {cfg.results_dir!r} is relative, and cluster=ray runs on other nodes; give a path every "
-            f"node sees, e.g. results_dir={os.path.abspath(cfg.results_dir)} on shared storage, or an "
-            "s3://bucket/prefix URI")
-
-
-def _can_create_in(directory: Path) -> str | None:
-    """None when a directory can be created in `directory`, else the reason."""
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".sweep-write-check-", dir=directory))
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
-    return None
-
-
-def validate(cfg: SweepConfig) -> None:
-    """Raise ConfigError listing every problem; return None when the config is valid."""
+def problems(cfg: SweepConfig) -> list[str]:
+    """Every problem of the config's values, one 'key: what is wrong; the fix' line each ([] when valid)."""
     nonfinite = nonfinite_floats(cfg)
-    problems: list[str] = [f"{key}: must be a finite number, got {value}" for key, value in nonfinite]
+    found: list[str] = [f"{key}: must be a finite number, got {value}" for key, value in nonfinite]
     checked: list[str] = []
-    if not _SAFE_NAME.match(cfg.name or ""):
+    if not SAFE_NAME.match(cfg.name or ""):
         checked.append(f"name: {cfg.name!r} must be letters, digits, '.', '_' or '-' (it names a directory)")
     if not cfg.results_dir:
         checked.append("results_dir: empty; give a directory or URI")
     for check in (_check_grid, _check_recipe, _check_model, _check_train, _check_tasks, _check_data,
                   _check_cluster_and_logger):
         check(cfg, checked)
-    if cfg.results_dir and _SAFE_NAME.match(cfg.name or ""):
-        problem = results_dir_problem(cfg.results_dir, cfg.name) or shared_results_problem(cfg)
-        if problem:
-            checked.append(problem)
     # A NaN also fails its key's own range check: report it once, as not finite.
     bad = {key for key, _ in nonfinite}
-    problems += [p for p in checked if p.split(":", 1)[0].split(" ", 1)[0] not in bad]
-    if problems:
-        raise ConfigError(problems)
+    return found + [p for p in checked if p.split(":", 1)[0].split(" ", 1)[0] not in bad]
 
 
-def validate_runs(cfg: SweepConfig, specs: Sequence) -> None:
-    """What only the expanded runs (sweep.plan.grid.expand) tell: raise ConfigError naming the key.
-
-    Two budgets of a size must not make the same run (same_run_budgets); a fixed train.micro_batch_size
-    must divide every run's batch (derived per run unless train.batch_size is given), and a data-parallel
-    run's batch must split over its GPUs.
-    """
-    problems: list[str] = same_run_budgets(specs)
-    micro = cfg.train.micro_batch_size
-    if micro is not None:
-        bad = sorted({s.train.batch_size for s in specs if s.train.batch_size % micro})
-        if bad:
-            given = "given" if cfg.train.batch_size else "derived per run"
-            problems.append(f"train.micro_batch_size: {micro} does not divide the batch of every run (batches "
-                            f"{given}: {', '.join(map(str, bad))} sequences); use a power of two no larger than "
-                            f"{min(bad)}, or null to choose it per run")
-    ranks = cfg.cluster.gpus_per_run
-    if ranks is not None and ranks > 1 and ranks == int(ranks):
-        bad = sorted({s.train.batch_size for s in specs if s.train.batch_size % int(ranks)})
-        if bad:
-            problems.append(f"cluster.gpus_per_run: {int(ranks)} data-parallel ranks cannot split batches of "
-                            f"{', '.join(map(str, bad))} sequences; set train.batch_size to a multiple of {int(ranks)}")
-    short = sorted({(s.label, s.n_tokens_budget) for s in specs
-                    if s.train.cooldown_steps is not None and s.train.stable_steps < s.train.warmup_steps})
-    if short:
-        points = ", ".join(f"{label} at {budget:g} tokens" for label, budget in short)
-        problems.append(f"train.cooldown_fraction: warm-up and cooldown overlap in {points} (too few steps); "
-                        "lower train.cooldown_fraction or train.warmup_fraction, or raise the budget"
-                        + (" (with grid.branches the warm-up is the shared plan's: grid.branch_plan=smallest "
-                           "shortens it)" if cfg.grid.branches and cfg.grid.branch_plan == "largest" else ""))
-    if problems:
-        raise ConfigError(problems)
-
-
-def same_run_budgets(specs: Sequence) -> list[str]:
-    """Budgets of one size that round up to the same whole number of steps and so train the very same run
-    twice under two ids: with grid.branches always (a size's runs share one plan and budgets become steps
-    as ceil(D / tokens per step), sweep.plan.grid.plan_branches; a trunk and a branch can collide too), and
-    independent runs only when the rest of their plans comes out equal as well (train.lr and
-    train.batch_size given, say; derived, the learning rate follows the budget itself).
-
-    Refused rather than merged into one run: the tables would then show one run at two budgets, or drop
-    one budget silently. Budgets equal after rounding to a whole token are one budget
-    (sweep.plan.grid.budgets_for) and never get here."""
-    from sweep.plan.run_id import run_id
-
-    runs: dict[str, list] = {}
-    for s in specs:  # what a run trains (its identity), whatever budget asked for it and however it starts
-        trained = dataclasses.replace(s, n_tokens_budget=0, branch_points=(), trunk_run_id=None, branch_step=None)
-        runs.setdefault(run_id(trained), []).append(s)
-    problems = []
-    for same in runs.values():
-        budgets = sorted({s.n_tokens_budget for s in same})
-        if len(budgets) < 2:
-            continue
-        s = same[0]
-        tokens_per_step = s.train.batch_size * s.model.seq_len
-        times = "twice" if len(budgets) == 2 else f"{len(budgets)} times"
-        message = (f"grid.n_tokens: budgets {' and '.join(f'{b:g}' for b in budgets)} tokens of {s.label} "
-                   f"{'both' if len(budgets) == 2 else 'all'} round up to {s.train.n_steps} steps "
-                   f"({s.train.n_tokens:g} tokens at {tokens_per_step:g} per step), so they would train the same "
-                   f"run {times}; keep one of them, or set them at least one step "
-                   f"({tokens_per_step:g} tokens) apart")
-        if message not in problems:  # one line per size, not per seed
-            problems.append(message)
-    return problems
+def validate(cfg: SweepConfig) -> None:
+    """Raise ConfigError listing every problem of the config's values; return None when they are valid."""
+    found = problems(cfg)
+    if found:
+        raise ConfigError(found)
 
 
 MIN_EVAL_PROBLEMS = 100  # below this an exact-match value moves in steps of 1% or more

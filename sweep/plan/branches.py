@@ -3,7 +3,8 @@
 With grid.branches, the budgets of one size train as one wsd run (the trunk, at the largest budget of its
 family) that keeps a checkpoint where each smaller budget's cooldown starts; each smaller budget is a branch
 that trains only its cooldown from there. The plans come in from sweep.plan.grid (each budget's own plan, as
-an independent wsd run would get it): this module decides only what the branches share and where they start.
+an independent wsd run would get it): this module decides what the branches share, where they start, and
+refuses budgets that would train the same run twice.
 When a branch may start and when a branch point is deleted are run-time rules (sweep.driver.branch_points).
 """
 
@@ -104,3 +105,35 @@ def family_specs(family: Sequence[Branch], seeds: Sequence[int], **common: Any) 
         specs += [RunSpec(train=plan, seed=seed, n_tokens_budget=budget, trunk_run_id=run_id(trunk), branch_step=step,
                           **common) for budget, plan, step in family[1:]]
     return specs
+
+
+def same_run_budgets(specs: Sequence) -> list[str]:
+    """Budgets of one size that round up to the same whole number of steps and so train the very same run
+    twice under two ids: with grid.branches always (a size's runs share one plan and budgets become steps
+    as ceil(D / tokens per step), sweep.plan.branches; a trunk and a branch can collide too), and
+    independent runs only when the rest of their plans comes out equal as well (train.lr and
+    train.batch_size given, say; derived, the learning rate follows the budget itself).
+
+    Refused rather than merged into one run: the tables would then show one run at two budgets, or drop
+    one budget silently. Budgets equal after rounding to a whole token are one budget
+    (sweep.plan.grid.budgets_for) and never get here."""
+    runs: dict[str, list] = {}
+    for s in specs:  # what a run trains (its identity), whatever budget asked for it and however it starts
+        trained = dataclasses.replace(s, n_tokens_budget=0, branch_points=(), trunk_run_id=None, branch_step=None)
+        runs.setdefault(run_id(trained), []).append(s)
+    problems = []
+    for same in runs.values():
+        budgets = sorted({s.n_tokens_budget for s in same})
+        if len(budgets) < 2:
+            continue
+        s = same[0]
+        tokens_per_step = s.train.batch_size * s.model.seq_len
+        times = "twice" if len(budgets) == 2 else f"{len(budgets)} times"
+        message = (f"grid.n_tokens: budgets {' and '.join(f'{b:g}' for b in budgets)} tokens of {s.label} "
+                   f"{'both' if len(budgets) == 2 else 'all'} round up to {s.train.n_steps} steps "
+                   f"({s.train.n_tokens:g} tokens at {tokens_per_step:g} per step), so they would train the same "
+                   f"run {times}; keep one of them, or set them at least one step "
+                   f"({tokens_per_step:g} tokens) apart")
+        if message not in problems:  # one line per size, not per seed
+            problems.append(message)
+    return problems

@@ -90,7 +90,8 @@ def _run(cfg: SweepConfig, base: RunSpec, budget: int, batch: int, lr: float, se
     from sweep.plan.grid import plan_training
 
     # the grid's schedule, as an independent run (with WSD branches: the branches' cooldown)
-    train = dataclasses.replace(branch_train(cfg.train) if cfg.grid.branches else cfg.train, batch_size=batch, lr=lr)
+    train = dataclasses.replace(branch_train(cfg.train) if cfg.grid.branches else cfg.train, batch_size=batch, lr=lr,
+                                precision=base.train.precision)
     plan = dataclasses.replace(plan_training(train, base.model, budget), recipe=RUN_TAG)
     return dataclasses.replace(base, train=plan, seed=seed, n_tokens_budget=budget, branch_points=(),
                                trunk_run_id=None, branch_step=None, label=f"{base.label} calib")

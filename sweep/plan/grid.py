@@ -15,6 +15,7 @@ import math
 
 from sweep.config.schema import DataConfig, ModelConfig, ModelSize, SweepConfig, TrainConfig
 from sweep.plan.branches import branch_families, branch_train, family_specs
+from sweep.plan.device import with_precision
 from sweep.plan.recipe import DEEPSEEK, Recipe, batch_and_lr
 from sweep.plan.run_id import run_id
 from sweep.plan.spec import RunSpec, TrainPlan
@@ -165,6 +166,7 @@ def expand(cfg: SweepConfig, recipe: Recipe = DEEPSEEK) -> list[RunSpec]:
     batch and lr by `recipe` (the CLI passes the sweep's calibrated one, sweep.plan.calibration).
     With grid.branches, a size's points are its trunks and the branches of them (sweep.plan.branches, given
     each budget's own plan)."""
+    cfg = with_precision(cfg)  # hashed as the runs train it: fp32 or bf16, never auto
     specs: dict[str, RunSpec] = {}
     tokenizer = load_tokenizer(cfg.data.tokenizer)
     fingerprint_ = data_fingerprint(cfg.data, tokenizer)

@@ -15,8 +15,9 @@ from typing import Any
 from sweep.plan.spec import RunSpec
 from sweep.train.flops import n_params
 
-SCHEMA_VERSION = 4  # 2: LayerNorm (no bias), exact GELU; 3: task suite, tokenizer/corpus, evaluation metrics;
-# 4: the validation loss on the same held-out rows for every run (train.val_sequences)
+SCHEMA_VERSION = 5  # 2: LayerNorm (no bias), exact GELU; 3: task suite, tokenizer/corpus, evaluation metrics;
+# 4: the validation loss on the same held-out rows for every run (train.val_sequences); 5: train.precision as
+# the run trains it (fp32 | bf16, resolved at plan time by sweep.plan.device), never auto
 
 # Dotted paths into RunSpec.to_dict() that do not change a run's numbers.
 EXCLUDED: tuple[str, ...] = (

@@ -1,7 +1,8 @@
 """How a run executes on its device: its precision and whether it is compiled, decided in one place.
 
-`train.precision=auto` and `train.compile=auto` resolve here, together, because on a CPU they pay off
-together. bf16 on a CPU means AMX tiles for the matmuls (sweep.train.hardware.native_bf16), with
+The rules for `train.precision=auto` (resolve_precision, applied once per sweep at plan time by
+sweep.plan.device, so run ids hash it) and `train.compile=auto` live here, together, because on a CPU they pay
+off together. bf16 on a CPU means AMX tiles for the matmuls (sweep.train.hardware.native_bf16), with
 attention kept in fp32 (sweep.train.model.attend); without AMX bf16 matmuls are emulated: fp32 there.
 
 Measured side by side, interleaved in one process (bench/trainer_throughput.py; 2 threads, Xeon with
@@ -70,18 +71,19 @@ def execution(spec: RunSpec, device: str, bf16_native: bool | None = None) -> Ex
     else:
         bf16_native = native_bf16(device) if bf16_native is None else bf16_native
         compiled = _cpu_compile_pays(spec, bf16_native and plan.precision in ("auto", "bf16"))
-    if plan.precision != "auto":
-        return Execution(DTYPES[plan.precision], compiled)
-    bf16 = auto_bf16(device, bf16_native)
-    return Execution(torch.bfloat16 if bf16 else torch.float32, compiled)
+    return Execution(DTYPES[resolve_precision(plan.precision, device, bf16_native)], compiled)
 
 
-def auto_bf16(device: str, bf16_native: bool | None = None) -> bool:
-    """train.precision=auto: bf16 on a GPU and on a CPU with AMX, fp32 on other CPUs; the same for every run
-    on one kind of device, whatever its shape."""
+def resolve_precision(requested: str, device: str, bf16_native: bool | None = None) -> str:
+    """What train.precision becomes on `device`: fp32 or bf16 as given; auto: bf16 on a GPU and on a CPU with AMX,
+    fp32 on other CPUs, the same for every run on one kind of device, whatever its shape. The plan resolves it
+    once per sweep (sweep.plan.device), so a run's id hashes the precision it trains in; `bf16_native` overrides
+    the hardware probe (tests)."""
+    if requested != "auto":
+        return requested
     if device.startswith("cuda"):
-        return True
-    return native_bf16(device) if bf16_native is None else bf16_native
+        return "bf16"
+    return "bf16" if (native_bf16(device) if bf16_native is None else bf16_native) else "fp32"
 
 
 def _cpu_compile_pays(spec: RunSpec, bf16: bool) -> bool:

@@ -79,3 +79,25 @@ def test_dry_run_on_cpus_estimates_core_hours_from_finished_runs_or_says_it_cann
     assert result.returncode == 0, result.stdout + result.stderr
     assert "estimated cost of the 2 run(s) to train: " in result.stdout and "CPU core-hours" in result.stdout
     assert "the wall time per FLOP of 1 finished CPU run(s)" in result.stdout
+
+
+def test_a_misspelt_key_hides_no_other_problem(tmp_path):
+    """The key that does not exist is named with the bad values of the rest, in one pass."""
+    result = run_cli("train.lrr=3e-3", "grid.n_tokens=[1e6,nan]", "results_dir=/proc/sweep-ro",
+                     "train.schedule=cosin", "train.batch_size=many", cwd=tmp_path)
+    errors = [line for line in result.stdout.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2, result.stdout + result.stderr
+    for key in ("train.lrr: not a config key of train; did you mean train.lr?", "train.batch_size",
+                "grid.n_tokens[1]: must be a finite number", "train.schedule: 'cosin' is not one of",
+                "results_dir: cannot create /proc/sweep-ro"):
+        assert sum(key in line for line in errors) == 1, (key, errors)
+    assert len(errors) == 5 and "5 problems in the sweep config" in result.stdout
+
+
+def test_an_unreachable_cluster_is_reported_with_the_config_problems(tmp_path):
+    result = run_cli("grid=tiny", "cluster=ray", "cluster.address=127.0.0.1:1", "results_dir=res", cwd=tmp_path)
+    errors = [line for line in result.stdout.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert errors[0].startswith("error: results_dir: 'res' is relative") and len(errors) == 2, errors
+    assert "nothing answers at 127.0.0.1:1" in errors[1] and "`ray start --head`" in errors[1]
+    assert "cluster=local" in errors[1]

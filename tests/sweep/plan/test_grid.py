@@ -53,7 +53,7 @@ def test_duplicate_budgets_collapse(compose_cfg):
     cfg = compose_cfg("grid=tiny", "grid.n_tokens=[2e4,2e4]")
     assert len(expand(cfg)) == 2
     # with grid.branches too (one trunk and one branch per size); budgets that differ but round to the same
-    # steps are refused instead (sweep.config.validate.same_run_budgets)
+    # steps are refused instead (sweep.plan.checks.same_run_budgets)
     cfg = compose_cfg("grid=tiny", "grid.n_tokens=[2e4,2e4,4e4]", "train.schedule=wsd", "grid.branches=true",
                       "grid.branch_plan=largest")
     assert sorted(s.role for s in expand(cfg)) == ["branch", "branch", "trunk", "trunk"]

@@ -91,7 +91,7 @@ def test_paths_cluster_logger_do_not_change_ids(compose_cfg):
     ids = lambda *o: [run_id(s) for s in expand(compose_cfg("grid=tiny", *o))]
     base = ids()
     assert ids("results_dir=/elsewhere", "name=other") == base
-    assert ids("cluster=ray", "cluster.cpus_per_run=8", "cluster.gpus_per_run=0.5") == base
+    assert ids("cluster=ray", "cluster.cpus_per_run=8", "cluster.max_retries=7") == base
     assert ids("logger=none") == base
     assert ids("train.compile=true", "train.checkpoint_every_seconds=5", "tasks.eval_batch_size=7") == base
     assert ids("train.weight_decay=0.2") != base
@@ -119,7 +119,7 @@ def _literal_spec():
                          tie_embeddings=True),
         train=TrainPlan(batch_size=8, n_steps=100, n_tokens=51200, lr=1e-3, schedule="cosine", warmup_steps=5,
                         final_lr_fraction=0.1, weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0,
-                        precision="auto", val_every_steps=25, val_sequences=64, diverge_loss=12.0, log_every_steps=10,
+                        precision="bf16", val_every_steps=25, val_sequences=64, diverge_loss=12.0, log_every_steps=10,
                         compile="auto", checkpoint_every_seconds=120.0),
         data=DataConfig(), tasks=(TaskConfig("add_2d", "addition", {"digits": 2}),), n_eval=64, seed=0,
         n_tokens_budget=50000, label="literal", eval_batch_size=64, data_fingerprint="tokenizer=byte;corpus=none")
@@ -127,33 +127,61 @@ def _literal_spec():
 
 def test_golden_id_of_a_literal_spec():
     """Pins the hashing itself: to_dict, the exclusions, canonical JSON, SCHEMA_VERSION, the slug."""
-    assert SCHEMA_VERSION == 4
-    assert run_id(_literal_spec()) == "N115k-D50k-s0-7f70ddb62e"
+    assert SCHEMA_VERSION == 5
+    assert run_id(_literal_spec()) == "N115k-D50k-s0-fde3b2bbfc"
 
 
 def test_golden_ids_of_the_shipped_grids(compose_cfg):
     """Pins conf/ defaults and the derivations of sweep.plan.grid (batch, LR, steps, warm-up) as well, with the
-    published recipe (the default grid's own runs take the recipe its calibration fits)."""
-    assert sorted(run_id(s) for s in expand(compose_cfg("grid=tiny"))) == [
-        "N20.6k-D20k-s0-916a35af7e", "N32.9k-D20k-s0-07deb3e43e"]
-    default = {(s.label, s.n_tokens_budget, s.seed): run_id(s) for s in expand(compose_cfg("grid=default"))}
+    published recipe (the default grid's own runs take the recipe its calibration fits). The precision is given:
+    auto resolves by the machine (test_auto_precision_is_hashed_as_the_precision_it_becomes)."""
+    assert sorted(run_id(s) for s in expand(compose_cfg("grid=tiny", "train.precision=bf16"))) == [
+        "N20.6k-D20k-s0-a824bcf4dd", "N32.9k-D20k-s0-2bbbc44b97"]
+    assert sorted(run_id(s) for s in expand(compose_cfg("grid=tiny", "train.precision=fp32"))) == [
+        "N20.6k-D20k-s0-473e1089da", "N32.9k-D20k-s0-db0ec92426"]
+    default = {(s.label, s.n_tokens_budget, s.seed): run_id(s)
+               for s in expand(compose_cfg("grid=default", "train.precision=bf16"))}
     assert len(default) == 63
-    assert default[("s7", 1_085_000, 0)] == "N783k-D1.08M-s0-b204a00744"
-    assert default[("s1", 380_000, 0)] == "N32.9k-D380k-s0-da35ae1286"
+    assert default[("s7", 1_085_000, 0)] == "N783k-D1.08M-s0-470c4b1140"
+    assert default[("s1", 380_000, 0)] == "N32.9k-D380k-s0-fb9b50729e"
+
+
+@pytest.mark.parametrize("overrides, device", [
+    (("cluster.device=cuda",), "cuda"), (("cluster.gpus_per_run=0.5",), "cuda"), (("cluster.num_gpus=2",), "cuda"),
+    (("cluster.device=cpu",), "cpu"), (("cluster.gpus_per_run=0",), "cpu"), (("cluster.num_gpus=0",), "cpu"),
+    (("cluster=ray", "cluster.device=cpu"), "cpu"),
+])
+def test_auto_precision_is_hashed_as_the_precision_it_becomes(compose_cfg, overrides, device):
+    """train.precision=auto is resolved at plan time for the device the sweep's runs train on (bf16 on a GPU,
+    on a CPU by its AMX): an auto run and a run given that precision are one run, a CPU fp32 run and a GPU
+    bf16 run of one point are two."""
+    from sweep.plan.device import sweep_device
+    from sweep.train.execution import resolve_precision
+
+    cfg = compose_cfg("grid=tiny", *overrides)
+    assert sweep_device(cfg.cluster) == device
+    became = resolve_precision("auto", device)
+    assert became == "bf16" or device == "cpu"
+    specs = expand(cfg)
+    assert {s.train.precision for s in specs} == {became}
+    given = expand(compose_cfg("grid=tiny", *overrides, f"train.precision={became}"))
+    assert [run_id(s) for s in specs] == [run_id(s) for s in given]
+    other = "fp32" if became == "bf16" else "bf16"
+    assert not {run_id(s) for s in specs} & {run_id(s) for s in expand(compose_cfg("grid=tiny",
+                                                                                  f"train.precision={other}"))}
 
 
 def test_sizes_given_by_parameter_count_keep_their_ids(compose_cfg):
     """grid=chinchilla gives its sizes as parameter-count targets: the target only picks a shape, the shape
-    is hashed, so these ids change only with what the runs compute (here: with SCHEMA_VERSION 4 and the
-    8-per-octave batch rounding)."""
-    assert sorted(run_id(s) for s in expand(compose_cfg("grid=chinchilla"))) == [
-        "N1.02M-D10.2M-s0-bfeb1b1b3f", "N1.02M-D20.3M-s0-df88e5c3d2", "N1.02M-D40.7M-s0-12565faed4",
-        "N1.02M-D5.09M-s0-7af6a8d3b2", "N10M-D100M-s0-9a9d33ac4c", "N10M-D201M-s0-b6a706e18e",
-        "N10M-D401M-s0-d22fa981c0", "N10M-D50.2M-s0-87d77a924e", "N3.15M-D126M-s0-3461c70a5f",
-        "N3.15M-D15.7M-s0-865a6f65b2", "N3.15M-D31.5M-s0-647134c198", "N3.15M-D63M-s0-dd36c02a39",
-        "N31.4M-D1.26B-s0-08341339fd", "N31.4M-D157M-s0-4a0c4a225b", "N31.4M-D314M-s0-d8eeacaf81",
-        "N31.4M-D629M-s0-3a4b8768ed", "N98.5M-D1.97B-s0-01259f840c", "N98.5M-D3.94B-s0-14146524d9",
-        "N98.5M-D492M-s0-1e39fe410c", "N98.5M-D985M-s0-bc90f8ab9d",
+    is hashed, so these ids change only with what the runs compute. A GPU grid: planned for a GPU (bf16)."""
+    assert sorted(run_id(s) for s in expand(compose_cfg("grid=chinchilla", "cluster.device=cuda"))) == [
+        "N1.02M-D10.2M-s0-9ed6b5e270", "N1.02M-D20.3M-s0-1f57a5e866", "N1.02M-D40.7M-s0-b292594ad3",
+        "N1.02M-D5.09M-s0-04d2c22da1", "N10M-D100M-s0-2e50944658", "N10M-D201M-s0-9bcca124cb",
+        "N10M-D401M-s0-ecb3935a5a", "N10M-D50.2M-s0-9ecfb8a3f3", "N3.15M-D126M-s0-121a58b3b9",
+        "N3.15M-D15.7M-s0-be33293dc5", "N3.15M-D31.5M-s0-fff04b4afd", "N3.15M-D63M-s0-16b46d4c06",
+        "N31.4M-D1.26B-s0-657ed3d032", "N31.4M-D157M-s0-fb87000d2c", "N31.4M-D314M-s0-7a02e6c20b",
+        "N31.4M-D629M-s0-2f808843f8", "N98.5M-D1.97B-s0-b000fae80e", "N98.5M-D3.94B-s0-0dbd1ab63f",
+        "N98.5M-D492M-s0-554a6db979", "N98.5M-D985M-s0-69de320c97",
     ]
 
 
