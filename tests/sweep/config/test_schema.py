@@ -24,7 +24,7 @@ def test_every_field_with_a_fixed_set_of_names_holds_them():
 
 
 def test_the_names_are_the_ones_the_code_implements():
-    from sweep.plan.grid import BRANCH_PLANS
+    from sweep.plan.branches import BRANCH_PLANS
     from sweep.plan.recipe import SOURCES
     from sweep.store.tracking import DISABLED, OFFLINE, ONLINE
     from sweep.tasks.corpus import BIN_DTYPES, CORPUS_FORMATS
