@@ -12,8 +12,10 @@ SWEEP = REPO / "sweep"
 MODULES = {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
            for p in SWEEP.rglob("*.py")}
 
-# What each wing may import of the project. The flow goes one way; `messages` is the one shared leaf (how an
-# error reads in a one-line problem), `tasks` the registry of what a run is evaluated on.
+# What each wing may import of the project: only wings upstream in the flow. Two exceptions, both pure: the
+# plan uses train's accounting (FLOPs, shapes, schedule lengths) to size runs, and train takes the RunSpec it
+# trains from plan.spec and nothing else of the plan. `messages` is the one shared leaf (how an error reads in a
+# one-line problem), `tasks` the registry of what a run is evaluated on.
 MAY_IMPORT = {
     "sweep.config": {"sweep.config", "sweep.messages", "sweep.tasks"},
     "sweep.plan": {"sweep.plan", "sweep.config", "sweep.messages", "sweep.tasks", "sweep.train"},
