@@ -98,8 +98,9 @@ class RecipeConfig:
     source: auto (calibrate where any run of the grid lies outside the published laws' fitted compute range,
     else the published laws) | calibrate (always) | deepseek (the published laws, DeepSeek LLM). Calibrating
     (sweep/plan/calibration.py) trains, before the grid, every batch factor x lr factor around the published optimum
-    at `sizes` of the grid's sizes (the smallest and every k-th after it, over about two thirds of them) at their
-    `budgets` smallest budgets, and fits the laws there; the grid then derives its runs' batch and lr from
+    at `sizes` of the grid's sizes (the smallest and every k-th after it, over about two thirds of them, moved
+    down to smaller sizes where that would cost more than `max_share` of the grid) at their `budgets` smallest
+    budgets, and fits the laws there; the grid then derives its runs' batch and lr from
     the fitted laws.
     """
 
@@ -111,6 +112,9 @@ class RecipeConfig:
     batch_factors: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
     lr_factors: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
     seeds: list[int] = field(default_factory=lambda: [0])
+    # the most the calibration may cost, as a share of the grid's training FLOPs: over it, its sizes move down
+    # to smaller ones (its smallest sizes where even they cost more; the dry run states the share)
+    max_share: float = 0.25
 
 
 @dataclass

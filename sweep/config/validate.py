@@ -1,11 +1,10 @@
 """The values of a composed SweepConfig: every problem found at once, each naming its key and a fix.
 
-Types are already checked by the structured config (OmegaConf); this checks values and the relations
-between them, and what the config points at on disk (the corpus, the tokenizer). Every float must be
-finite (NaN and infinity are refused wherever they appear, `nonfinite_floats`); a value outside a fixed set
-of names (sweep.config.schema.allowed) is refused with the nearest valid one suggested. What needs the plan
-(shapes, the expanded runs) is checked by sweep/plan/checks.py, where the results go and whether the
-cluster answers by sweep/preflight.py; the CLI reports all of them together.
+Types are checked by the structured config (OmegaConf); this checks values, the relations between them and
+what the config points at on disk (corpus, tokenizer). Every float must be finite (`nonfinite_floats`); a
+name outside its set (sweep.config.schema.allowed) is refused with the nearest valid one suggested. The plan's
+checks (shapes, expanded runs) are in sweep/plan/checks.py, the results dir's and the cluster's in
+sweep/preflight.py; the CLI reports all of them together.
 """
 
 from __future__ import annotations
@@ -235,9 +234,8 @@ def _check_train(cfg: SweepConfig, out: list[str]) -> None:
 def _check_recipe(cfg: SweepConfig, out: list[str]) -> None:
     r = cfg.recipe
     _one_of(out, "recipe.source", r.source, RecipeConfig)
-    for key in ("sizes", "budgets"):
-        if not getattr(r, key) >= 1:
-            out.append(f"recipe.{key}: must be >= 1 (the grid's smallest {key} to calibrate at), got {getattr(r, key)}")
+    out += [f"recipe.{key}: must be >= 1 (the grid's {key} to calibrate at), got {getattr(r, key)}"
+            for key in ("sizes", "budgets") if not getattr(r, key) >= 1]
     for key in ("batch_factors", "lr_factors"):
         values = getattr(r, key)
         if any(not (_finite(v) and v > 0) for v in values):
@@ -247,6 +245,8 @@ def _check_recipe(cfg: SweepConfig, out: list[str]) -> None:
                        f"has a bottom and two sides), got {list(values)} (e.g. [0.5, 1, 2])")
     if not r.seeds:
         out.append("recipe.seeds: empty; give at least one seed, e.g. [0]")
+    if not (_finite(r.max_share) and 0 < r.max_share <= 1):
+        out.append(f"recipe.max_share: a share of the grid's FLOPs, in (0, 1], got {r.max_share}")
 
 
 def _longest_problem(generator) -> int:

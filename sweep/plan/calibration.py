@@ -61,12 +61,25 @@ RUN_TAG = "calibration"  # the runs table's recipe column for the calibration's 
 def calibration_specs(cfg: SweepConfig, grid: list[RunSpec], published: Recipe = DEEPSEEK) -> list[RunSpec]:
     """The calibration runs for a grid (its specs as sweep.plan.grid.expand gives them, any recipe): the
     recipe.batch_factors x recipe.lr_factors grid around `published`'s optimum at each point, one run per
-    recipe.seeds, smallest compute first."""
+    recipe.seeds, smallest compute first. The points are recipe.sizes sizes spread over about two thirds of the
+    grid's, moved down to smaller sizes until the calibration costs at most recipe.max_share of the grid's
+    FLOPs (the smallest sizes where even they cost more: the dry run states the share)."""
+    sizes = [label for _, label in sorted({(n_params(s.model), s.label) for s in grid})]
+    grid_flops = sum(float(train_flops(s.model, s.train.n_tokens)) for s in grid)
+    n = min(cfg.recipe.sizes, len(sizes))
+    top = (n - 1) * max(1, (len(sizes) - 1) // cfg.recipe.sizes)  # the largest size of the spread
+    for largest in range(top, n - 2, -1):  # n sizes spread evenly from the smallest up to `largest`
+        picks = dict.fromkeys(int(x + 0.5) for x in np.linspace(0, largest, n))
+        specs = _specs_at(cfg, grid, [sizes[i] for i in picks], published)
+        if sum(float(train_flops(s.model, s.train.n_tokens)) for s in specs) <= cfg.recipe.max_share * grid_flops:
+            break
+    return specs
+
+
+def _specs_at(cfg: SweepConfig, grid: list[RunSpec], labels: list[str], published: Recipe) -> list[RunSpec]:
     rc = cfg.recipe
-    sizes = sorted({(n_params(s.model), s.label) for s in grid})
-    sizes = sizes[::max(1, (len(sizes) - 1) // rc.sizes)][:rc.sizes]
     specs: dict[tuple, RunSpec] = {}
-    for _, label in sizes:
+    for label in labels:
         of_size = [s for s in grid if s.label == label and s.role != "branch"]
         budgets = sorted({s.n_tokens_budget for s in of_size})[:rc.budgets]
         base = min(of_size, key=lambda s: s.n_tokens_budget)

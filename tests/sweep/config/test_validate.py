@@ -81,6 +81,9 @@ def test_all_problems_reported_at_once(compose_cfg):
     (lambda c: (setattr(c.cluster, "num_gpus", 1), setattr(c.cluster, "gpus_per_run", 2.0)), "cluster.gpus_per_run"),
     (lambda c: (setattr(c.cluster, "num_gpus", 0), setattr(c.cluster, "device", "cuda")), "cluster.device"),
     (lambda c: setattr(c, "name", "a/b"), "name"),
+    (lambda c: setattr(c.recipe, "max_share", 0.0), "recipe.max_share"),
+    (lambda c: setattr(c.recipe, "max_share", 1.5), "recipe.max_share"),
+    (lambda c: setattr(c.recipe, "sizes", 0), "recipe.sizes"),
 ])
 def test_each_bad_value_names_its_key(compose_cfg, mutate, key):
     cfg = compose_cfg("grid=tiny")

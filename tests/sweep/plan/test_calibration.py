@@ -115,3 +115,22 @@ def test_the_default_grid_calibrates_at_sizes_spread_over_two_thirds_of_it_at_it
     # (17.6) above it: around it
     assert {s.train.batch_size for s in specs if s.label == "s1 calib"} == {8, 16, 32}
     assert {s.train.batch_size for s in specs if s.label == "s5 calib"} == {9, 18, 36}
+
+
+@pytest.mark.parametrize("overrides, labels", [
+    (("grid=default",), {"s1", "s3", "s5"}),  # 12% of the grid's FLOPs: the spread as it is
+    (("grid=default", "grid.seeds=[0]"), {"s1", "s2", "s3"}),  # s1, s3, s5 would cost 37% of one seed's grid
+    (("grid=emergence",), {"g1", "g2", "g3"}),  # g1, g3, g5 would cost 85%
+    (("grid=emergence", "recipe.max_share=1"), {"g1", "g3", "g5"}),
+])
+def test_the_calibration_moves_to_smaller_sizes_to_stay_within_its_share_of_the_grid(compose_cfg, overrides, labels):
+    """recipe.max_share (25%) caps what the calibration costs: over it, its sizes move down, still spread, to the
+    first set that fits; the grid's FLOPs are its runs' as planned."""
+    cfg = compose_cfg(*overrides)
+    grid = expand(cfg)
+    specs = calibration_specs(cfg, grid)
+    assert {s.label.removesuffix(" calib") for s in specs} == labels
+    share = (sum(float(train_flops(s.model, s.train.n_tokens)) for s in specs)
+             / sum(float(train_flops(s.model, s.train.n_tokens)) for s in grid))
+    assert share <= cfg.recipe.max_share
+    assert len(specs) == 3 * len(cfg.recipe.batch_factors) * len(cfg.recipe.lr_factors)
