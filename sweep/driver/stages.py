@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweep.config.schema import SweepConfig
-from sweep.plan.calibration import RUN_TAG, Calibration, calibration_specs, fit_calibration
+from sweep.plan.calibration import RUN_TAG, Calibration, calibration_specs, fit_calibration, planned_flops
 from sweep.plan.grid import expand
 from sweep.plan.recipe import DEEPSEEK, Recipe, choose_source
 from sweep.plan.run_id import run_id
@@ -50,8 +50,7 @@ class Stages:
             inside = all(self.recipe.covers(float(train_flops(s.model, s.n_tokens_budget))) for s in self.grid)
             return [f"recipe: the published laws ({self.why}): {self.recipe.describe()}"
                     + ("" if inside else "; the grid lies outside their fitted range: extrapolated")]
-        cost = sum(float(train_flops(s.model, s.train.n_tokens)) for s in self.calibration)
-        grid = sum(float(train_flops(s.model, s.train.n_tokens)) for s in self.grid)
+        cost, grid = planned_flops(self.calibration), planned_flops(self.grid)
         lines = [f"recipe: calibrated at this sweep's scale ({self.why}): {len(self.calibration)} calibration runs "
                  f"of {cost:.3g} FLOPs, {cost / grid:.0%} of the grid's {grid:.3g}"]
         if self.fitted is None:

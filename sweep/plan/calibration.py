@@ -65,15 +65,21 @@ def calibration_specs(cfg: SweepConfig, grid: list[RunSpec], published: Recipe =
     grid's, moved down to smaller sizes until the calibration costs at most recipe.max_share of the grid's
     FLOPs (the smallest sizes where even they cost more: the dry run states the share)."""
     sizes = [label for _, label in sorted({(n_params(s.model), s.label) for s in grid})]
-    grid_flops = sum(float(train_flops(s.model, s.train.n_tokens)) for s in grid)
+    grid_flops = planned_flops(grid)
     n = min(cfg.recipe.sizes, len(sizes))
     top = (n - 1) * max(1, (len(sizes) - 1) // cfg.recipe.sizes)  # the largest size of the spread
     for largest in range(top, n - 2, -1):  # n sizes spread evenly from the smallest up to `largest`
         picks = dict.fromkeys(int(x + 0.5) for x in np.linspace(0, largest, n))
         specs = _specs_at(cfg, grid, [sizes[i] for i in picks], published)
-        if sum(float(train_flops(s.model, s.train.n_tokens)) for s in specs) <= cfg.recipe.max_share * grid_flops:
+        if planned_flops(specs) <= cfg.recipe.max_share * grid_flops:
             break
     return specs
+
+
+def planned_flops(specs: list[RunSpec]) -> float:
+    """The training FLOPs of runs as planned: what the calibration's share of a grid is counted in (the cap above
+    and the share the dry run states)."""
+    return sum(float(train_flops(s.model, s.train.n_tokens)) for s in specs)
 
 
 def _specs_at(cfg: SweepConfig, grid: list[RunSpec], labels: list[str], published: Recipe) -> list[RunSpec]:
